@@ -1,0 +1,50 @@
+# One entry point for set-up, the demo and the tests. Every target installs what it needs,
+# idempotently, so `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_VERSION := 2.13.0
+STAMP := $(VENV)/.genseg-installed
+DOMAINS := domains/medical domains/remote_sensing domains/agriculture
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export NO_ALBUMENTATIONS_UPDATE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test lint format bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch first, pinned; everything after it is constrained so nothing can upgrade it.
+$(STAMP): $(PY) pyproject.toml $(foreach d,$(DOMAINS),$(d)/pyproject.toml)
+	$(PIP) install -q torch==$(TORCH_VERSION)
+	echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
+	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[dev]" $(foreach d,$(DOMAINS),-e $(d))
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py --output demo-output
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: $(STAMP) lint
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=15
+
+bench: $(STAMP)
+	$(PY) scripts/benchmark_core.py --output docs/results.md
+
+clean:
+	rm -rf $(VENV) demo-output build dist *.egg-info

@@ -1,0 +1,47 @@
+"""genseg: text-prompted segmentation by generating the mask with a diffusion model.
+
+The mask is produced by rectified flow over its latent, conditioned on the image latent
+and on text, and read out in one step. Heavy modules (torch, diffusers, transformers)
+are imported lazily so `import genseg` and the CLI start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from genseg.errors import GenSegError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; resolved on first access
+_LAZY = {
+    "GenSegPipeline": "genseg.pipeline",
+    "GenSegOutput": "genseg.pipeline",
+    "ModelConfig": "genseg.config",
+    "TrainConfig": "genseg.config",
+    "SpaceToDepthCodec": "genseg.models.codec",
+    "AutoencoderKLCodec": "genseg.models.codec",
+    "SemanticImageEncoder": "genseg.models.image_encoder",
+    "LinearMaskHead": "genseg.models.heads",
+    "hookimpl": "genseg.plugins.hookspecs",
+}
+
+__all__ = ["GenSegError", "__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from genseg.config import ModelConfig, TrainConfig
+    from genseg.models.codec import AutoencoderKLCodec, SpaceToDepthCodec
+    from genseg.models.heads import LinearMaskHead
+    from genseg.models.image_encoder import SemanticImageEncoder
+    from genseg.pipeline import GenSegOutput, GenSegPipeline
+    from genseg.plugins.hookspecs import hookimpl
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'genseg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,1 @@
+"""The `genseg` command line (typer + rich). Heavy libraries are imported inside commands."""

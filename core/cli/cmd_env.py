@@ -1,0 +1,68 @@
+"""`genseg env`: what a bug report needs — versions, device, offline flags, plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+import typer
+
+
+def collect_env() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    from genseg import __version__
+    from genseg.plugins.manager import load_plugins
+
+    libs = {}
+    for name in ("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "albumentations",
+                 "torchmetrics", "pydantic", "pluggy", "typer", "numpy"):
+        try:
+            libs[name] = version(name)
+        except PackageNotFoundError:
+            libs[name] = None
+    cuda = torch.cuda.is_available()
+    return {
+        "genseg": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": libs,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "cuda": torch.version.cuda if cuda else None,
+        "bf16_supported": bool(cuda and torch.cuda.is_bf16_supported()),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "offline": {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "NO_ALBUMENTATIONS_UPDATE")},
+        "plugins": [{"name": r.name, "distribution": r.distribution, "version": r.version, "status": r.status,
+                     "error": r.error} for r in load_plugins().records],
+    }
+
+
+def env(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+    """Show versions, the compute device and the installed plugins.
+
+    Example: genseg env --json > env.json
+    """
+    info = collect_env()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"genseg {info['genseg']}", show_header=False)
+    table.add_row("python", info["python"])
+    table.add_row("platform", info["platform"])
+    table.add_row("device", f"{info['device']} (cuda {info['cuda']}, bf16 {info['bf16_supported']})"
+                  if info["cuda"] else f"cpu, {info['torch_threads']} threads")
+    for k, v in info["libraries"].items():
+        table.add_row(k, v or "[dim]not installed[/]")
+    for k, v in info["offline"].items():
+        table.add_row(k, str(v))
+    for p in info["plugins"]:
+        status = p["status"] if not p["error"] else f"[red]failed[/]: {p['error']}"
+        table.add_row(f"plugin {p['name']}", f"{p['distribution'] or ''} {p['version'] or ''} {status}")
+    Console().print(table)

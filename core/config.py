@@ -1,0 +1,171 @@
+"""Validated configuration for models and training.
+
+Every component is chosen by name here; factories in `genseg.models.factory` turn a
+config into modules. Configs load from YAML or JSON files and are saved next to every
+trained model, so a run can be reproduced from its folder alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from genseg.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextEncoderConfig(_Strict):
+    """Which text encoder turns prompts into tokens for cross-attention and a pooled vector."""
+
+    kind: Literal["minilm", "pretrained", "tiny"] = "minilm"
+    path: str | None = Field(None, description="local folder or hub id, for kind=pretrained")
+    max_length: int = Field(16, ge=4, le=512)
+    tiny_hidden_size: int = 32
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> TextEncoderConfig:
+        if self.kind == "pretrained" and not self.path:
+            raise ValueError("text_encoder.kind=pretrained needs text_encoder.path")
+        return self
+
+
+class CodecConfig(_Strict):
+    """How images and masks become latents: a fixed space-to-depth map or a VAE."""
+
+    kind: Literal["space_to_depth", "autoencoder_kl", "tiny_autoencoder_kl"] = "space_to_depth"
+    factor: int = Field(8, description="space-to-depth block size (latent = resolution / factor)")
+    path: str | None = Field(None, description="AutoencoderKL folder (the SD VAE), for kind=autoencoder_kl")
+
+    @model_validator(mode="after")
+    def _check(self) -> CodecConfig:
+        if self.kind == "autoencoder_kl" and not self.path:
+            raise ValueError("codec.kind=autoencoder_kl needs codec.path (a folder with the VAE)")
+        if self.factor not in (1, 2, 4, 8, 16):
+            raise ValueError("codec.factor must be one of 1, 2, 4, 8, 16")
+        return self
+
+
+class DenoiserConfig(_Strict):
+    """The network that predicts the velocity of the mask latent."""
+
+    kind: Literal["unet", "dit"] = "unet"
+    path: str | None = Field(None, description="pretrained SD U-Net or PixArt DiT folder")
+    # tiny U-Net (DiGSeg)
+    block_out_channels: list[int] = [64, 128, 128]
+    layers_per_block: int = 1
+    cross_attention_dim: int = 128
+    attention_head_dim: int = 8
+    # tiny DiT (GenMask)
+    num_layers: int = 6
+    num_attention_heads: int = 4
+    dit_head_dim: int = 32
+    patch_size: int = 2
+
+
+class ImageEncoderConfig(_Strict):
+    """An optional semantic image encoder whose features join the text tokens."""
+
+    kind: Literal["none", "efficientnet_lite0"] = "none"
+    num_tokens_side: int = 7
+
+
+class ObjectiveConfig(_Strict):
+    """Rectified-flow training: which timesteps are drawn and which loss is used."""
+
+    timesteps: Literal["heavy_tail", "logit_normal", "uniform"] = "heavy_tail"
+    heavy_tail_a: float = Field(0.05, gt=0)
+    logit_mean: float = 0.0
+    logit_std: float = Field(1.0, gt=0)
+    loss: Literal["latent_mse", "pixel_bce", "linear_bce"] = "latent_mse"
+
+
+class ModelConfig(_Strict):
+    """Everything needed to build a fresh pipeline."""
+
+    resolution: int = Field(128, ge=16)
+    text_encoder: TextEncoderConfig = TextEncoderConfig()
+    codec: CodecConfig = CodecConfig()
+    denoiser: DenoiserConfig = DenoiserConfig()
+    image_encoder: ImageEncoderConfig = ImageEncoderConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+
+    @model_validator(mode="after")
+    def _divisible(self) -> ModelConfig:
+        if self.codec.kind == "space_to_depth" and self.resolution % self.codec.factor:
+            raise ValueError(f"resolution {self.resolution} is not divisible by codec.factor {self.codec.factor}")
+        return self
+
+
+class TrainConfig(_Strict):
+    """A training run: the model to build plus the optimisation schedule."""
+
+    model: ModelConfig = ModelConfig()
+    datasets: list[str] = []
+    steps: int = Field(1500, ge=1)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    weight_decay: float = 1e-2
+    warmup_steps: int = 50
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    checkpoint_every: int = Field(500, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    log_every: int = Field(10, ge=1)
+    seed: int = 0
+    num_workers: int = 0
+    max_grad_norm: float = 1.0
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError("config file not found", path=path, fix="pass an existing .yaml or .json file")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml and json raise different types
+        raise ConfigError(f"cannot parse config ({exc.__class__.__name__}: {exc})", path=path,
+                          fix="check the YAML/JSON syntax") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping at the top level", path=path)
+    return data
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid value at {where}: {first['msg']}{more}"
+
+
+def load_train_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a training config file (if any) and apply command-line overrides on top."""
+    data = _read_mapping(Path(path)) if path else {}
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(exc), path=path, fix="see docs/cli.md for the config fields") from exc
+
+
+def model_config_from_dict(data: dict[str, Any], source: str | Path | None = None) -> ModelConfig:
+    try:
+        return ModelConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(exc), path=source) from exc

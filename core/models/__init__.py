@@ -1,0 +1,1 @@
+"""Model components: text encoder, latent codecs, denoisers, optional image encoder and head."""

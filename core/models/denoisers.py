@@ -1,0 +1,153 @@
+"""Denoisers that predict the velocity of the mask latent.
+
+Both take the noisy mask latent concatenated with the clean image latent along channels
+(Marigold/DiGSeg style; GenMask's "low-level shortcut"), a timestep in [0, 1000] and the
+text features:
+- U-Net (DiGSeg): diffusers `UNet2DConditionModel`; text reaches every resolution through
+  cross-attention at each level and through the pooled vector added to the time embedding
+  (`class_embed_type="projection"`).
+- DiT (GenMask): diffusers `PixArtTransformer2DModel`; text by cross-attention in every block.
+
+Starting from pretrained weights, the input layer is widened and the new image-latent input
+weights start at zero, so at step 0 the network computes what it was pretrained to compute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import PixArtTransformer2DModel, UNet2DConditionModel
+
+from genseg.config import DenoiserConfig
+from genseg.errors import ConfigError
+from genseg.models.loading import load_pretrained
+from genseg.models.text_encoder import TextFeatures
+
+
+def _public(config: Any) -> dict[str, Any]:
+    return {k: v for k, v in dict(config).items() if not k.startswith("_")}
+
+
+def build_tiny_unet(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+    levels = len(cfg.block_out_channels)
+    return UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=mask_ch + img_ch,
+        out_channels=mask_ch,
+        block_out_channels=tuple(cfg.block_out_channels),
+        layers_per_block=cfg.layers_per_block,
+        down_block_types=("CrossAttnDownBlock2D",) * levels,
+        up_block_types=("CrossAttnUpBlock2D",) * levels,
+        cross_attention_dim=cfg.cross_attention_dim,
+        attention_head_dim=cfg.attention_head_dim,
+        encoder_hid_dim=text_dim,
+        encoder_hid_dim_type="text_proj",
+        class_embed_type="projection",
+        projection_class_embeddings_input_dim=text_dim,
+        norm_num_groups=min(32, min(cfg.block_out_channels)),
+    )
+
+
+def build_tiny_dit(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+    inner = cfg.num_attention_heads * cfg.dit_head_dim
+    return PixArtTransformer2DModel(
+        sample_size=sample_size,
+        in_channels=mask_ch + img_ch,
+        out_channels=mask_ch,
+        patch_size=cfg.patch_size,
+        num_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        attention_head_dim=cfg.dit_head_dim,
+        cross_attention_dim=inner,
+        caption_channels=text_dim,
+        norm_type="ada_norm_single",
+        use_additional_conditions=False,
+    )
+
+
+def _widen_input(weight: torch.Tensor, new_in: int) -> torch.Tensor:
+    """Keep the pretrained input weights for the first channels, zeros for the new ones."""
+    out = torch.zeros(weight.shape[0], new_in, *weight.shape[2:], dtype=weight.dtype)
+    out[:, : weight.shape[1]] = weight
+    return out
+
+
+def unet_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: int):
+    sub = "unet" if (Path(path) / "unet" / "config.json").is_file() else None
+    base = load_pretrained(UNet2DConditionModel, path, subfolder=sub, what="U-Net")
+    cfg = _public(base.config)
+    if cfg["in_channels"] != mask_ch:
+        raise ConfigError(
+            f"the pretrained U-Net takes {cfg['in_channels']} latent channels but the codec gives {mask_ch}",
+            path=path,
+            fix="use codec.kind=autoencoder_kl with the VAE the U-Net was trained with",
+        )
+    cfg.update(in_channels=mask_ch + img_ch, out_channels=mask_ch, class_embed_type="projection",
+               projection_class_embeddings_input_dim=text_dim)
+    if cfg.get("cross_attention_dim") != text_dim:
+        cfg.update(encoder_hid_dim=text_dim, encoder_hid_dim_type="text_proj")
+    unet = UNet2DConditionModel.from_config(cfg)
+    state = base.state_dict()
+    state["conv_in.weight"] = _widen_input(state["conv_in.weight"], mask_ch + img_ch)
+    unet.load_state_dict(state, strict=False)
+    # the pooled-text path starts silent, so the pretrained time embedding is unchanged
+    torch.nn.init.zeros_(unet.class_embedding.linear_2.weight)
+    torch.nn.init.zeros_(unet.class_embedding.linear_2.bias)
+    return unet
+
+
+def dit_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: int):
+    sub = "transformer" if (Path(path) / "transformer" / "config.json").is_file() else None
+    base = load_pretrained(PixArtTransformer2DModel, path, subfolder=sub, what="DiT")
+    cfg = _public(base.config)
+    if cfg["in_channels"] != mask_ch:
+        raise ConfigError(
+            f"the pretrained DiT takes {cfg['in_channels']} latent channels but the codec gives {mask_ch}",
+            path=path,
+            fix="use codec.kind=autoencoder_kl with the VAE the DiT was trained with",
+        )
+    cfg.update(in_channels=mask_ch + img_ch, caption_channels=text_dim)
+    dit = PixArtTransformer2DModel.from_config(cfg)
+    state = base.state_dict()
+    state["pos_embed.proj.weight"] = _widen_input(state["pos_embed.proj.weight"], mask_ch + img_ch)
+    if base.config.caption_channels != text_dim:
+        state = {k: v for k, v in state.items() if not k.startswith("caption_projection.")}
+    dit.load_state_dict(state, strict=False)
+    return dit
+
+
+def build_denoiser(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+    if cfg.kind == "unet":
+        if cfg.path:
+            return unet_from_pretrained(cfg.path, mask_ch, img_ch, text_dim)
+        return build_tiny_unet(cfg, mask_ch, img_ch, text_dim, sample_size)
+    if cfg.path:
+        return dit_from_pretrained(cfg.path, mask_ch, img_ch, text_dim)
+    return build_tiny_dit(cfg, mask_ch, img_ch, text_dim, sample_size)
+
+
+def predict_velocity(
+    denoiser, x_t: torch.Tensor, z_image: torch.Tensor, t: torch.Tensor, text: TextFeatures
+) -> torch.Tensor:
+    """v = denoiser(x_t ⊕ z_image, 1000·t, text); `t` is one value per sample in [0, 1]."""
+    inp = torch.cat([x_t, z_image], dim=1)
+    timestep = (t * 1000).to(inp.dtype)
+    mask_ch = x_t.shape[1]
+    if isinstance(denoiser, UNet2DConditionModel):
+        class_labels = text.pooled if denoiser.class_embedding is not None else None
+        out = denoiser(inp, timestep, encoder_hidden_states=text.tokens, class_labels=class_labels,
+                       encoder_attention_mask=text.mask).sample
+    else:
+        b, _, h, w = inp.shape
+        added = {"resolution": None, "aspect_ratio": None}
+        if getattr(denoiser, "use_additional_conditions", False):
+            scale = denoiser.config.patch_size * 8
+            added = {
+                "resolution": torch.tensor([[h * scale, w * scale]], device=inp.device).repeat(b, 1).to(inp.dtype),
+                "aspect_ratio": torch.full((b, 1), h / w, device=inp.device, dtype=inp.dtype),
+            }
+        out = denoiser(inp, encoder_hidden_states=text.tokens, timestep=timestep, added_cond_kwargs=added,
+                       encoder_attention_mask=text.mask).sample
+    return out[:, :mask_ch]

@@ -1,0 +1,67 @@
+"""Factories: a `ModelConfig` in, ready components (or a whole pipeline) out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from genseg.config import CodecConfig, ModelConfig, TextEncoderConfig
+from genseg.models.codec import AutoencoderKLCodec, LatentCodec, SpaceToDepthCodec, freeze
+from genseg.models.denoisers import build_denoiser
+from genseg.models.text_encoder import build_tiny_text_encoder, load_text_encoder, minilm_path, text_dim
+
+
+def build_text_encoder(cfg: TextEncoderConfig):
+    if cfg.kind == "tiny":
+        return build_tiny_text_encoder(cfg.tiny_hidden_size)
+    return load_text_encoder(minilm_path() if cfg.kind == "minilm" else cfg.path)
+
+
+def build_codec(cfg: CodecConfig) -> LatentCodec:
+    if cfg.kind == "space_to_depth":
+        codec = SpaceToDepthCodec(factor=cfg.factor)
+    elif cfg.kind == "tiny_autoencoder_kl":
+        torch.manual_seed(0)
+        codec = AutoencoderKLCodec()
+    else:
+        codec = AutoencoderKLCodec.from_vae_path(cfg.path)
+    return freeze(codec)
+
+
+def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
+    """Every module of a fresh `GenSegPipeline`, trainable parts randomly initialised from `seed`."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    text_encoder, tokenizer = build_text_encoder(cfg.text_encoder)
+    codec = build_codec(cfg.codec)
+    tdim = text_dim(text_encoder)
+    latent = cfg.resolution // codec.downsample
+    torch.manual_seed(seed)
+    denoiser = build_denoiser(cfg.denoiser, codec.mask_latent_channels, codec.image_latent_channels, tdim, latent)
+    image_encoder = None
+    if cfg.image_encoder.kind == "efficientnet_lite0":
+        from genseg.models.image_encoder import SemanticImageEncoder
+
+        image_encoder = SemanticImageEncoder.pretrained(tdim, cfg.image_encoder.num_tokens_side)
+    mask_head = None
+    if cfg.objective.loss == "linear_bce":
+        from genseg.models.heads import LinearMaskHead
+
+        mask_head = LinearMaskHead(codec.mask_latent_channels, codec.downsample)
+    return {
+        "denoiser": denoiser,
+        "codec": codec,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0),
+        "image_encoder": image_encoder,
+        "mask_head": mask_head,
+    }
+
+
+def build_pipeline(cfg: ModelConfig, seed: int = 0):
+    from genseg.pipeline import GenSegPipeline
+
+    return GenSegPipeline(**build_components(cfg, seed), resolution=cfg.resolution,
+                          max_text_length=cfg.text_encoder.max_length)

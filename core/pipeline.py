@@ -1,0 +1,215 @@
+"""`GenSegPipeline`: image + text prompt(s) → generated mask(s).
+
+A diffusers `DiffusionPipeline`, so `save_pretrained` / `from_pretrained` round-trip the
+whole model as one folder. Inference only (training lives in `genseg.training`):
+- one step from pure noise at t = 1 (`num_inference_steps=1`, the default, GenMask);
+- N Euler steps of the rectified-flow ODE (label diffusion, as in GS);
+- an ensemble of K noise draws, returning the mean mask and a per-pixel uncertainty
+  (the standard deviation across draws), as Marigold does for depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+
+from genseg.errors import InputError, PromptError
+from genseg.models.denoisers import predict_velocity
+from genseg.models.image_encoder import join_image_tokens
+from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
+
+ImageLike = Any  # PIL.Image, H×W×C numpy in [0,1] or uint8, C×H×W tensor in [0,1]
+
+
+@dataclass
+class GenSegOutput(BaseOutput):
+    """masks: N×P×H×W bool; probabilities: N×P×H×W in [0,1]; uncertainty: same or None."""
+
+    masks: np.ndarray | torch.Tensor
+    probabilities: np.ndarray | torch.Tensor
+    uncertainty: np.ndarray | torch.Tensor | None = None
+
+
+def to_image_tensor(image: ImageLike) -> torch.Tensor:
+    """Any supported image → float32 3×H×W in [0, 1] (grey is replicated, alpha dropped)."""
+    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        if arr.ndim != 3:
+            raise InputError(f"image array must be H×W or H×W×C, got shape {arr.shape}")
+        scale = 255.0 if arr.dtype == np.uint8 else (65535.0 if arr.dtype == np.uint16 else 1.0)
+        tensor = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32) / scale).permute(2, 0, 1)
+    elif isinstance(image, torch.Tensor):
+        tensor = image.float()
+        if tensor.ndim == 2:
+            tensor = tensor[None]
+    else:
+        raise InputError(f"unsupported image type {type(image).__name__}", fix="pass a PIL image, array or tensor")
+    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
+        raise InputError(f"image must have 1, 3 or 4 channels first (C×H×W), got shape {tuple(tensor.shape)}")
+    if tensor.shape[0] == 1:
+        tensor = tensor.repeat(3, 1, 1)
+    return tensor[:3].clamp(0, 1)
+
+
+class GenSegPipeline(DiffusionPipeline):
+    model_cpu_offload_seq = "text_encoder->image_encoder->denoiser->codec"
+    _optional_components = ["image_encoder", "mask_head"]
+
+    def __init__(
+        self,
+        denoiser,
+        codec,
+        text_encoder,
+        tokenizer,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        image_encoder=None,
+        mask_head=None,
+        resolution: int = 128,
+        max_text_length: int = 16,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            denoiser=denoiser, codec=codec, text_encoder=text_encoder, tokenizer=tokenizer,
+            scheduler=scheduler, image_encoder=image_encoder, mask_head=mask_head,
+        )
+        self.register_to_config(resolution=resolution, max_text_length=max_text_length)
+
+    # ------------------------------------------------------------------ inputs
+    def check_inputs(self, images: list[torch.Tensor], prompts: list[str], num_inference_steps: int,
+                     ensemble_size: int, threshold: float) -> None:
+        if not images:
+            raise InputError("no image given")
+        if not prompts:
+            raise PromptError("no prompt given", fix='pass at least one prompt, e.g. prompt="liver"')
+        validate_prompts(prompts)
+        if num_inference_steps < 1:
+            raise InputError(f"num_inference_steps must be ≥ 1, got {num_inference_steps}")
+        if ensemble_size < 1:
+            raise InputError(f"ensemble_size must be ≥ 1, got {ensemble_size}")
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
+
+    def encode_text(self, prompts: list[str]) -> TextFeatures:
+        return encode_prompts(self.text_encoder, self.tokenizer, prompts, self.config.max_text_length)
+
+    # ------------------------------------------------------------------ core
+    def denoise(self, noise: torch.Tensor, z_image: torch.Tensor, text: TextFeatures, steps: int,
+                show_progress: bool = False) -> torch.Tensor:
+        """Integrate the flow ODE from t = 1 to 0 with Euler steps; returns the clean latent."""
+        self.scheduler.set_timesteps(steps, device=noise.device)
+        x = noise
+        timesteps = self.scheduler.timesteps
+        iterator = self.progress_bar(timesteps) if show_progress and steps > 1 else timesteps
+        for t in iterator:
+            t_batch = (t / self.scheduler.config.num_train_timesteps).expand(x.shape[0]).to(x.dtype)
+            v = predict_velocity(self.denoiser, x, z_image, t_batch, text)
+            x = self.scheduler.step(v.to(x.dtype), t, x).prev_sample
+        return x
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        if self.mask_head is not None:
+            return torch.sigmoid(self.mask_head(latent).float())
+        return self.codec.decode_mask(latent).float()
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: ImageLike | list[ImageLike],
+        prompt: str | list[str],
+        num_inference_steps: int = 1,
+        ensemble_size: int = 1,
+        generator: torch.Generator | None = None,
+        threshold: float = 0.5,
+        batch_size: int = 16,
+        output_type: str = "np",
+        return_dict: bool = True,
+    ) -> GenSegOutput | tuple:
+        """Segment every prompt in every image.
+
+        Returns masks of shape N×P×H×W at each input's own size (all inputs must share a
+        size when several are given; pass them one by one otherwise).
+        """
+        images = image if isinstance(image, list) else [image]
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        tensors = [to_image_tensor(i) for i in images]
+        self.check_inputs(tensors, prompts, num_inference_steps, ensemble_size, threshold)
+        sizes = {tuple(t.shape[1:]) for t in tensors}
+        if len(sizes) > 1:
+            raise InputError(f"images of different sizes in one call: {sorted(sizes)}",
+                             fix="call the pipeline once per size")
+        height, width = sizes.pop()
+        device, dtype = self._execution_device, self.denoiser.dtype
+        res = self.config.resolution
+        n_img, n_prompt, k = len(tensors), len(prompts), ensemble_size
+
+        text = self.encode_text(prompts).to(device, dtype)
+        batch = torch.stack(tensors).to(device)
+        resized = F.interpolate(batch, size=(res, res), mode="bilinear", align_corners=False, antialias=True)
+        z_images = self.codec.encode_image(resized.to(self.codec.dtype)).to(dtype)
+        img_tokens = self.image_encoder(resized.to(self.image_encoder.dtype)) if self.image_encoder is not None else None
+
+        # one row per (image, prompt, draw); noise drawn in that order so results do not
+        # depend on batch_size
+        rows = [(i, p) for i in range(n_img) for p in range(n_prompt) for _ in range(k)]
+        latent_shape = (self.codec.mask_latent_channels, z_images.shape[2], z_images.shape[3])
+        noise = torch.randn((len(rows), *latent_shape), generator=generator, dtype=torch.float32)
+        probs = torch.empty(len(rows), 1, res, res)
+        for start in range(0, len(rows), batch_size):
+            idx = rows[start : start + batch_size]
+            ii = torch.tensor([r[0] for r in idx], device=device)
+            pp = torch.tensor([r[1] for r in idx], device=device)
+            feats = TextFeatures(text.tokens[pp], text.mask[pp], text.pooled[pp])
+            if img_tokens is not None:
+                feats = join_image_tokens(feats, img_tokens[ii])
+            chunk_noise = noise[start : start + len(idx)].to(device, dtype)
+            latent = self.denoise(chunk_noise, z_images[ii], feats, num_inference_steps,
+                                  show_progress=n_img * n_prompt * k <= batch_size)
+            probs[start : start + len(idx)] = self.decode(latent.to(self.codec.dtype)).cpu()
+
+        probs = probs.view(n_img, n_prompt, k, res, res)
+        mean = probs.mean(2)
+        std = probs.std(2, unbiased=False) if k > 1 else None
+        mean = F.interpolate(mean, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+        if std is not None:
+            std = F.interpolate(std, size=(height, width), mode="bilinear", align_corners=False).clamp(min=0)
+        masks = mean > threshold
+        if output_type == "np":
+            masks, mean = masks.numpy(), mean.numpy()
+            std = std.numpy() if std is not None else None
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return masks, mean, std
+        return GenSegOutput(masks=masks, probabilities=mean, uncertainty=std)
+
+
+def load_pipeline(ref: str | Path, device: str | None = None) -> GenSegPipeline:
+    """Open a trained model folder with one clear error when it is missing or incomplete."""
+    from genseg.errors import ModelNotFoundError
+    from genseg.models.loading import check_reference
+
+    check_reference(ref, "model")
+    path = Path(ref)
+    if path.exists() and not (path / "model_index.json").is_file():
+        hint = " (training may still be running or was interrupted)" if (path / "checkpoints").is_dir() else ""
+        raise ModelNotFoundError(f"not a genseg model folder: no model_index.json{hint}", path=path,
+                                 fix="pass the --output folder of a finished `genseg train`")
+    try:
+        pipe = GenSegPipeline.from_pretrained(str(path) if path.exists() else str(ref))
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"cannot load the model: {str(exc).splitlines()[0]}", path=ref,
+                                 fix="check the folder was written by genseg (save_pretrained)") from exc
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)

@@ -1,0 +1,81 @@
+"""Checkpoints and exports written so an interrupted run never leaves a file that looks complete.
+
+A checkpoint is an accelerate state folder (weights in safetensors; optimizer and
+scheduler states loaded back with `weights_only=True`) written under a temporary name and
+renamed. A pipeline export moves every component into place first and writes
+`model_index.json`, the file `from_pretrained` starts from, last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from genseg.errors import CheckpointError
+
+CHECKPOINT_DIR = "checkpoints"
+_STEP = re.compile(r"^step-(\d+)$")
+
+
+def checkpoint_path(output: Path, step: int) -> Path:
+    return output / CHECKPOINT_DIR / f"step-{step:06d}"
+
+
+def list_checkpoints(output: Path) -> list[tuple[int, Path]]:
+    root = output / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        m = _STEP.match(child.name)
+        if m and (child / "train_state.json").is_file():
+            found.append((int(m.group(1)), child))
+    return sorted(found)
+
+
+def latest_checkpoint(output: Path) -> tuple[int, Path]:
+    found = list_checkpoints(output)
+    if not found:
+        raise CheckpointError("no complete checkpoint to resume from", path=output / CHECKPOINT_DIR,
+                              fix="train without --resume first, or point --output at the run folder")
+    return found[-1]
+
+
+def save_checkpoint(accelerator, output: Path, step: int, extra: dict[str, Any], keep: int) -> Path:
+    final = checkpoint_path(output, step)
+    tmp = final.with_name(f".{final.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.save_state(str(tmp), safe_serialization=True)
+    (tmp / "train_state.json").write_text(json.dumps({"step": step, **extra}, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for _, old in list_checkpoints(output)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def export_pipeline(pipeline, output: Path) -> None:
+    """`save_pretrained` into `output` without ever showing a half-written model."""
+    output.mkdir(parents=True, exist_ok=True)
+    staging = output / ".export.tmp"
+    if staging.exists():
+        shutil.rmtree(staging)
+    pipeline.save_pretrained(str(staging), safe_serialization=True)
+    index = output / "model_index.json"
+    if index.exists():
+        index.unlink()  # the old model stops looking complete before its parts are replaced
+    for item in staging.iterdir():
+        if item.name == "model_index.json":
+            continue
+        target = output / item.name
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        os.replace(item, target)
+    os.replace(staging / "model_index.json", index)
+    shutil.rmtree(staging, ignore_errors=True)

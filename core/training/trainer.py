@@ -1,0 +1,218 @@
+"""The training loop: rectified flow on the mask latent, driven by accelerate.
+
+accelerate chooses CPU or CUDA, handles mixed precision (bf16/fp16 on GPU only),
+gradient accumulation, DDP/FSDP when launched with `accelerate launch`, and saves and
+restores the full training state for `--resume`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from genseg.config import TrainConfig
+from genseg.errors import CheckpointError, ConfigError
+from genseg.training.checkpoints import export_pipeline, latest_checkpoint, save_checkpoint
+
+RUN_CONFIG = "genseg_train.json"
+LOSS_LOG = "train_log.jsonl"
+
+
+@dataclass
+class TrainResult:
+    output: Path
+    steps: int
+    first_loss: float | None
+    last_loss: float | None
+    seconds: float
+
+
+def _mixed_precision(requested: str) -> str:
+    if requested != "auto":
+        if requested != "no" and not torch.cuda.is_available():
+            return "no"  # CPU autocast to half precision is slower and less accurate here
+        return requested
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def _prepare_output(cfg: TrainConfig, output: Path, resume: bool) -> tuple[TrainConfig, int, Path | None]:
+    """Returns the config of record, the step to start from and the checkpoint to load."""
+    record = output / RUN_CONFIG
+    if resume:
+        if not record.is_file():
+            raise CheckpointError("nothing to resume: no training record", path=record,
+                                  fix="train without --resume first")
+        saved = TrainConfig.model_validate_json(record.read_text())
+        if saved.model != cfg.model and cfg.model != TrainConfig().model:
+            raise ConfigError("the model config differs from the run being resumed", path=record,
+                              fix="resume with the same --config, or start a new --output folder")
+        cfg = saved.model_copy(update={"steps": cfg.steps})
+        step, ckpt = latest_checkpoint(output)
+        if step >= cfg.steps:
+            raise CheckpointError(f"the run already reached step {step}", path=ckpt,
+                                  fix=f"pass --steps larger than {step} to continue")
+        return cfg, step, ckpt
+    if (output / "model_index.json").exists() or record.exists():
+        raise ConfigError("output folder already holds a training run", path=output,
+                          fix="pass --resume to continue it, or choose another --output")
+    output.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(cfg.model_dump_json(indent=2))
+    tmp.replace(record)
+    return cfg, 0, None
+
+
+def _loader(dataset, cfg: TrainConfig):
+    g = torch.Generator().manual_seed(cfg.seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                       num_workers=cfg.num_workers, generator=g,
+                                       persistent_workers=cfg.num_workers > 0)
+
+
+def train(
+    cfg: TrainConfig,
+    output: Path,
+    dataset_paths: list[Path],
+    resume: bool = False,
+    progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train a pipeline on the given dataset folders and export it to `output`."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from diffusers.optimization import get_scheduler
+
+    from genseg.data.folder_dataset import PromptedSegmentationDataset
+    from genseg.data.transforms import build_transform
+    from genseg.models.factory import build_pipeline
+    from genseg.models.text_encoder import PromptCache
+    from genseg.objective import FlowBatch, flow_loss, interpolate, sampler_from_config
+
+    output = Path(output)
+    cfg, start_step, ckpt = _prepare_output(cfg, output, resume)
+    mcfg = cfg.model
+    set_seed(cfg.seed)
+    accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.mixed_precision),
+                              gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+    device = accelerator.device
+
+    dataset = PromptedSegmentationDataset(dataset_paths, split="training", resolution=mcfg.resolution,
+                                          transform=build_transform(mcfg.resolution, train=True), seed=cfg.seed)
+    if len(dataset) < cfg.batch_size:
+        raise ConfigError(f"the training split has {len(dataset)} (image, class) pairs, fewer than one batch "
+                          f"of {cfg.batch_size}", fix="add training images or lower --batch-size")
+    pipe = build_pipeline(mcfg, seed=cfg.seed)
+    trainable = FlowModel(pipe.denoiser, pipe.image_encoder, pipe.mask_head)
+    params = [p for p in trainable.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    lr_scheduler = get_scheduler(cfg.lr_schedule if cfg.lr_schedule == "cosine" else "constant_with_warmup",
+                                 optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.steps)
+    loader = _loader(dataset, cfg)
+    trainable, optimizer, loader, lr_scheduler = accelerator.prepare(trainable, optimizer, loader, lr_scheduler)
+    pipe.codec.to(device)
+    pipe.text_encoder.to(device)
+    if ckpt is not None:
+        accelerator.load_state(str(ckpt))
+    prompts = PromptCache(pipe.text_encoder, pipe.tokenizer, mcfg.text_encoder.max_length)
+    sample_t = sampler_from_config(mcfg.objective)
+    t_gen = torch.Generator().manual_seed(cfg.seed * 7919 + start_step)
+
+    def batches():
+        epoch = start_step * cfg.gradient_accumulation_steps // max(len(loader), 1)
+        skip = start_step * cfg.gradient_accumulation_steps % max(len(loader), 1)
+        while True:
+            dataset.set_epoch(epoch)
+            loader.set_epoch(epoch) if hasattr(loader, "set_epoch") else None
+            source = accelerator.skip_first_batches(loader, skip) if skip else loader
+            skip = 0
+            yield from source
+            epoch += 1
+
+    def loss_for(batch) -> torch.Tensor:
+        image, mask = batch["image"].to(device), batch["mask"].to(device)
+        with torch.no_grad():
+            z_img = pipe.codec.encode_image(image)
+            x0 = pipe.codec.encode_mask(mask)
+            text = prompts(list(batch["prompt"])).to(device)
+        t = sample_t(x0.shape[0], t_gen, device)
+        noise = torch.randn_like(x0)
+        x_t = interpolate(x0, noise, t)
+        v, head_logits = trainable(x_t, z_img, t, text, image)
+        return flow_loss(mcfg.objective.loss, FlowBatch(x0, noise, t, x_t, v, mask), pipe.codec, head_logits)
+
+    log_path = output / LOSS_LOG
+    first_loss = last_loss = None
+    window: list[float] = []
+    t0 = time.perf_counter()
+    it = batches()
+    trainable.train()
+    bar = _progress(progress and accelerator.is_main_process, cfg.steps, start_step)
+    with bar, log_path.open("a") as log:
+        task = bar.add_task("training", total=cfg.steps, completed=start_step)
+        for step in range(start_step, cfg.steps):
+            step_loss = 0.0
+            for _ in range(cfg.gradient_accumulation_steps):
+                with accelerator.accumulate(trainable):
+                    loss = loss_for(next(it))
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                step_loss += loss.detach().float().item() / cfg.gradient_accumulation_steps
+            window.append(step_loss)
+            first_loss = step_loss if first_loss is None else first_loss
+            last_loss = step_loss
+            done = step + 1
+            if on_step:
+                on_step(done, step_loss)
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                mean = sum(window) / len(window)
+                window.clear()
+                log.write(json.dumps({"step": done, "loss": round(mean, 6), "lr": lr_scheduler.get_last_lr()[0],
+                                      "elapsed_s": round(time.perf_counter() - t0, 2)}) + "\n")
+                log.flush()
+                bar.update(task, completed=done, description=f"training  loss {mean:.4f}")
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                accelerator.wait_for_everyone()
+                if accelerator.is_main_process:
+                    save_checkpoint(accelerator, output, done, {"loss": step_loss}, cfg.keep_checkpoints)
+            bar.update(task, completed=done)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        export_pipeline(pipe.to("cpu").to(torch.float32), output)
+    return TrainResult(output, cfg.steps, first_loss, last_loss, time.perf_counter() - t0)
+
+
+class FlowModel(torch.nn.Module):
+    """The trainable parts behind one forward, so DDP sees every parameter used."""
+
+    def __init__(self, denoiser, image_encoder=None, mask_head=None) -> None:
+        super().__init__()
+        self.denoiser, self.image_encoder, self.mask_head = denoiser, image_encoder, mask_head
+
+    def forward(self, x_t, z_image, t, text, image):
+        from genseg.models.denoisers import predict_velocity
+        from genseg.models.image_encoder import join_image_tokens
+        from genseg.objective.flow import predicted_clean
+
+        if self.image_encoder is not None:
+            text = join_image_tokens(text, self.image_encoder(image))
+        v = predict_velocity(self.denoiser, x_t, z_image, t, text)
+        logits = self.mask_head(predicted_clean(x_t, v, t)) if self.mask_head is not None else None
+        return v, logits
+
+
+def _progress(enabled: bool, total: int, start: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    disable=not enabled)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics (through torchmetrics), scoring predictions, reports."""

@@ -1,0 +1,69 @@
+"""Score a model on a dataset split: every (image, class present) pair is prompted by class name.
+
+Predictions are made at the image's own size (the pipeline resizes back), so scores are
+what a user gets on their files, not on a resized copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genseg.evaluation.metrics import SegmentationMeter, SegmentationScores
+
+
+@dataclass
+class EvalItem:
+    image: Path
+    label: Path
+    classes: list[tuple[str, list[int]]]  # class name, label values
+
+
+def split_items(folder: Path, split: str) -> list[EvalItem]:
+    from genseg.data.readers import read_label
+    from genseg.data.schema import load_dataset_spec
+    from genseg.errors import DatasetError
+
+    spec = load_dataset_spec(folder)
+    entries = getattr(spec, split, None)
+    if entries is None or split not in ("training", "validation", "test"):
+        raise DatasetError(f"unknown split {split!r}", path=folder / "dataset.json",
+                           fix="use training, validation or test")
+    if not entries:
+        raise DatasetError(f"the {split} split is empty", path=folder / "dataset.json",
+                           fix="list images under that split or choose another --split")
+    items = []
+    for e in entries:
+        if e.label is None:
+            continue
+        label = read_label(folder / e.label)
+        present = [(c.name, spec.class_values(k)) for k, c in spec.classes.items()
+                   if np.isin(label, spec.class_values(k)).any()]
+        items.append(EvalItem(folder / e.image, folder / e.label, present))
+    return items
+
+
+def evaluate_pipeline(pipe, folders: Sequence[Path], split: str = "test", steps: int = 1, ensemble: int = 1,
+                      seed: int = 0, progress: bool = True, limit: int | None = None) -> SegmentationScores:
+    import torch
+    from rich.progress import track
+
+    from genseg.data.readers import read_image, read_label
+
+    items = [it for f in folders for it in split_items(Path(f), split)]
+    if limit:
+        items = items[:limit]
+    meter = SegmentationMeter()
+    for item in track(items, description=f"evaluating {split}", disable=not progress):
+        if not item.classes:
+            continue
+        image, label = read_image(item.image), read_label(item.label)
+        names = [name for name, _ in item.classes]
+        out = pipe(image, names, num_inference_steps=steps, ensemble_size=ensemble,
+                   generator=torch.Generator().manual_seed(seed))
+        for (name, values), pred in zip(item.classes, out.masks[0]):
+            meter.update(torch.from_numpy(pred), torch.from_numpy(np.isin(label, values)), name)
+    return meter.compute()
