@@ -63,5 +63,8 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
 def build_pipeline(cfg: ModelConfig, seed: int = 0):
     from genseg.pipeline import GenSegPipeline
 
-    return GenSegPipeline(**build_components(cfg, seed), resolution=cfg.resolution,
-                          max_text_length=cfg.text_encoder.max_length)
+    parts = build_components(cfg, seed)
+    for part in parts.values():
+        if isinstance(part, torch.nn.Module):
+            part.eval()  # inference until a trainer says otherwise, as from_pretrained gives
+    return GenSegPipeline(**parts, resolution=cfg.resolution, max_text_length=cfg.text_encoder.max_length)

@@ -38,7 +38,7 @@ class SemanticImageEncoder(ModelMixin, ConfigMixin):
     def __init__(self, text_dim: int = 384, tokens_side: int = 7) -> None:
         super().__init__()
         self.backbone = _efficientnet_class().from_name("efficientnet-lite0")
-        self.backbone.requires_grad_(False)
+        self.backbone.requires_grad_(False).eval()
         self.pool = nn.AdaptiveAvgPool2d(tokens_side)
         self.proj = nn.Linear(FEATURE_DIM, text_dim)
         self.pos = nn.Parameter(torch.zeros(1, tokens_side * tokens_side, text_dim))
