@@ -61,11 +61,24 @@ class DenoiserConfig(_Strict):
     layers_per_block: int = 1
     cross_attention_dim: int = 128
     attention_head_dim: int = 8
+    cross_attention_levels: list[bool] | None = Field(
+        None,
+        description="per level, whether it has cross-attention; default all but the full-resolution level "
+        "(self-attention there doubles the CPU step time). Text reaches every level anyway through the "
+        "pooled vector added to the time embedding that conditions every ResNet block.",
+    )
     # tiny DiT (GenMask)
     num_layers: int = 6
     num_attention_heads: int = 4
     dit_head_dim: int = 32
     patch_size: int = 2
+
+
+    @model_validator(mode="after")
+    def _levels(self) -> DenoiserConfig:
+        if self.cross_attention_levels is not None and len(self.cross_attention_levels) != len(self.block_out_channels):
+            raise ValueError("cross_attention_levels needs one entry per block_out_channels level")
+        return self
 
 
 class ImageEncoderConfig(_Strict):

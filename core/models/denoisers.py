@@ -4,8 +4,9 @@ Both take the noisy mask latent concatenated with the clean image latent along c
 (Marigold/DiGSeg style; GenMask's "low-level shortcut"), a timestep in [0, 1000] and the
 text features:
 - U-Net (DiGSeg): diffusers `UNet2DConditionModel`; text reaches every resolution through
-  cross-attention at each level and through the pooled vector added to the time embedding
-  (`class_embed_type="projection"`).
+  the pooled vector added to the time embedding (`class_embed_type="projection"`), which
+  conditions every ResNet block, and through cross-attention at the coarser levels (all
+  levels with `cross_attention_levels`; the SD U-Net has it at every level but the coarsest).
 - DiT (GenMask): diffusers `PixArtTransformer2DModel`; text by cross-attention in every block.
 
 Starting from pretrained weights, the input layer is widened and the new image-latent input
@@ -32,14 +33,17 @@ def _public(config: Any) -> dict[str, Any]:
 
 def build_tiny_unet(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
     levels = len(cfg.block_out_channels)
+    attn = cfg.cross_attention_levels or [levels == 1 or i > 0 for i in range(levels)]
+    down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attn)
+    up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn))
     return UNet2DConditionModel(
         sample_size=sample_size,
         in_channels=mask_ch + img_ch,
         out_channels=mask_ch,
         block_out_channels=tuple(cfg.block_out_channels),
         layers_per_block=cfg.layers_per_block,
-        down_block_types=("CrossAttnDownBlock2D",) * levels,
-        up_block_types=("CrossAttnUpBlock2D",) * levels,
+        down_block_types=down,
+        up_block_types=up,
         cross_attention_dim=cfg.cross_attention_dim,
         attention_head_dim=cfg.attention_head_dim,
         encoder_hid_dim=text_dim,

@@ -1,0 +1,44 @@
+"""Data layer: the dataset.json folder format, 2D image/label I/O, atomic writes, the
+prompted segmentation dataset, augmentation pipelines and seeded sample datasets.
+
+Names are resolved lazily so ``import genseg.data`` stays light: torch and albumentations
+load only when the dataset or the transforms are first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "atomic_write": "genseg.data.atomic",
+    "ClassSpec": "genseg.data.schema",
+    "DatasetEntry": "genseg.data.schema",
+    "DatasetSpec": "genseg.data.schema",
+    "load_dataset_spec": "genseg.data.schema",
+    "write_dataset_spec": "genseg.data.schema",
+    "resolve_path": "genseg.data.schema",
+    "read_image": "genseg.data.readers",
+    "read_image_size": "genseg.data.readers",
+    "read_label": "genseg.data.readers",
+    "write_png_mask": "genseg.data.readers",
+    "write_image_png": "genseg.data.readers",
+    "write_overlay_png": "genseg.data.readers",
+    "PromptedSegmentationDataset": "genseg.data.folder_dataset",
+    "build_transform": "genseg.data.transforms",
+    "make_mni152_dataset": "genseg.data.sample_data",
+    "make_shapes_dataset": "genseg.data.sample_data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'genseg.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,68 @@
+"""Write a file (or a folder) under a temporary name, then rename it into place.
+
+An interrupted run must never leave a half-written output that looks complete
+(DESIGN.md §7). ``os.replace`` within one folder is atomic on POSIX and Windows, so a
+reader sees either the old file or the new one, never a truncated one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a written file to disk so the rename cannot outlive its content after a crash."""
+    if path.is_file():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def temp_path_for(path: Path) -> Path:
+    """A hidden sibling of ``path`` that keeps its suffix, so writers that infer the format
+    from the extension (Pillow, tifffile, safetensors) still work."""
+    return path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:12]}{path.suffix}")
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp)`` and move ``tmp`` to ``path`` only if the writer succeeded.
+
+    ``writer`` receives a temporary path in the same folder and may create a file or a
+    folder there (e.g. a checkpoint directory). On any exception the temporary output is
+    removed, ``path`` is left as it was, and the exception propagates. Parent folders are
+    created. Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(path)
+    try:
+        writer(tmp)
+        if not (tmp.exists() or tmp.is_symlink()):
+            raise FileNotFoundError(f"the writer for {path} did not create its temporary output {tmp}")
+        _fsync(tmp)
+        if tmp.is_dir() and path.is_dir():
+            # A folder cannot replace a non-empty folder in one rename: move the old one aside,
+            # rename the new one in, and only then delete the old one (never a partial folder).
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            _remove(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path

@@ -1,0 +1,291 @@
+"""Reading 2D images and label maps, and writing masks and overlays, for the generic plugin.
+
+Images come back as float32 H×W×C in [0, 1] whatever their bit depth, so the rest of the
+pipeline sees one convention; labels come back as int64 H×W with their values untouched.
+Every failure is an :class:`~genseg.errors.InputError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from genseg.data.atomic import atomic_write
+from genseg.errors import InputError
+
+PILLOW_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+TIFF_EXTS = (".tif", ".tiff")
+IMAGE_EXTS = PILLOW_IMAGE_EXTS + TIFF_EXTS
+LABEL_EXTS = (".png",) + TIFF_EXTS
+
+_PLUGIN_FIX = "convert it to PNG or TIFF, or install the domain plugin that reads this format"
+
+
+def _check_path(path: Path, allowed: tuple[str, ...], what: str) -> str:
+    ext = path.suffix.lower()
+    if ext not in allowed:
+        fix = _PLUGIN_FIX
+        if what == "label" and ext in (".jpg", ".jpeg"):
+            fix = "save labels losslessly as PNG or TIFF: JPEG compression changes label values"
+        raise InputError(
+            f"unknown {what} file extension {ext or '(none)'!r}; supported: {', '.join(allowed)}",
+            path=path,
+            fix=fix,
+        )
+    if not path.is_file():
+        raise InputError(f"{what} file not found", path=path, fix="check the path")
+    return ext
+
+
+def _open_pillow(path: Path, what: str) -> Image.Image:
+    try:
+        im = Image.open(path)
+        im.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InputError(
+            f"cannot read {what}: {exc}", path=path, fix="the file is corrupt or truncated; re-export it"
+        ) from None
+    return im
+
+
+def _read_tiff(path: Path, what: str) -> tuple[np.ndarray, str, bool]:
+    """Array of the first series, its axes string, and whether its last sample is alpha."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            series = tf.series[0]
+            arr = series.asarray()
+            axes = series.axes
+            page = tf.pages[0]
+            extra = getattr(page, "extrasamples", ()) or ()
+            has_alpha = any(int(e) in (1, 2) for e in extra)  # associated / unassociated alpha
+    except Exception as exc:  # tifffile raises many types (TiffFileError, ValueError, KeyError, ...)
+        raise InputError(
+            f"cannot read {what} TIFF: {exc}", path=path, fix="the file is corrupt or not a TIFF; re-export it"
+        ) from None
+    return arr, axes, has_alpha
+
+
+def _to_unit_float(arr: np.ndarray) -> np.ndarray:
+    """Scale integers by their dtype's maximum; keep floats, clipped to [0, 1]."""
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.integer):
+        return np.clip(arr.astype(np.float32) / float(np.iinfo(arr.dtype).max), 0.0, 1.0)
+    if np.issubdtype(arr.dtype, np.floating):
+        return np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 1.0)
+    raise ValueError(f"unsupported pixel type {arr.dtype}")
+
+
+def _pillow_image_array(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("1", "LA", "La"):
+        im = im.convert("L")
+    elif mode not in ("L", "RGB", "RGBA", "F", "I") and not mode.startswith("I;16"):
+        im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, PA ...
+    arr = np.asarray(im)
+    if im.mode == "I":
+        # Pillow's 32-bit integer mode holds at most 16-bit data for PNG/BMP sources.
+        arr = np.clip(arr, 0, 65535).astype(np.uint16)
+    elif im.mode.startswith("I;16"):
+        arr = arr.astype(np.uint16)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]  # drop alpha
+    return arr
+
+
+def _tiff_to_hwc(arr: np.ndarray, axes: str, has_alpha: bool, path: Path) -> np.ndarray:
+    if len(axes) == arr.ndim:
+        axes = "".join(a for a, n in zip(axes, arr.shape) if n != 1)
+    else:
+        axes = ""
+    arr = np.squeeze(arr) if arr.ndim > 2 else arr
+    if arr.ndim == 2:
+        return arr[:, :, None]
+    if arr.ndim == 3:
+        if len(axes) == 3 and (axes[0] in "SC" or axes[2] in "SC"):
+            planar = axes[0] in "SC"
+        else:  # axes unknown (e.g. a stack of pages): guess that a short first axis holds channels
+            planar = arr.shape[0] <= 4 < arr.shape[2]
+        if planar:
+            arr = np.moveaxis(arr, 0, -1)  # C×H×W -> H×W×C
+        if has_alpha and arr.shape[2] in (2, 4):
+            arr = arr[:, :, :-1]
+        return arr
+    raise InputError(
+        f"expected a 2D image (H×W or H×W×C), found shape {arr.shape}",
+        path=path,
+        fix="store one 2D image per file, or use a domain plugin that reads volumes or stacks",
+    )
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read PNG/JPEG/BMP/TIFF as float32 H×W×C in [0, 1] (C=1 for grayscale; alpha dropped)."""
+    path = Path(path)
+    ext = _check_path(path, IMAGE_EXTS, "image")
+    if ext in TIFF_EXTS:
+        arr, axes, has_alpha = _read_tiff(path, "image")
+        arr = _tiff_to_hwc(arr, axes, has_alpha, path)
+    else:
+        with _open_pillow(path, "image") as im:
+            arr = _pillow_image_array(im)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+    try:
+        return np.ascontiguousarray(_to_unit_float(arr))
+    except ValueError as exc:
+        raise InputError(str(exc), path=path, fix="store integer or floating-point pixels") from None
+
+
+def read_image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) from the file header where possible, without decoding all pixels."""
+    path = Path(path)
+    ext = _check_path(path, IMAGE_EXTS, "image")
+    if ext in TIFF_EXTS:
+        return tuple(read_image(path).shape[:2])  # type: ignore[return-value]
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(
+            f"cannot read image: {exc}", path=path, fix="the file is corrupt or truncated; re-export it"
+        ) from None
+    return height, width
+
+
+def _rgb_label_error(path: Path, shape: tuple[int, ...]) -> InputError:
+    return InputError(
+        f"label is a colour image (shape {shape}); labels must be single-channel integer maps",
+        path=path,
+        fix="save one class value per pixel (PNG mode L/P/I;16 or a 2D integer TIFF), not colours",
+    )
+
+
+def read_label(path: str | Path) -> np.ndarray:
+    """Read a PNG/TIFF integer label map as int64 H×W with its values unchanged."""
+    path = Path(path)
+    ext = _check_path(path, LABEL_EXTS, "label")
+    if ext in TIFF_EXTS:
+        arr, _axes, _alpha = _read_tiff(path, "label")
+        arr = np.squeeze(arr) if arr.ndim > 2 else arr
+    else:
+        with _open_pillow(path, "label") as im:
+            if im.mode in ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+                raise _rgb_label_error(path, (im.height, im.width, len(im.getbands())))
+            # "1" reads as bool; the first band of LA / PA holds the values, the second is alpha.
+            arr = np.asarray(im.getchannel(0) if im.mode in ("LA", "La", "PA") else im)
+    if arr.ndim != 2:
+        raise _rgb_label_error(path, arr.shape)
+    if arr.dtype == bool or np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.int64)
+    if np.issubdtype(arr.dtype, np.floating):
+        if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        raise InputError(
+            "label holds non-integer values", path=path, fix="store integer class values, not probabilities"
+        )
+    raise InputError(f"unsupported label pixel type {arr.dtype}", path=path, fix="store integers")
+
+
+def write_png_mask(path: str | Path, mask: np.ndarray) -> Path:
+    """Write a 2D mask or label map as PNG, atomically.
+
+    bool masks become 0/255 (viewable); integers in 0..255 are written as 8-bit, values up
+    to 65535 as 16-bit, unchanged.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"write_png_mask expects a 2D array, got shape {mask.shape}")
+    if mask.dtype == bool:
+        mask = mask.astype(np.uint8) * 255
+    elif not np.issubdtype(mask.dtype, np.integer):
+        raise ValueError(f"write_png_mask expects an integer or bool array, got {mask.dtype}")
+    lo, hi = (int(mask.min()), int(mask.max())) if mask.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        raise ValueError(f"mask values {lo}..{hi} do not fit a PNG (0..65535)")
+    im = Image.fromarray(mask.astype(np.uint8 if hi <= 255 else np.uint16))
+    return atomic_write(Path(path), lambda tmp: im.save(tmp, format="PNG"))
+
+
+def write_image_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write a float [0, 1] H×W(×C) image (C = 1 or 3) as an 8-bit PNG, atomically."""
+    im = Image.fromarray(_to_rgb_uint8(image, keep_gray=True))
+    return atomic_write(Path(path), lambda tmp: im.save(tmp, format="PNG"))
+
+
+# Colours that stay distinguishable on grayscale and natural images.
+OVERLAY_COLOURS = (
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (255, 225, 25),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 190),
+)
+
+
+def _to_rgb_uint8(image: np.ndarray, keep_gray: bool = False) -> np.ndarray:
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2 and not keep_gray:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise ValueError(f"expected an H×W, H×W×1 or H×W×3 image, got shape {np.asarray(image).shape}")
+    return (np.clip(np.nan_to_num(img), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` with a 4-neighbour outside it."""
+    inner = mask.copy()
+    inner[1:, :] &= mask[:-1, :]
+    inner[:-1, :] &= mask[1:, :]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    return mask & ~inner
+
+
+def write_overlay_png(
+    path: str | Path,
+    image: np.ndarray,
+    masks: Sequence[np.ndarray],
+    names: Sequence[str],
+    alpha: float = 0.45,
+) -> Path:
+    """Write the image with each mask tinted and outlined in its own colour, plus a legend
+    strip under the image (so the legend never hides pixels), atomically."""
+    if len(masks) != len(names):
+        raise ValueError(f"{len(masks)} masks but {len(names)} names")
+    rgb = _to_rgb_uint8(image).astype(np.float32)
+    h, w = rgb.shape[:2]
+    for i, m in enumerate(masks):
+        m = np.asarray(m)
+        m = m > 0.5 if np.issubdtype(m.dtype, np.floating) else m.astype(bool)
+        m = m.squeeze() if m.ndim > 2 else m
+        if m.shape != (h, w):
+            raise ValueError(f"mask {names[i]!r} has shape {m.shape}, image is {(h, w)}")
+        colour = np.array(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)], dtype=np.float32)
+        rgb[m] = (1.0 - alpha) * rgb[m] + alpha * colour
+        rgb[_outline(m)] = colour
+    body = Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
+
+    font = ImageFont.load_default()
+    line_h = 14
+    canvas = Image.new("RGB", (w, h + line_h * len(names) + (4 if names else 0)), (0, 0, 0))
+    canvas.paste(body, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, name in enumerate(names):
+        y = h + 2 + i * line_h
+        draw.rectangle((3, y + 2, 12, y + 11), fill=OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
+        draw.text((16, y), str(name), fill=(255, 255, 255), font=font)
+    return atomic_write(Path(path), lambda tmp: canvas.save(tmp, format="PNG"))
