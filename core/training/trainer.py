@@ -69,11 +69,36 @@ def _prepare_output(cfg: TrainConfig, output: Path, resume: bool) -> tuple[Train
     return cfg, 0, None
 
 
-def _loader(dataset, cfg: TrainConfig):
-    g = torch.Generator().manual_seed(cfg.seed)
-    return torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                                       num_workers=cfg.num_workers, generator=g,
-                                       persistent_workers=cfg.num_workers > 0)
+class EpochShuffle(torch.utils.data.Sampler):
+    """A fresh permutation per epoch, derived from (seed, epoch) alone.
+
+    Resuming at any step therefore sees exactly the batches an uninterrupted run would.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _loader(dataset, cfg: TrainConfig) -> tuple[torch.utils.data.DataLoader, EpochShuffle]:
+    sampler = EpochShuffle(len(dataset), cfg.seed)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+                                         num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
+    return loader, sampler
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    """Timesteps of step N depend on (seed, N) only, so a resumed run draws the same ones."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
 def train(
@@ -114,7 +139,7 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(cfg.lr_schedule if cfg.lr_schedule == "cosine" else "constant_with_warmup",
                                  optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.steps)
-    loader = _loader(dataset, cfg)
+    loader, sampler = _loader(dataset, cfg)
     trainable, optimizer, loader, lr_scheduler = accelerator.prepare(trainable, optimizer, loader, lr_scheduler)
     pipe.codec.to(device)
     pipe.text_encoder.to(device)
@@ -122,27 +147,28 @@ def train(
         accelerator.load_state(str(ckpt))
     prompts = PromptCache(pipe.text_encoder, pipe.tokenizer, mcfg.text_encoder.max_length)
     sample_t = sampler_from_config(mcfg.objective)
-    t_gen = torch.Generator().manual_seed(cfg.seed * 7919 + start_step)
 
     def batches():
         epoch = start_step * cfg.gradient_accumulation_steps // max(len(loader), 1)
         skip = start_step * cfg.gradient_accumulation_steps % max(len(loader), 1)
         while True:
             dataset.set_epoch(epoch)
-            loader.set_epoch(epoch) if hasattr(loader, "set_epoch") else None
+            sampler.set_epoch(epoch)
             source = accelerator.skip_first_batches(loader, skip) if skip else loader
+            if hasattr(source, "iteration"):
+                source.iteration = epoch  # accelerate's loader sets the sampler's epoch from this counter
             skip = 0
             yield from source
             epoch += 1
 
-    def loss_for(batch) -> torch.Tensor:
+    def loss_for(batch, t_gen: torch.Generator) -> torch.Tensor:
         image, mask = batch["image"].to(device), batch["mask"].to(device)
         with torch.no_grad():
             z_img = pipe.codec.encode_image(image)
             x0 = pipe.codec.encode_mask(mask)
             text = prompts(list(batch["prompt"])).to(device)
         t = sample_t(x0.shape[0], t_gen, device)
-        noise = torch.randn_like(x0)
+        noise = torch.randn(x0.shape, generator=t_gen, dtype=x0.dtype).to(device)
         x_t = interpolate(x0, noise, t)
         v, head_logits = trainable(x_t, z_img, t, text, image)
         return flow_loss(mcfg.objective.loss, FlowBatch(x0, noise, t, x_t, v, mask), pipe.codec, head_logits)
@@ -158,9 +184,10 @@ def train(
         task = bar.add_task("training", total=cfg.steps, completed=start_step)
         for step in range(start_step, cfg.steps):
             step_loss = 0.0
+            t_gen = _step_generator(cfg.seed, step)
             for _ in range(cfg.gradient_accumulation_steps):
                 with accelerator.accumulate(trainable):
-                    loss = loss_for(next(it))
+                    loss = loss_for(next(it), t_gen)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                         accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -188,7 +215,7 @@ def train(
             bar.update(task, completed=done)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        export_pipeline(pipe.to("cpu").to(torch.float32), output)
+        export_pipeline(pipe.to("cpu"), output)
     return TrainResult(output, cfg.steps, first_loss, last_loss, time.perf_counter() - t0)
 
 

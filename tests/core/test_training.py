@@ -1,0 +1,112 @@
+"""Training: the loss goes down, checkpoints resume exactly, bad set-ups fail clearly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genseg.errors import CheckpointError, ConfigError
+
+
+@pytest.fixture(scope="module")
+def toy_dataset(tmp_path_factory):
+    """16 seeded 32×32 images, each with a bright square (class 1) and a dark disc (class 2)."""
+    root = tmp_path_factory.mktemp("toy")
+    (root / "images").mkdir()
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:32, :32]
+    entries = []
+    for i in range(16):
+        img = rng.uniform(0.3, 0.6, (32, 32, 3))
+        lab = np.zeros((32, 32), np.uint8)
+        y, x = rng.integers(2, 14, 2)
+        img[y : y + 10, x : x + 10] = [0.95, 0.9, 0.2]
+        lab[y : y + 10, x : x + 10] = 1
+        cy, cx = rng.integers(20, 27, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= 25
+        img[disc] = [0.05, 0.1, 0.5]
+        lab[disc] = 2
+        Image.fromarray((img * 255).astype(np.uint8)).save(root / "images" / f"{i}.png")
+        Image.fromarray(lab).save(root / "labels" / f"{i}.png")
+        entries.append({"image": f"images/{i}.png", "label": f"labels/{i}.png"})
+    spec = {"name": "toy", "classes": {"1": {"name": "yellow square"}, "2": {"name": "blue disc"}},
+            "training": entries[:12], "test": entries[12:]}
+    (root / "dataset.json").write_text(json.dumps(spec))
+    return root
+
+
+def _cfg(make_tiny_config, **kw):
+    from genseg.config import TrainConfig
+
+    base = dict(model=make_tiny_config(), batch_size=4, learning_rate=2e-3, warmup_steps=0, log_every=1,
+                lr_schedule="constant")
+    return TrainConfig(**{**base, **kw})
+
+
+def _log(out):
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_training_lowers_the_loss_and_exports_a_loadable_model(toy_dataset, tmp_path, make_tiny_config):
+    from genseg.pipeline import load_pipeline
+    from genseg.training.trainer import train
+
+    result = train(_cfg(make_tiny_config, steps=60, checkpoint_every=30), tmp_path / "run", [toy_dataset],
+                   progress=False)
+    losses = [r["loss"] for r in _log(tmp_path / "run")]
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10]), (losses[:10], losses[-10:])
+    assert result.last_loss is not None
+    pipe = load_pipeline(tmp_path / "run")
+    out = pipe(np.zeros((32, 32, 3), np.float32), "yellow square")
+    assert out.masks.shape == (1, 1, 32, 32)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-000030", "step-000060"]
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_saved_step_with_the_same_state(toy_dataset, tmp_path, make_tiny_config):
+    from safetensors.torch import load_file
+
+    from genseg.training.trainer import train
+
+    # an uninterrupted run of 8 steps ...
+    train(_cfg(make_tiny_config, steps=8, checkpoint_every=4), tmp_path / "a", [toy_dataset], progress=False)
+    # ... equals a run stopped at step 4 and resumed to 8
+    train(_cfg(make_tiny_config, steps=4, checkpoint_every=4), tmp_path / "b", [toy_dataset], progress=False)
+    ckpt4 = tmp_path / "b" / "checkpoints" / "step-000004"
+    opt_at_4 = torch.load(ckpt4 / "optimizer.bin", weights_only=True)
+    seen_steps = []
+    train(_cfg(make_tiny_config, steps=8, checkpoint_every=4), tmp_path / "b", [toy_dataset], resume=True,
+          progress=False, on_step=lambda step, loss: seen_steps.append(step))
+    assert seen_steps == [5, 6, 7, 8]
+    assert [r["step"] for r in _log(tmp_path / "b")] == list(range(1, 9))
+    # the optimizer state saved at step 4 is the one the uninterrupted run had at step 4
+    opt_a4 = torch.load(tmp_path / "a" / "checkpoints" / "step-000004" / "optimizer.bin", weights_only=True)
+    for k, st in opt_at_4["state"].items():
+        assert int(st["step"]) == 4
+        assert torch.equal(st["exp_avg"], opt_a4["state"][k]["exp_avg"])
+    wa = load_file(tmp_path / "a" / "denoiser" / "diffusion_pytorch_model.safetensors")
+    wb = load_file(tmp_path / "b" / "denoiser" / "diffusion_pytorch_model.safetensors")
+    assert wa.keys() == wb.keys()
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    with pytest.raises(CheckpointError, match="already reached step 8"):
+        train(_cfg(make_tiny_config, steps=8), tmp_path / "b", [toy_dataset], resume=True, progress=False)
+
+
+def test_existing_run_and_missing_checkpoint_are_refused(toy_dataset, tmp_path, make_tiny_config):
+    from genseg.training.trainer import RUN_CONFIG, train
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / RUN_CONFIG).write_text(_cfg(make_tiny_config, steps=2).model_dump_json())
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(_cfg(make_tiny_config, steps=2), tmp_path / "run", [toy_dataset], progress=False)
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        train(_cfg(make_tiny_config, steps=2), tmp_path / "run", [toy_dataset], resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(_cfg(make_tiny_config, steps=2), tmp_path / "fresh", [toy_dataset], resume=True, progress=False)
