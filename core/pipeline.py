@@ -20,6 +20,11 @@ import torch.nn.functional as F
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 
+# The modules of genseg's own components must be imported for diffusers' from_pretrained to
+# find the classes named in model_index.json (library "genseg.models.codec", ...).
+import genseg.models.codec  # noqa: F401
+import genseg.models.heads  # noqa: F401
+import genseg.models.image_encoder  # noqa: F401
 from genseg.errors import InputError, PromptError
 from genseg.models.denoisers import predict_velocity
 from genseg.models.image_encoder import join_image_tokens
@@ -107,7 +112,9 @@ class GenSegPipeline(DiffusionPipeline):
     def denoise(self, noise: torch.Tensor, z_image: torch.Tensor, text: TextFeatures, steps: int,
                 show_progress: bool = False) -> torch.Tensor:
         """Integrate the flow ODE from t = 1 to 0 with Euler steps; returns the clean latent."""
-        self.scheduler.set_timesteps(steps, device=noise.device)
+        # evenly spaced from t = 1 to 0 (the scheduler's default ends at 1/1000, which makes a
+        # second step nearly empty)
+        self.scheduler.set_timesteps(sigmas=[1.0 - i / steps for i in range(steps)], device=noise.device)
         x = noise
         timesteps = self.scheduler.timesteps
         iterator = self.progress_bar(timesteps) if show_progress and steps > 1 else timesteps

@@ -14,7 +14,7 @@ import numpy as np
 
 from genseg.errors import InputError
 
-IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 
 
 @dataclass
@@ -34,10 +34,15 @@ def plan_outputs(inputs: list[Path], prompts: list[str], output: Path) -> dict[P
     if single_file and len(inputs) != 1:
         raise InputError(f"--output is a file but {len(inputs)} inputs were given", path=output,
                          fix="pass a folder as --output to segment several images")
+    stems = [Path(src).stem for src in inputs]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash and not single_file:
+        raise InputError(f"several inputs share the name {clash[0]!r}; their outputs would overwrite each other",
+                         path=output, fix="segment them in separate runs with different --output folders")
     plan: dict[Path, dict[str, Path]] = {}
     for src in inputs:
         if single_file:
-            mask = output.with_suffix(".png")
+            mask = output.with_suffix(".png")  # masks are always PNG: lossless, integer
             plan[src] = {"mask": mask, "overlay": mask.with_name(mask.stem + "_overlay.png")}
         else:
             plan[src] = {"mask": output / f"{src.stem}_mask.png", "overlay": output / f"{src.stem}_overlay.png"}

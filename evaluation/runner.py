@@ -52,6 +52,7 @@ def evaluate_pipeline(pipe, folders: Sequence[Path], split: str = "test", steps:
     from rich.progress import track
 
     from genseg.data.readers import read_image, read_label
+    from genseg.errors import InputError
 
     items = [it for f in folders for it in split_items(Path(f), split)]
     if limit:
@@ -61,6 +62,9 @@ def evaluate_pipeline(pipe, folders: Sequence[Path], split: str = "test", steps:
         if not item.classes:
             continue
         image, label = read_image(item.image), read_label(item.label)
+        if image.shape[:2] != label.shape:
+            raise InputError(f"image is {image.shape[:2]} but its label {item.label.name} is {label.shape}",
+                             path=item.image, fix="fix the label file so it matches its image")
         names = [name for name, _ in item.classes]
         out = pipe(image, names, num_inference_steps=steps, ensemble_size=ensemble,
                    generator=torch.Generator().manual_seed(seed))

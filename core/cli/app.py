@@ -35,9 +35,10 @@ commands.register(app)
 
 
 def main() -> None:
+    """Run the CLI; usage errors are typer's (exit 2), GenSegError becomes one line and exit 2."""
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
+        app()  # standalone: typer prints usage errors itself and exits
     except GenSegError as exc:
         if debug:
             raise
@@ -45,19 +46,6 @@ def main() -> None:
 
         Console(stderr=True).print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

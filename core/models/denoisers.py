@@ -147,7 +147,7 @@ def predict_velocity(
         b, _, h, w = inp.shape
         added = {"resolution": None, "aspect_ratio": None}
         if getattr(denoiser, "use_additional_conditions", False):
-            scale = denoiser.config.patch_size * 8
+            scale = 8  # PixArt's micro-conditions are in pixels of its 8× VAE
             added = {
                 "resolution": torch.tensor([[h * scale, w * scale]], device=inp.device).repeat(b, 1).to(inp.dtype),
                 "aspect_ratio": torch.full((b, 1), h / w, device=inp.device, dtype=inp.dtype),

@@ -46,17 +46,22 @@ def latest_checkpoint(output: Path) -> tuple[int, Path]:
 
 
 def save_checkpoint(accelerator, output: Path, step: int, extra: dict[str, Any], keep: int) -> Path:
+    """Called on every process (FSDP/DeepSpeed shard their state); the main one renames."""
     final = checkpoint_path(output, step)
     tmp = final.with_name(f".{final.name}.tmp")
-    if tmp.exists():
+    if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp), safe_serialization=True)
-    (tmp / "train_state.json").write_text(json.dumps({"step": step, **extra}, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for _, old in list_checkpoints(output)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "train_state.json").write_text(json.dumps({"step": step, **extra}, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for _, old in list_checkpoints(output)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
     return final
 
 

@@ -8,6 +8,7 @@ restores the full training state for `--resume`.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,9 +43,17 @@ def _mixed_precision(requested: str) -> str:
     return "no"
 
 
-def _prepare_output(cfg: TrainConfig, output: Path, resume: bool) -> tuple[TrainConfig, int, Path | None]:
-    """Returns the config of record, the step to start from and the checkpoint to load."""
+def _prepare_output(cfg: TrainConfig, output: Path, resume: bool, writer: bool = True
+                    ) -> tuple[TrainConfig, int, Path | None]:
+    """Returns the config of record, the step to start from and the checkpoint to load.
+
+    Only the `writer` (the main process) checks for an existing run and writes the record;
+    the other processes read what it decided.
+    """
     record = output / RUN_CONFIG
+    if not writer:
+        return (TrainConfig.model_validate_json(record.read_text()).model_copy(update={"steps": cfg.steps}),
+                *(latest_checkpoint(output) if resume else (0, None)))
     if resume:
         if not record.is_file():
             raise CheckpointError("nothing to resume: no training record", path=record,
@@ -120,8 +129,15 @@ def train(
     from genseg.models.text_encoder import PromptCache
     from genseg.objective import FlowBatch, flow_loss, interpolate, sampler_from_config
 
+    from accelerate import PartialState
+
     output = Path(output)
-    cfg, start_step, ckpt = _prepare_output(cfg, output, resume)
+    state = PartialState()
+    if state.is_main_process:
+        cfg, start_step, ckpt = _prepare_output(cfg, output, resume)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        cfg, start_step, ckpt = _prepare_output(cfg, output, resume, writer=False)
     mcfg = cfg.model
     set_seed(cfg.seed)
     accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.mixed_precision),
@@ -138,7 +154,9 @@ def train(
     params = [p for p in trainable.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(cfg.lr_schedule if cfg.lr_schedule == "cosine" else "constant_with_warmup",
-                                 optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.steps)
+                                 optimizer, num_warmup_steps=cfg.warmup_steps * state.num_processes,
+                                 # a prepared scheduler steps once per process at each optimizer step
+                                 num_training_steps=cfg.steps * state.num_processes)
     loader, sampler = _loader(dataset, cfg)
     trainable, optimizer, loader, lr_scheduler = accelerator.prepare(trainable, optimizer, loader, lr_scheduler)
     pipe.codec.to(device)
@@ -180,11 +198,11 @@ def train(
     it = batches()
     trainable.train()
     bar = _progress(progress and accelerator.is_main_process, cfg.steps, start_step)
-    with bar, log_path.open("a") as log:
+    with bar, log_path.open("a") if accelerator.is_main_process else open(os.devnull, "w") as log:
         task = bar.add_task("training", total=cfg.steps, completed=start_step)
         for step in range(start_step, cfg.steps):
             step_loss = 0.0
-            t_gen = _step_generator(cfg.seed, step)
+            t_gen = _step_generator(cfg.seed + 7919 * state.process_index, step)
             for _ in range(cfg.gradient_accumulation_steps):
                 with accelerator.accumulate(trainable):
                     loss = loss_for(next(it), t_gen)
@@ -201,7 +219,7 @@ def train(
             done = step + 1
             if on_step:
                 on_step(done, step_loss)
-            if done % cfg.log_every == 0 or done == cfg.steps:
+            if accelerator.is_main_process and (done % cfg.log_every == 0 or done == cfg.steps):
                 mean = sum(window) / len(window)
                 window.clear()
                 log.write(json.dumps({"step": done, "loss": round(mean, 6), "lr": lr_scheduler.get_last_lr()[0],
@@ -209,9 +227,7 @@ def train(
                 log.flush()
                 bar.update(task, completed=done, description=f"training  loss {mean:.4f}")
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                accelerator.wait_for_everyone()
-                if accelerator.is_main_process:
-                    save_checkpoint(accelerator, output, done, {"loss": step_loss}, cfg.keep_checkpoints)
+                save_checkpoint(accelerator, output, done, {"loss": step_loss}, cfg.keep_checkpoints)
             bar.update(task, completed=done)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
