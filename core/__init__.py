@@ -30,12 +30,12 @@ _LAZY = {
 __all__ = ["GenSegError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from genseg.config import ModelConfig, TrainConfig
-    from genseg.models.codec import AutoencoderKLCodec, SpaceToDepthCodec
-    from genseg.models.heads import LinearMaskHead
-    from genseg.models.image_encoder import SemanticImageEncoder
-    from genseg.pipeline import GenSegOutput, GenSegPipeline
-    from genseg.plugins.hookspecs import hookimpl
+    from genseg.config import ModelConfig, TrainConfig  # noqa: F401
+    from genseg.models.codec import AutoencoderKLCodec, SpaceToDepthCodec  # noqa: F401
+    from genseg.models.heads import LinearMaskHead  # noqa: F401
+    from genseg.models.image_encoder import SemanticImageEncoder  # noqa: F401
+    from genseg.pipeline import GenSegOutput, GenSegPipeline  # noqa: F401
+    from genseg.plugins.hookspecs import hookimpl  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

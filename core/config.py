@@ -73,10 +73,11 @@ class DenoiserConfig(_Strict):
     dit_head_dim: int = 32
     patch_size: int = 2
 
-
     @model_validator(mode="after")
     def _levels(self) -> DenoiserConfig:
-        if self.cross_attention_levels is not None and len(self.cross_attention_levels) != len(self.block_out_channels):
+        if self.cross_attention_levels is not None and len(self.cross_attention_levels) != len(
+            self.block_out_channels
+        ):
             raise ValueError("cross_attention_levels needs one entry per block_out_channels level")
         return self
 
@@ -111,7 +112,9 @@ class ModelConfig(_Strict):
     @model_validator(mode="after")
     def _divisible(self) -> ModelConfig:
         if self.codec.kind == "space_to_depth" and self.resolution % self.codec.factor:
-            raise ValueError(f"resolution {self.resolution} is not divisible by codec.factor {self.codec.factor}")
+            raise ValueError(
+                f"resolution {self.resolution} is not divisible by codec.factor {self.codec.factor}"
+            )
         return self
 
 
@@ -148,8 +151,11 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # yaml and json raise different types
-        raise ConfigError(f"cannot parse config ({exc.__class__.__name__}: {exc})", path=path,
-                          fix="check the YAML/JSON syntax") from exc
+        raise ConfigError(
+            f"cannot parse config ({exc.__class__.__name__}: {exc})",
+            path=path,
+            fix="check the YAML/JSON syntax",
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping at the top level", path=path)
     return data
@@ -174,7 +180,9 @@ def load_train_config(path: Path | None, overrides: dict[str, Any] | None = None
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_validation_message(exc), path=path, fix="see docs/cli.md for the config fields") from exc
+        raise ConfigError(
+            _validation_message(exc), path=path, fix="see docs/cli.md for the config fields"
+        ) from exc
 
 
 def model_config_from_dict(data: dict[str, Any], source: str | Path | None = None) -> ModelConfig:

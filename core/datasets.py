@@ -21,11 +21,17 @@ def resolve_dataset(name_or_path: str | Path) -> Path:
     if str(name_or_path) in registered:
         return Path(registered[str(name_or_path)])
     if path.is_dir():
-        raise DatasetError("folder has no dataset.json", path=path,
-                           fix="add a dataset.json (see docs/datasets.md) or pass the folder that has one")
+        raise DatasetError(
+            "folder has no dataset.json",
+            path=path,
+            fix="add a dataset.json (see docs/datasets.md) or pass the folder that has one",
+        )
     known = ", ".join(sorted(registered)) or "none installed"
-    raise DatasetError("no such dataset folder or registered dataset", path=path,
-                       fix=f"pass a folder with a dataset.json; registered names: {known}")
+    raise DatasetError(
+        "no such dataset folder or registered dataset",
+        path=path,
+        fix=f"pass a folder with a dataset.json; registered names: {known}",
+    )
 
 
 def _registered_datasets() -> dict[str, str]:

@@ -59,7 +59,9 @@ def to_image_tensor(image: ImageLike) -> torch.Tensor:
         if tensor.ndim == 2:
             tensor = tensor[None]
     else:
-        raise InputError(f"unsupported image type {type(image).__name__}", fix="pass a PIL image, array or tensor")
+        raise InputError(
+            f"unsupported image type {type(image).__name__}", fix="pass a PIL image, array or tensor"
+        )
     if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
         raise InputError(f"image must have 1, 3 or 4 channels first (C×H×W), got shape {tuple(tensor.shape)}")
     if tensor.shape[0] == 1:
@@ -85,14 +87,25 @@ class GenSegPipeline(DiffusionPipeline):
     ) -> None:
         super().__init__()
         self.register_modules(
-            denoiser=denoiser, codec=codec, text_encoder=text_encoder, tokenizer=tokenizer,
-            scheduler=scheduler, image_encoder=image_encoder, mask_head=mask_head,
+            denoiser=denoiser,
+            codec=codec,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            scheduler=scheduler,
+            image_encoder=image_encoder,
+            mask_head=mask_head,
         )
         self.register_to_config(resolution=resolution, max_text_length=max_text_length)
 
     # ------------------------------------------------------------------ inputs
-    def check_inputs(self, images: list[torch.Tensor], prompts: list[str], num_inference_steps: int,
-                     ensemble_size: int, threshold: float) -> None:
+    def check_inputs(
+        self,
+        images: list[torch.Tensor],
+        prompts: list[str],
+        num_inference_steps: int,
+        ensemble_size: int,
+        threshold: float,
+    ) -> None:
         if not images:
             raise InputError("no image given")
         if not prompts:
@@ -109,8 +122,14 @@ class GenSegPipeline(DiffusionPipeline):
         return encode_prompts(self.text_encoder, self.tokenizer, prompts, self.config.max_text_length)
 
     # ------------------------------------------------------------------ core
-    def denoise(self, noise: torch.Tensor, z_image: torch.Tensor, text: TextFeatures, steps: int,
-                show_progress: bool = False) -> torch.Tensor:
+    def denoise(
+        self,
+        noise: torch.Tensor,
+        z_image: torch.Tensor,
+        text: TextFeatures,
+        steps: int,
+        show_progress: bool = False,
+    ) -> torch.Tensor:
         """Integrate the flow ODE from t = 1 to 0 with Euler steps; returns the clean latent."""
         # evenly spaced from t = 1 to 0 (the scheduler's default ends at 1/1000, which makes a
         # second step nearly empty)
@@ -153,8 +172,10 @@ class GenSegPipeline(DiffusionPipeline):
         self.check_inputs(tensors, prompts, num_inference_steps, ensemble_size, threshold)
         sizes = {tuple(t.shape[1:]) for t in tensors}
         if len(sizes) > 1:
-            raise InputError(f"images of different sizes in one call: {sorted(sizes)}",
-                             fix="call the pipeline once per size")
+            raise InputError(
+                f"images of different sizes in one call: {sorted(sizes)}",
+                fix="call the pipeline once per size",
+            )
         height, width = sizes.pop()
         device, dtype = self._execution_device, self.denoiser.dtype
         res = self.config.resolution
@@ -164,7 +185,11 @@ class GenSegPipeline(DiffusionPipeline):
         batch = torch.stack(tensors).to(device)
         resized = F.interpolate(batch, size=(res, res), mode="bilinear", align_corners=False, antialias=True)
         z_images = self.codec.encode_image(resized.to(self.codec.dtype)).to(dtype)
-        img_tokens = self.image_encoder(resized.to(self.image_encoder.dtype)) if self.image_encoder is not None else None
+        img_tokens = (
+            self.image_encoder(resized.to(self.image_encoder.dtype))
+            if self.image_encoder is not None
+            else None
+        )
 
         # one row per (image, prompt, draw); noise drawn in that order so results do not
         # depend on batch_size
@@ -180,8 +205,13 @@ class GenSegPipeline(DiffusionPipeline):
             if img_tokens is not None:
                 feats = join_image_tokens(feats, img_tokens[ii])
             chunk_noise = noise[start : start + len(idx)].to(device, dtype)
-            latent = self.denoise(chunk_noise, z_images[ii], feats, num_inference_steps,
-                                  show_progress=n_img * n_prompt * k <= batch_size)
+            latent = self.denoise(
+                chunk_noise,
+                z_images[ii],
+                feats,
+                num_inference_steps,
+                show_progress=n_img * n_prompt * k <= batch_size,
+            )
             probs[start : start + len(idx)] = self.decode(latent.to(self.codec.dtype)).cpu()
 
         probs = probs.view(n_img, n_prompt, k, res, res)
@@ -208,14 +238,22 @@ def load_pipeline(ref: str | Path, device: str | None = None) -> GenSegPipeline:
     check_reference(ref, "model")
     path = Path(ref)
     if path.exists() and not (path / "model_index.json").is_file():
-        hint = " (training may still be running or was interrupted)" if (path / "checkpoints").is_dir() else ""
-        raise ModelNotFoundError(f"not a genseg model folder: no model_index.json{hint}", path=path,
-                                 fix="pass the --output folder of a finished `genseg train`")
+        hint = (
+            " (training may still be running or was interrupted)" if (path / "checkpoints").is_dir() else ""
+        )
+        raise ModelNotFoundError(
+            f"not a genseg model folder: no model_index.json{hint}",
+            path=path,
+            fix="pass the --output folder of a finished `genseg train`",
+        )
     try:
         pipe = GenSegPipeline.from_pretrained(str(path) if path.exists() else str(ref))
     except (OSError, ValueError) as exc:
-        raise ModelNotFoundError(f"cannot load the model: {str(exc).splitlines()[0]}", path=ref,
-                                 fix="check the folder was written by genseg (save_pretrained)") from exc
+        raise ModelNotFoundError(
+            f"cannot load the model: {str(exc).splitlines()[0]}",
+            path=ref,
+            fix="check the folder was written by genseg (save_pretrained)",
+        ) from exc
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pipe.set_progress_bar_config(disable=True)

@@ -32,20 +32,29 @@ def plan_outputs(inputs: list[Path], prompts: list[str], output: Path) -> dict[P
     """Where each input's masks go. A file OUT takes one input; a folder OUT takes many."""
     single_file = output.suffix.lower() in IMAGE_SUFFIXES
     if single_file and len(inputs) != 1:
-        raise InputError(f"--output is a file but {len(inputs)} inputs were given", path=output,
-                         fix="pass a folder as --output to segment several images")
+        raise InputError(
+            f"--output is a file but {len(inputs)} inputs were given",
+            path=output,
+            fix="pass a folder as --output to segment several images",
+        )
     stems = [Path(src).stem for src in inputs]
     clash = sorted({s for s in stems if stems.count(s) > 1})
     if clash and not single_file:
-        raise InputError(f"several inputs share the name {clash[0]!r}; their outputs would overwrite each other",
-                         path=output, fix="segment them in separate runs with different --output folders")
+        raise InputError(
+            f"several inputs share the name {clash[0]!r}; their outputs would overwrite each other",
+            path=output,
+            fix="segment them in separate runs with different --output folders",
+        )
     plan: dict[Path, dict[str, Path]] = {}
     for src in inputs:
         if single_file:
             mask = output.with_suffix(".png")  # masks are always PNG: lossless, integer
             plan[src] = {"mask": mask, "overlay": mask.with_name(mask.stem + "_overlay.png")}
         else:
-            plan[src] = {"mask": output / f"{src.stem}_mask.png", "overlay": output / f"{src.stem}_overlay.png"}
+            plan[src] = {
+                "mask": output / f"{src.stem}_mask.png",
+                "overlay": output / f"{src.stem}_overlay.png",
+            }
         plan[src]["uncertainty"] = plan[src]["mask"].with_name(plan[src]["mask"].stem + "_uncertainty.png")
     return plan
 
@@ -58,9 +67,17 @@ def label_map(masks: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.where(masks.any(0), best + 1, 0).astype(np.uint8)
 
 
-def segment_files(pipe, inputs: list[Path], prompts: list[str], output: Path, steps: int = 1,
-                  ensemble: int = 1, threshold: float = 0.5, seed: int = 0, progress: bool = True
-                  ) -> list[SegmentedFile]:
+def segment_files(
+    pipe,
+    inputs: list[Path],
+    prompts: list[str],
+    output: Path,
+    steps: int = 1,
+    ensemble: int = 1,
+    threshold: float = 0.5,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[SegmentedFile]:
     import torch
 
     from genseg.data.readers import read_image, write_overlay_png, write_png_mask
@@ -79,8 +96,14 @@ def segment_files(pipe, inputs: list[Path], prompts: list[str], output: Path, st
 
     for src in track(inputs, description="segmenting", disable=not progress or len(inputs) < 2):
         image = images[src]
-        out = pipe(image, prompts, num_inference_steps=steps, ensemble_size=ensemble, threshold=threshold,
-                   generator=torch.Generator().manual_seed(seed))
+        out = pipe(
+            image,
+            prompts,
+            num_inference_steps=steps,
+            ensemble_size=ensemble,
+            threshold=threshold,
+            generator=torch.Generator().manual_seed(seed),
+        )
         masks, probs = out.masks[0], out.probabilities[0]
         write_png_mask(plan[src]["mask"], label_map(masks, probs))
         write_overlay_png(plan[src]["overlay"], image, [m for m in masks], prompts)
@@ -89,5 +112,7 @@ def segment_files(pipe, inputs: list[Path], prompts: list[str], output: Path, st
             unc = out.uncertainty[0].max(0)
             write_png_mask(plan[src]["uncertainty"], np.clip(unc * 2 * 255, 0, 255).astype(np.uint8))
             written.append(plan[src]["uncertainty"])
-        results.append(SegmentedFile(src, written, {p: float(m.mean()) for p, m in zip(prompts, masks)}))
+        results.append(
+            SegmentedFile(src, written, {p: float(m.mean()) for p, m in zip(prompts, masks, strict=False)})
+        )
     return results

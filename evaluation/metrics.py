@@ -26,8 +26,15 @@ class SegmentationScores:
     giou: float
 
     def as_dict(self) -> dict:
-        return {"mIoU": self.miou, "dice": self.dice, "cIoU": self.ciou, "gIoU": self.giou,
-                "per_class": self.per_class, "per_class_dice": self.per_class_dice, "counts": self.counts}
+        return {
+            "mIoU": self.miou,
+            "dice": self.dice,
+            "cIoU": self.ciou,
+            "gIoU": self.giou,
+            "per_class": self.per_class,
+            "per_class_dice": self.per_class_dice,
+            "counts": self.counts,
+        }
 
 
 @dataclass

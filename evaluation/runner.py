@@ -30,24 +30,39 @@ def split_items(folder: Path, split: str) -> list[EvalItem]:
     spec = load_dataset_spec(folder)
     entries = getattr(spec, split, None)
     if entries is None or split not in ("training", "validation", "test"):
-        raise DatasetError(f"unknown split {split!r}", path=folder / "dataset.json",
-                           fix="use training, validation or test")
+        raise DatasetError(
+            f"unknown split {split!r}", path=folder / "dataset.json", fix="use training, validation or test"
+        )
     if not entries:
-        raise DatasetError(f"the {split} split is empty", path=folder / "dataset.json",
-                           fix="list images under that split or choose another --split")
+        raise DatasetError(
+            f"the {split} split is empty",
+            path=folder / "dataset.json",
+            fix="list images under that split or choose another --split",
+        )
     items = []
     for e in entries:
         if e.label is None:
             continue
         label = read_label(folder / e.label)
-        present = [(c.name, spec.class_values(k)) for k, c in spec.classes.items()
-                   if np.isin(label, spec.class_values(k)).any()]
+        present = [
+            (c.name, spec.class_values(k))
+            for k, c in spec.classes.items()
+            if np.isin(label, spec.class_values(k)).any()
+        ]
         items.append(EvalItem(folder / e.image, folder / e.label, present))
     return items
 
 
-def evaluate_pipeline(pipe, folders: Sequence[Path], split: str = "test", steps: int = 1, ensemble: int = 1,
-                      seed: int = 0, progress: bool = True, limit: int | None = None) -> SegmentationScores:
+def evaluate_pipeline(
+    pipe,
+    folders: Sequence[Path],
+    split: str = "test",
+    steps: int = 1,
+    ensemble: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+    limit: int | None = None,
+) -> SegmentationScores:
     import torch
     from rich.progress import track
 
@@ -63,11 +78,19 @@ def evaluate_pipeline(pipe, folders: Sequence[Path], split: str = "test", steps:
             continue
         image, label = read_image(item.image), read_label(item.label)
         if image.shape[:2] != label.shape:
-            raise InputError(f"image is {image.shape[:2]} but its label {item.label.name} is {label.shape}",
-                             path=item.image, fix="fix the label file so it matches its image")
+            raise InputError(
+                f"image is {image.shape[:2]} but its label {item.label.name} is {label.shape}",
+                path=item.image,
+                fix="fix the label file so it matches its image",
+            )
         names = [name for name, _ in item.classes]
-        out = pipe(image, names, num_inference_steps=steps, ensemble_size=ensemble,
-                   generator=torch.Generator().manual_seed(seed))
-        for (name, values), pred in zip(item.classes, out.masks[0]):
+        out = pipe(
+            image,
+            names,
+            num_inference_steps=steps,
+            ensemble_size=ensemble,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        for (name, values), pred in zip(item.classes, out.masks[0], strict=False):
             meter.update(torch.from_numpy(pred), torch.from_numpy(np.isin(label, values)), name)
     return meter.compute()

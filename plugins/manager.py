@@ -70,4 +70,8 @@ def registered_domains() -> list[dict]:
 
 
 def registered_datasets() -> dict[str, str]:
-    return {d["name"]: d["path"] for group in load_plugins().manager.hook.genseg_register_datasets() for d in group}
+    return {
+        d["name"]: d["path"]
+        for group in load_plugins().manager.hook.genseg_register_datasets()
+        for d in group
+    }

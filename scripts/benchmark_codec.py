@@ -46,12 +46,19 @@ def main() -> None:
     yy, xx = torch.meshgrid(torch.arange(r), torch.arange(r), indexing="ij")
     centres = torch.randint(r // 4, 3 * r // 4, (8, 2))
     radii = torch.randint(r // 8, r // 4, (8,))
-    mask = torch.stack([((yy - c[0]) ** 2 + (xx - c[1]) ** 2 <= rad**2).float() for c, rad in zip(centres, radii)])[:, None]
+    mask = torch.stack(
+        [
+            ((yy - c[0]) ** 2 + (xx - c[1]) ** 2 <= rad**2).float()
+            for c, rad in zip(centres, radii, strict=False)
+        ]
+    )[:, None]
 
     rows = []
-    for name, codec in [("space_to_depth (factor 8)", SpaceToDepthCodec(8)),
-                        ("space_to_depth (factor 4)", SpaceToDepthCodec(4)),
-                        ("tiny AutoencoderKL (random weights)", AutoencoderKLCodec())]:
+    for name, codec in [
+        ("space_to_depth (factor 8)", SpaceToDepthCodec(8)),
+        ("space_to_depth (factor 4)", SpaceToDepthCodec(4)),
+        ("tiny AutoencoderKL (random weights)", AutoencoderKLCodec()),
+    ]:
         codec.eval()
         with torch.no_grad():
             t_codec = median_time(lambda c=codec: (c.encode_image(image), c.decode_mask(c.encode_mask(mask))))
@@ -63,24 +70,38 @@ def main() -> None:
         opt = torch.optim.AdamW(unet.parameters(), 1e-4)
         ctx, pooled = torch.randn(8, 16, 384), torch.randn(8, 384)
 
-        def step(u=unet, o=opt, zi=z_img, zm=z_mask):
-            out = u(torch.cat([torch.randn_like(zm), zi], 1), torch.rand(8) * 1000, encoder_hidden_states=ctx,
-                    class_labels=pooled).sample
+        def step(u=unet, o=opt, zi=z_img, zm=z_mask, ctx=ctx, pooled=pooled):
+            out = u(
+                torch.cat([torch.randn_like(zm), zi], 1),
+                torch.rand(8) * 1000,
+                encoder_hidden_states=ctx,
+                class_labels=pooled,
+            ).sample
             ((out - zm) ** 2).mean().backward()
             o.step()
             o.zero_grad()
 
         t_step = median_time(step, runs=5)
-        rows.append((name, t_codec * 1000, inter / union, tuple(z_img.shape[1:]), tuple(z_mask.shape[1:]), t_step))
-        print(f"{name}: codec {t_codec * 1000:.1f} ms/batch, mask round-trip IoU {inter / union:.4f}, "
-              f"image latent {tuple(z_img.shape[1:])}, mask latent {tuple(z_mask.shape[1:])}, "
-              f"U-Net train step {t_step:.3f} s", flush=True)
+        rows.append(
+            (name, t_codec * 1000, inter / union, tuple(z_img.shape[1:]), tuple(z_mask.shape[1:]), t_step)
+        )
+        print(
+            f"{name}: codec {t_codec * 1000:.1f} ms/batch, mask round-trip IoU {inter / union:.4f}, "
+            f"image latent {tuple(z_img.shape[1:])}, mask latent {tuple(z_mask.shape[1:])}, "
+            f"U-Net train step {t_step:.3f} s",
+            flush=True,
+        )
 
-    text = ["# Latent codec: measured", "",
-            f"Batch 8 at {r} px on this machine ({torch.get_num_threads()} torch threads, torch {torch.__version__}); "
-            "`python scripts/benchmark_codec.py`. Codec time = encode image + encode mask + decode mask.", "",
-            "| codec | codec ms / batch | mask round-trip IoU | image latent | mask latent | tiny U-Net step s |",
-            "|---|---:|---:|---|---|---:|"]
+    text = [
+        "# Latent codec: measured",
+        "",
+        f"Batch 8 at {r} px on this machine ({torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}); "
+        "`python scripts/benchmark_codec.py`. Codec time = encode image + encode mask + decode mask.",
+        "",
+        "| codec | codec ms / batch | mask round-trip IoU | image latent | mask latent | tiny U-Net step s |",
+        "|---|---:|---:|---|---|---:|",
+    ]
     text += [f"| {n} | {c:.1f} | {iou:.4f} | {zi} | {zm} | {s:.3f} |" for n, c, iou, zi, zm, s in rows]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(text) + "\n")

@@ -38,7 +38,10 @@ def main() -> None:
     t_start = time.perf_counter()
     data = args.output / "data"
     console.rule("1 · sample data (generated, nothing downloaded)")
-    datasets = [make_shapes_dataset(data / "shapes", seed=args.seed), make_mni152_dataset(data / "mni152", seed=args.seed)]
+    datasets = [
+        make_shapes_dataset(data / "shapes", seed=args.seed),
+        make_mni152_dataset(data / "mni152", seed=args.seed),
+    ]
     console.print(f"datasets: {', '.join(str(d) for d in datasets)}")
 
     model_dir = args.output / "model"
@@ -50,11 +53,20 @@ def main() -> None:
     else:
         if model_dir.exists():
             shutil.rmtree(model_dir)  # an interrupted run: start clean
-        cfg = load_train_config(None, {"steps": args.steps, "seed": args.seed, "model.denoiser.kind": args.backbone,
-                                       "checkpoint_every": max(args.steps // 2, 1)})
+        cfg = load_train_config(
+            None,
+            {
+                "steps": args.steps,
+                "seed": args.seed,
+                "model.denoiser.kind": args.backbone,
+                "checkpoint_every": max(args.steps // 2, 1),
+            },
+        )
         cfg = cfg.model_copy(update={"datasets": [str(d) for d in datasets]})
         result = train(cfg, model_dir, datasets)
-        console.print(f"trained in {result.seconds:.0f} s, loss {result.first_loss:.3f} → {result.last_loss:.3f}")
+        console.print(
+            f"trained in {result.seconds:.0f} s, loss {result.first_loss:.3f} → {result.last_loss:.3f}"
+        )
 
     console.rule("3 · held-out scores (one-step inference, prompts = class names)")
     pipe = load_pipeline(model_dir)
@@ -62,8 +74,9 @@ def main() -> None:
     for folder in datasets:
         t0 = time.perf_counter()
         scores = evaluate_pipeline(pipe, [folder], split="test", steps=1)
-        console.print(scores_table(scores, title=f"{folder.name} · test · 1 step "
-                                                 f"({time.perf_counter() - t0:.0f} s)"))
+        console.print(
+            scores_table(scores, title=f"{folder.name} · test · 1 step ({time.perf_counter() - t0:.0f} s)")
+        )
         report[folder.name] = scores.as_dict()
     (args.output / "scores.json").write_text(json.dumps(report, indent=2))
 

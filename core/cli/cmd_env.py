@@ -18,8 +18,20 @@ def collect_env() -> dict:
     from genseg.plugins.manager import load_plugins
 
     libs = {}
-    for name in ("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "albumentations",
-                 "torchmetrics", "pydantic", "pluggy", "typer", "numpy"):
+    for name in (
+        "torch",
+        "diffusers",
+        "transformers",
+        "accelerate",
+        "peft",
+        "safetensors",
+        "albumentations",
+        "torchmetrics",
+        "pydantic",
+        "pluggy",
+        "typer",
+        "numpy",
+    ):
         try:
             libs[name] = version(name)
         except PackageNotFoundError:
@@ -36,8 +48,16 @@ def collect_env() -> dict:
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "offline": {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "NO_ALBUMENTATIONS_UPDATE")},
-        "plugins": [{"name": r.name, "distribution": r.distribution, "version": r.version, "status": r.status,
-                     "error": r.error} for r in load_plugins().records],
+        "plugins": [
+            {
+                "name": r.name,
+                "distribution": r.distribution,
+                "version": r.version,
+                "status": r.status,
+                "error": r.error,
+            }
+            for r in load_plugins().records
+        ],
     }
 
 
@@ -56,8 +76,12 @@ def env(as_json: bool = typer.Option(False, "--json", help="Print JSON for machi
     table = Table(title=f"genseg {info['genseg']}", show_header=False)
     table.add_row("python", info["python"])
     table.add_row("platform", info["platform"])
-    table.add_row("device", f"{info['device']} (cuda {info['cuda']}, bf16 {info['bf16_supported']})"
-                  if info["cuda"] else f"cpu, {info['torch_threads']} threads")
+    table.add_row(
+        "device",
+        f"{info['device']} (cuda {info['cuda']}, bf16 {info['bf16_supported']})"
+        if info["cuda"]
+        else f"cpu, {info['torch_threads']} threads",
+    )
     for k, v in info["libraries"].items():
         table.add_row(k, v or "[dim]not installed[/]")
     for k, v in info["offline"].items():

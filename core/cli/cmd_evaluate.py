@@ -29,8 +29,14 @@ def evaluate(
     folders = [resolve_dataset(d) for d in dataset]
     pipe = load_pipeline(model)
     scores = evaluate_pipeline(pipe, folders, split=split, steps=steps, ensemble=ensemble, seed=seed)
-    result = {"model": str(model), "datasets": [str(f) for f in folders], "split": split, "steps": steps,
-              "ensemble": ensemble, **scores.as_dict()}
+    result = {
+        "model": str(model),
+        "datasets": [str(f) for f in folders],
+        "split": split,
+        "steps": steps,
+        "ensemble": ensemble,
+        **scores.as_dict(),
+    }
     if json_out:
         atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     from rich.console import Console

@@ -6,8 +6,9 @@ import json
 
 import typer
 
-plugins_app = typer.Typer(help="Inspect installed plugins.\n\nExample: genseg plugins list --json",
-                          no_args_is_help=True)
+plugins_app = typer.Typer(
+    help="Inspect installed plugins.\n\nExample: genseg plugins list --json", no_args_is_help=True
+)
 
 
 @plugins_app.command("list")

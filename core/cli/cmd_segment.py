@@ -19,14 +19,22 @@ def segment(
 ) -> None:
     """Segment each prompt in each image; writes the mask (a label map with several prompts) and an overlay.
 
-    Example: genseg segment --model runs/demo --prompt "red circle" --prompt grass --output out/ img1.png img2.png
+    Example: genseg segment -m runs/demo -p "red circle" -p grass --output out/ img1.png img2.png
     """
     from genseg.pipeline import load_pipeline
     from genseg.segment import segment_files
 
     pipe = load_pipeline(model)
-    results = segment_files(pipe, list(inputs), list(prompt), output, steps=steps, ensemble=ensemble,
-                            threshold=threshold, seed=seed)
+    results = segment_files(
+        pipe,
+        list(inputs),
+        list(prompt),
+        output,
+        steps=steps,
+        ensemble=ensemble,
+        threshold=threshold,
+        seed=seed,
+    )
     for r in results:
         cover = ", ".join(f"{p}: {c:.1%}" for p, c in r.coverage.items())
         typer.echo(f"{r.input} → {', '.join(str(o) for o in r.outputs)}  ({cover})")

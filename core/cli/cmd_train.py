@@ -10,8 +10,12 @@ from genseg.cli.options import Backbone, Loss, Timesteps
 
 
 def train(
-    dataset: list[str] = typer.Option(..., "--dataset", "-d", help="Dataset folder (with dataset.json) or "
-                                      "registered name; repeat for several."),
+    dataset: list[str] = typer.Option(
+        ...,
+        "--dataset",
+        "-d",
+        help="Dataset folder (with dataset.json) or registered name; repeat for several.",
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Run folder; becomes a pipeline folder."),
     backbone: Backbone | None = typer.Option(None, help="unet (DiGSeg) or dit (GenMask)."),
     steps: int | None = typer.Option(None, help="Optimizer steps."),
@@ -25,12 +29,14 @@ def train(
     grad_accum: int | None = typer.Option(None, "--grad-accum", help="Gradient accumulation steps."),
     mixed_precision: str | None = typer.Option(None, "--mixed-precision", help="auto, no, bf16 or fp16."),
     checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", help="Save state every N steps."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML/JSON TrainConfig; flags override it."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML/JSON TrainConfig; flags override it."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --output."),
 ) -> None:
     """Train the generative segmenter (rectified flow on the mask latent).
 
-    Example: genseg train --dataset data/samples/shapes --dataset data/samples/mni152 --output runs/demo --steps 1500
+    Example: genseg train -d data/samples/shapes -d data/samples/mni152 --output runs/demo --steps 1500
     """
     from genseg.config import load_train_config
     from genseg.datasets import resolve_dataset
@@ -54,5 +60,7 @@ def train(
     paths = [resolve_dataset(d) for d in dataset]
     cfg = cfg.model_copy(update={"datasets": [str(p) for p in paths]})
     result = run_training(cfg, output, paths, resume=resume)
-    typer.echo(f"trained {result.steps} steps in {result.seconds:.0f} s; loss {result.first_loss:.4f} → "
-               f"{result.last_loss:.4f}; model in {result.output}")
+    typer.echo(
+        f"trained {result.steps} steps in {result.seconds:.0f} s; loss {result.first_loss:.4f} → "
+        f"{result.last_loss:.4f}; model in {result.output}"
+    )

@@ -61,7 +61,7 @@ class PromptedSegmentationDataset(Dataset):
         self.seed = int(seed)
         self.specs: list[DatasetSpec] = [load_dataset_spec(f) for f in self.folders]
         self.items: list[tuple[DatasetEntry, str, int]] = []
-        for index, (folder, spec) in enumerate(zip(self.folders, self.specs)):
+        for index, (folder, spec) in enumerate(zip(self.folders, self.specs, strict=False)):
             self.items += self._enumerate(folder, spec, index)
         if not self.items:
             raise DatasetError(
@@ -77,7 +77,9 @@ class PromptedSegmentationDataset(Dataset):
         # Shared memory, so set_epoch reaches DataLoader workers that are already running.
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
 
-    def _enumerate(self, folder: Path, spec: DatasetSpec, ds_index: int) -> list[tuple[DatasetEntry, str, int]]:
+    def _enumerate(
+        self, folder: Path, spec: DatasetSpec, ds_index: int
+    ) -> list[tuple[DatasetEntry, str, int]]:
         keys = sorted(spec.classes, key=int)
         values = {k: np.asarray(spec.class_values(k)) for k in keys}
         out = []
@@ -146,9 +148,9 @@ class PromptedSegmentationDataset(Dataset):
         prompts = spec.prompts_for(key)
         prompt = prompts[int(rng.integers(len(prompts)))] if self.train else prompts[0]
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)).clamp_(
-                0.0, 1.0
-            ),
+            "image": torch.from_numpy(
+                np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+            ).clamp_(0.0, 1.0),
             "mask": torch.from_numpy((np.asarray(mask) > 0).astype(np.float32)[None]),
             "prompt": prompt,
             "class_name": spec.classes[key].name,

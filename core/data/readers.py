@@ -65,7 +65,9 @@ def _read_tiff(path: Path, what: str) -> tuple[np.ndarray, str, bool]:
             has_alpha = any(int(e) in (1, 2) for e in extra)  # associated / unassociated alpha
     except Exception as exc:  # tifffile raises many types (TiffFileError, ValueError, KeyError, ...)
         raise InputError(
-            f"cannot read {what} TIFF: {exc}", path=path, fix="the file is corrupt or not a TIFF; re-export it"
+            f"cannot read {what} TIFF: {exc}",
+            path=path,
+            fix="the file is corrupt or not a TIFF; re-export it",
         ) from None
     return arr, axes, has_alpha
 
@@ -102,7 +104,7 @@ def _pillow_image_array(im: Image.Image) -> np.ndarray:
 
 def _tiff_to_hwc(arr: np.ndarray, axes: str, has_alpha: bool, path: Path) -> np.ndarray:
     if len(axes) == arr.ndim:
-        axes = "".join(a for a, n in zip(axes, arr.shape) if n != 1)
+        axes = "".join(a for a, n in zip(axes, arr.shape, strict=False) if n != 1)
     else:
         axes = ""
     arr = np.squeeze(arr) if arr.ndim > 2 else arr

@@ -128,9 +128,7 @@ def normalise_split(split: str) -> str:
     """Map ``train``/``val`` style names to the dataset.json keys; reject anything else."""
     name = _SPLIT_ALIASES.get(split, split)
     if name not in SPLITS:
-        raise DatasetError(
-            f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)} (or train / val)"
-        )
+        raise DatasetError(f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)} (or train / val)")
     return name
 
 

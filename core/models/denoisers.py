@@ -88,8 +88,12 @@ def unet_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: 
             path=path,
             fix="use codec.kind=autoencoder_kl with the VAE the U-Net was trained with",
         )
-    cfg.update(in_channels=mask_ch + img_ch, out_channels=mask_ch, class_embed_type="projection",
-               projection_class_embeddings_input_dim=text_dim)
+    cfg.update(
+        in_channels=mask_ch + img_ch,
+        out_channels=mask_ch,
+        class_embed_type="projection",
+        projection_class_embeddings_input_dim=text_dim,
+    )
     if cfg.get("cross_attention_dim") != text_dim:
         cfg.update(encoder_hid_dim=text_dim, encoder_hid_dim_type="text_proj")
     unet = UNet2DConditionModel.from_config(cfg)
@@ -141,17 +145,29 @@ def predict_velocity(
     mask_ch = x_t.shape[1]
     if isinstance(denoiser, UNet2DConditionModel):
         class_labels = text.pooled if denoiser.class_embedding is not None else None
-        out = denoiser(inp, timestep, encoder_hidden_states=text.tokens, class_labels=class_labels,
-                       encoder_attention_mask=text.mask).sample
+        out = denoiser(
+            inp,
+            timestep,
+            encoder_hidden_states=text.tokens,
+            class_labels=class_labels,
+            encoder_attention_mask=text.mask,
+        ).sample
     else:
         b, _, h, w = inp.shape
         added = {"resolution": None, "aspect_ratio": None}
         if getattr(denoiser, "use_additional_conditions", False):
             scale = 8  # PixArt's micro-conditions are in pixels of its 8× VAE
             added = {
-                "resolution": torch.tensor([[h * scale, w * scale]], device=inp.device).repeat(b, 1).to(inp.dtype),
+                "resolution": torch.tensor([[h * scale, w * scale]], device=inp.device)
+                .repeat(b, 1)
+                .to(inp.dtype),
                 "aspect_ratio": torch.full((b, 1), h / w, device=inp.device, dtype=inp.dtype),
             }
-        out = denoiser(inp, encoder_hidden_states=text.tokens, timestep=timestep, added_cond_kwargs=added,
-                       encoder_attention_mask=text.mask).sample
+        out = denoiser(
+            inp,
+            encoder_hidden_states=text.tokens,
+            timestep=timestep,
+            added_cond_kwargs=added,
+            encoder_attention_mask=text.mask,
+        ).sample
     return out[:, :mask_ch]

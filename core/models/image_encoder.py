@@ -71,5 +71,8 @@ class SemanticImageEncoder(ModelMixin, ConfigMixin):
 def join_image_tokens(text: TextFeatures, image_tokens: torch.Tensor) -> TextFeatures:
     """Append image tokens after the text tokens; the pooled vector stays the text's."""
     ones = torch.ones(image_tokens.shape[:2], dtype=text.mask.dtype, device=text.mask.device)
-    return TextFeatures(torch.cat([text.tokens, image_tokens.to(text.tokens.dtype)], 1),
-                        torch.cat([text.mask, ones], 1), text.pooled)
+    return TextFeatures(
+        torch.cat([text.tokens, image_tokens.to(text.tokens.dtype)], 1),
+        torch.cat([text.mask, ones], 1),
+        text.pooled,
+    )

@@ -45,9 +45,10 @@ def load_pretrained(cls: Any, ref: str | Path, *, what: str, subfolder: str | No
     try:
         if subfolder:
             kwargs["subfolder"] = subfolder
-        return cls.from_pretrained(str(Path(ref).expanduser()) if Path(ref).expanduser().exists() else ref,
-                                   **kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
+        return cls.from_pretrained(
+            str(Path(ref).expanduser()) if Path(ref).expanduser().exists() else ref, **kwargs
+        )
+    except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ModelNotFoundError(
             f"cannot load {what}: {first}",

@@ -31,14 +31,16 @@ class TextFeatures:
 
     def repeat(self, n: int) -> TextFeatures:
         return TextFeatures(
-            self.tokens.repeat_interleave(n, 0), self.mask.repeat_interleave(n, 0),
+            self.tokens.repeat_interleave(n, 0),
+            self.mask.repeat_interleave(n, 0),
             self.pooled.repeat_interleave(n, 0),
         )
 
     @staticmethod
     def stack(items: list[TextFeatures]) -> TextFeatures:
         return TextFeatures(
-            torch.cat([i.tokens for i in items]), torch.cat([i.mask for i in items]),
+            torch.cat([i.tokens for i in items]),
+            torch.cat([i.mask for i in items]),
             torch.cat([i.pooled for i in items]),
         )
 
@@ -93,8 +95,12 @@ def build_tiny_text_encoder(hidden_size: int = 32):
 
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=hidden_size, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=hidden_size * 2, max_position_embeddings=128,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=hidden_size * 2,
+        max_position_embeddings=128,
     )
     torch.manual_seed(0)
     model = BertModel(config).eval().requires_grad_(False)
@@ -114,12 +120,17 @@ def encode_prompts(model, tokenizer, prompts: list[str], max_length: int) -> Tex
     """Tokenise to a fixed length (so features of different batches stack) and encode."""
     prompts = validate_prompts(prompts)
     device = next(model.parameters()).device
-    enc = tokenizer(prompts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+    enc = tokenizer(
+        prompts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt"
+    )
     enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
     out = model(**enc)
     tokens = out.last_hidden_state
     mask = enc["attention_mask"]
-    if getattr(model.config, "model_type", "") == "clip_text_model" and getattr(out, "pooler_output", None) is not None:
+    if (
+        getattr(model.config, "model_type", "") == "clip_text_model"
+        and getattr(out, "pooler_output", None) is not None
+    ):
         pooled = out.pooler_output
     else:
         weights = mask.unsqueeze(-1).to(tokens.dtype)
@@ -140,5 +151,7 @@ class PromptCache:
         if missing:
             feats = encode_prompts(self.model, self.tokenizer, missing, self.max_length)
             for i, p in enumerate(missing):
-                self._cache[p] = TextFeatures(feats.tokens[i : i + 1], feats.mask[i : i + 1], feats.pooled[i : i + 1])
+                self._cache[p] = TextFeatures(
+                    feats.tokens[i : i + 1], feats.mask[i : i + 1], feats.pooled[i : i + 1]
+                )
         return TextFeatures.stack([self._cache[p] for p in prompts])

@@ -43,7 +43,9 @@ class FlowBatch:
     mask: torch.Tensor  # B×1×H×W pixel mask in {0, 1}
 
 
-def flow_loss(kind: str, batch: FlowBatch, codec=None, head_logits: torch.Tensor | None = None) -> torch.Tensor:
+def flow_loss(
+    kind: str, batch: FlowBatch, codec=None, head_logits: torch.Tensor | None = None
+) -> torch.Tensor:
     """Loss for one batch; `codec` is needed for pixel_bce, the head's logits for linear_bce."""
     if kind == "latent_mse":
         return F.mse_loss(batch.v_pred.float(), velocity_target(batch.x0, batch.noise).float())

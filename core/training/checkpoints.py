@@ -40,8 +40,11 @@ def list_checkpoints(output: Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(output: Path) -> tuple[int, Path]:
     found = list_checkpoints(output)
     if not found:
-        raise CheckpointError("no complete checkpoint to resume from", path=output / CHECKPOINT_DIR,
-                              fix="train without --resume first, or point --output at the run folder")
+        raise CheckpointError(
+            "no complete checkpoint to resume from",
+            path=output / CHECKPOINT_DIR,
+            fix="train without --resume first, or point --output at the run folder",
+        )
     return found[-1]
 
 

@@ -43,8 +43,9 @@ def _mixed_precision(requested: str) -> str:
     return "no"
 
 
-def _prepare_output(cfg: TrainConfig, output: Path, resume: bool, writer: bool = True
-                    ) -> tuple[TrainConfig, int, Path | None]:
+def _prepare_output(
+    cfg: TrainConfig, output: Path, resume: bool, writer: bool = True
+) -> tuple[TrainConfig, int, Path | None]:
     """Returns the config of record, the step to start from and the checkpoint to load.
 
     Only the `writer` (the main process) checks for an existing run and writes the record;
@@ -52,25 +53,37 @@ def _prepare_output(cfg: TrainConfig, output: Path, resume: bool, writer: bool =
     """
     record = output / RUN_CONFIG
     if not writer:
-        return (TrainConfig.model_validate_json(record.read_text()).model_copy(update={"steps": cfg.steps}),
-                *(latest_checkpoint(output) if resume else (0, None)))
+        return (
+            TrainConfig.model_validate_json(record.read_text()).model_copy(update={"steps": cfg.steps}),
+            *(latest_checkpoint(output) if resume else (0, None)),
+        )
     if resume:
         if not record.is_file():
-            raise CheckpointError("nothing to resume: no training record", path=record,
-                                  fix="train without --resume first")
+            raise CheckpointError(
+                "nothing to resume: no training record", path=record, fix="train without --resume first"
+            )
         saved = TrainConfig.model_validate_json(record.read_text())
         if saved.model != cfg.model and cfg.model != TrainConfig().model:
-            raise ConfigError("the model config differs from the run being resumed", path=record,
-                              fix="resume with the same --config, or start a new --output folder")
+            raise ConfigError(
+                "the model config differs from the run being resumed",
+                path=record,
+                fix="resume with the same --config, or start a new --output folder",
+            )
         cfg = saved.model_copy(update={"steps": cfg.steps})
         step, ckpt = latest_checkpoint(output)
         if step >= cfg.steps:
-            raise CheckpointError(f"the run already reached step {step}", path=ckpt,
-                                  fix=f"pass --steps larger than {step} to continue")
+            raise CheckpointError(
+                f"the run already reached step {step}",
+                path=ckpt,
+                fix=f"pass --steps larger than {step} to continue",
+            )
         return cfg, step, ckpt
     if (output / "model_index.json").exists() or record.exists():
-        raise ConfigError("output folder already holds a training run", path=output,
-                          fix="pass --resume to continue it, or choose another --output")
+        raise ConfigError(
+            "output folder already holds a training run",
+            path=output,
+            fix="pass --resume to continue it, or choose another --output",
+        )
     output.mkdir(parents=True, exist_ok=True)
     tmp = record.with_suffix(".tmp")
     tmp.write_text(cfg.model_dump_json(indent=2))
@@ -100,8 +113,14 @@ class EpochShuffle(torch.utils.data.Sampler):
 
 def _loader(dataset, cfg: TrainConfig) -> tuple[torch.utils.data.DataLoader, EpochShuffle]:
     sampler = EpochShuffle(len(dataset), cfg.seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
-                                         num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,
+    )
     return loader, sampler
 
 
@@ -119,7 +138,7 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train a pipeline on the given dataset folders and export it to `output`."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
 
@@ -128,8 +147,6 @@ def train(
     from genseg.models.factory import build_pipeline
     from genseg.models.text_encoder import PromptCache
     from genseg.objective import FlowBatch, flow_loss, interpolate, sampler_from_config
-
-    from accelerate import PartialState
 
     output = Path(output)
     state = PartialState()
@@ -140,25 +157,40 @@ def train(
         cfg, start_step, ckpt = _prepare_output(cfg, output, resume, writer=False)
     mcfg = cfg.model
     set_seed(cfg.seed)
-    accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.mixed_precision),
-                              gradient_accumulation_steps=cfg.gradient_accumulation_steps)
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(cfg.mixed_precision),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+    )
     device = accelerator.device
 
-    dataset = PromptedSegmentationDataset(dataset_paths, split="training", resolution=mcfg.resolution,
-                                          transform=build_transform(mcfg.resolution, train=True), seed=cfg.seed)
+    dataset = PromptedSegmentationDataset(
+        dataset_paths,
+        split="training",
+        resolution=mcfg.resolution,
+        transform=build_transform(mcfg.resolution, train=True),
+        seed=cfg.seed,
+    )
     if len(dataset) < cfg.batch_size:
-        raise ConfigError(f"the training split has {len(dataset)} (image, class) pairs, fewer than one batch "
-                          f"of {cfg.batch_size}", fix="add training images or lower --batch-size")
+        raise ConfigError(
+            f"the training split has {len(dataset)} (image, class) pairs, fewer than one batch "
+            f"of {cfg.batch_size}",
+            fix="add training images or lower --batch-size",
+        )
     pipe = build_pipeline(mcfg, seed=cfg.seed)
     trainable = FlowModel(pipe.denoiser, pipe.image_encoder, pipe.mask_head)
     params = [p for p in trainable.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    lr_scheduler = get_scheduler(cfg.lr_schedule if cfg.lr_schedule == "cosine" else "constant_with_warmup",
-                                 optimizer, num_warmup_steps=cfg.warmup_steps * state.num_processes,
-                                 # a prepared scheduler steps once per process at each optimizer step
-                                 num_training_steps=cfg.steps * state.num_processes)
+    lr_scheduler = get_scheduler(
+        cfg.lr_schedule if cfg.lr_schedule == "cosine" else "constant_with_warmup",
+        optimizer,
+        num_warmup_steps=cfg.warmup_steps * state.num_processes,
+        # a prepared scheduler steps once per process at each optimizer step
+        num_training_steps=cfg.steps * state.num_processes,
+    )
     loader, sampler = _loader(dataset, cfg)
-    trainable, optimizer, loader, lr_scheduler = accelerator.prepare(trainable, optimizer, loader, lr_scheduler)
+    trainable, optimizer, loader, lr_scheduler = accelerator.prepare(
+        trainable, optimizer, loader, lr_scheduler
+    )
     pipe.codec.to(device)
     pipe.text_encoder.to(device)
     if ckpt is not None:
@@ -222,8 +254,17 @@ def train(
             if accelerator.is_main_process and (done % cfg.log_every == 0 or done == cfg.steps):
                 mean = sum(window) / len(window)
                 window.clear()
-                log.write(json.dumps({"step": done, "loss": round(mean, 6), "lr": lr_scheduler.get_last_lr()[0],
-                                      "elapsed_s": round(time.perf_counter() - t0, 2)}) + "\n")
+                log.write(
+                    json.dumps(
+                        {
+                            "step": done,
+                            "loss": round(mean, 6),
+                            "lr": lr_scheduler.get_last_lr()[0],
+                            "elapsed_s": round(time.perf_counter() - t0, 2),
+                        }
+                    )
+                    + "\n"
+                )
                 log.flush()
                 bar.update(task, completed=done, description=f"training  loss {mean:.4f}")
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
@@ -257,5 +298,10 @@ class FlowModel(torch.nn.Module):
 def _progress(enabled: bool, total: int, start: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    disable=not enabled)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+    )

@@ -47,15 +47,29 @@ def test_help_is_fast_and_every_command_has_an_example():
     assert out.returncode == 0 and "segment" in out.stdout
     assert elapsed < 2.0, f"genseg --help took {elapsed:.2f} s"
     for cmd in (["env"], ["train"], ["segment"], ["evaluate"], ["sample-data"], ["plugins", "list"]):
-        res = subprocess.run([sys.executable, "-m", "genseg.cli.app", *cmd, "--help"], capture_output=True, text=True)
+        res = subprocess.run(
+            [sys.executable, "-m", "genseg.cli.app", *cmd, "--help"], capture_output=True, text=True
+        )
         assert res.returncode == 0, res.stderr
         assert "Example" in res.stdout, cmd
 
 
 def test_segment_writes_mask_and_overlay(monkeypatch, capsys, model_dir, image_file, tmp_path):
     out_dir = tmp_path / "out"
-    code, out, err = run_cli(monkeypatch, capsys, "segment", "--model", str(model_dir), "--prompt", "red circle",
-                             "--prompt", "grass", "--output", str(out_dir), str(image_file))
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        "--model",
+        str(model_dir),
+        "--prompt",
+        "red circle",
+        "--prompt",
+        "grass",
+        "--output",
+        str(out_dir),
+        str(image_file),
+    )
     assert code == 0, err
     mask = np.asarray(Image.open(out_dir / "img_mask.png"))
     assert mask.shape == (40, 50) and set(np.unique(mask)) <= {0, 1, 2}
@@ -66,8 +80,20 @@ def test_segment_writes_mask_and_overlay(monkeypatch, capsys, model_dir, image_f
 
 def test_segment_single_file_output_with_ensemble(monkeypatch, capsys, model_dir, image_file, tmp_path):
     target = tmp_path / "brain.png"
-    code, _, err = run_cli(monkeypatch, capsys, "segment", "-m", str(model_dir), "-p", "brain", "--ensemble", "3",
-                           "--output", str(target), str(image_file))
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        "-m",
+        str(model_dir),
+        "-p",
+        "brain",
+        "--ensemble",
+        "3",
+        "--output",
+        str(target),
+        str(image_file),
+    )
     assert code == 0, err
     assert set(np.unique(np.asarray(Image.open(target)))) <= {0, 255}
     assert (tmp_path / "brain_overlay.png").is_file() and (tmp_path / "brain_uncertainty.png").is_file()
@@ -82,31 +108,83 @@ def _assert_one_line_error(code, err, *needles):
         assert needle in joined, (needle, err)
 
 
-def test_unreadable_image_fails_cleanly_without_partial_output(monkeypatch, capsys, model_dir, image_file,
-                                                               tmp_path):
+def test_unreadable_image_fails_cleanly_without_partial_output(
+    monkeypatch, capsys, model_dir, image_file, tmp_path
+):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png at all")
     out_dir = tmp_path / "out"
-    code, _, err = run_cli(monkeypatch, capsys, "segment", "-m", str(model_dir), "-p", "x", "-o", str(out_dir),
-                           str(image_file), str(bad))
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        "-m",
+        str(model_dir),
+        "-p",
+        "x",
+        "-o",
+        str(out_dir),
+        str(image_file),
+        str(bad),
+    )
     _assert_one_line_error(code, err, "broken.png")
     assert not out_dir.exists() or not any(out_dir.iterdir())
 
 
 def test_missing_model_empty_prompt_and_offline_hub_id(monkeypatch, capsys, model_dir, image_file, tmp_path):
-    code, _, err = run_cli(monkeypatch, capsys, "segment", "-m", str(tmp_path / "nope"), "-p", "x",
-                           "-o", str(tmp_path / "o.png"), str(image_file))
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        "-m",
+        str(tmp_path / "nope"),
+        "-p",
+        "x",
+        "-o",
+        str(tmp_path / "o.png"),
+        str(image_file),
+    )
     _assert_one_line_error(code, err, "nope", "does not exist")
-    code, _, err = run_cli(monkeypatch, capsys, "segment", "-m", str(model_dir), "-p", " ",
-                           "-o", str(tmp_path / "o.png"), str(image_file))
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        "-m",
+        str(model_dir),
+        "-p",
+        " ",
+        "-o",
+        str(tmp_path / "o.png"),
+        str(image_file),
+    )
     _assert_one_line_error(code, err, "empty prompt")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    code, _, err = run_cli(monkeypatch, capsys, "segment", "-m", "someorg/somemodel", "-p", "x",
-                           "-o", str(tmp_path / "o.png"), str(image_file))
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        "-m",
+        "someorg/somemodel",
+        "-p",
+        "x",
+        "-o",
+        str(tmp_path / "o.png"),
+        str(image_file),
+    )
     _assert_one_line_error(code, err, "someorg/somemodel", "offline")
     assert not (tmp_path / "o.png").exists()
-    code, _, err = run_cli(monkeypatch, capsys, "segment", "-m", str(tmp_path), "-p", "x",
-                           "-o", str(tmp_path / "o.png"), str(image_file))
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        "-m",
+        str(tmp_path),
+        "-p",
+        "x",
+        "-o",
+        str(tmp_path / "o.png"),
+        str(image_file),
+    )
     _assert_one_line_error(code, err, "model_index.json")
 
 

@@ -40,13 +40,15 @@ def test_save_and_load_give_identical_outputs(tiny_pipeline, tmp_path):
     from genseg.pipeline import GenSegPipeline
 
     img = _image()
-    before = tiny_pipeline(img, ["white matter", "red square"], num_inference_steps=3,
-                           generator=torch.Generator().manual_seed(1))
+    before = tiny_pipeline(
+        img, ["white matter", "red square"], num_inference_steps=3, generator=torch.Generator().manual_seed(1)
+    )
     tiny_pipeline.save_pretrained(tmp_path / "model")
     loaded = GenSegPipeline.from_pretrained(tmp_path / "model")
     loaded.set_progress_bar_config(disable=True)
-    after = loaded(img, ["white matter", "red square"], num_inference_steps=3,
-                   generator=torch.Generator().manual_seed(1))
+    after = loaded(
+        img, ["white matter", "red square"], num_inference_steps=3, generator=torch.Generator().manual_seed(1)
+    )
     assert np.array_equal(before.probabilities, after.probabilities)
     assert type(loaded.denoiser) is type(tiny_pipeline.denoiser)
     assert loaded.config.resolution == 32
@@ -81,8 +83,12 @@ def test_optional_image_encoder_and_linear_head_round_trip(tmp_path, make_tiny_c
     from genseg.models.factory import build_pipeline
     from genseg.pipeline import GenSegPipeline
 
-    cfg = make_tiny_config({"image_encoder": {"kind": "efficientnet_lite0", "num_tokens_side": 2},
-                            "objective": {"loss": "linear_bce"}})
+    cfg = make_tiny_config(
+        {
+            "image_encoder": {"kind": "efficientnet_lite0", "num_tokens_side": 2},
+            "objective": {"loss": "linear_bce"},
+        }
+    )
     pipe = build_pipeline(cfg)
     pipe.set_progress_bar_config(disable=True)
     out = pipe(_image(), "x", generator=torch.Generator().manual_seed(0))

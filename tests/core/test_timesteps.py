@@ -23,8 +23,10 @@ def test_heavy_tail_matches_its_cdf(a):
 
 def test_samplers_stay_in_unit_interval_and_differ():
     g = torch.Generator().manual_seed(0)
-    draws = {name: fn(50_000, g) for name, fn in
-             {"ht": heavy_tail(0.5), "ln": logit_normal(0.0, 1.0), "u": uniform()}.items()}
+    draws = {
+        name: fn(50_000, g)
+        for name, fn in {"ht": heavy_tail(0.5), "ln": logit_normal(0.0, 1.0), "u": uniform()}.items()
+    }
     for t in draws.values():
         assert t.min() >= 0 and t.max() <= 1
     assert abs(draws["u"].mean().item() - 0.5) < 0.01

@@ -34,8 +34,12 @@ def toy_dataset(tmp_path_factory):
         Image.fromarray((img * 255).astype(np.uint8)).save(root / "images" / f"{i}.png")
         Image.fromarray(lab).save(root / "labels" / f"{i}.png")
         entries.append({"image": f"images/{i}.png", "label": f"labels/{i}.png"})
-    spec = {"name": "toy", "classes": {"1": {"name": "yellow square"}, "2": {"name": "blue disc"}},
-            "training": entries[:12], "test": entries[12:]}
+    spec = {
+        "name": "toy",
+        "classes": {"1": {"name": "yellow square"}, "2": {"name": "blue disc"}},
+        "training": entries[:12],
+        "test": entries[12:],
+    }
     (root / "dataset.json").write_text(json.dumps(spec))
     return root
 
@@ -43,8 +47,14 @@ def toy_dataset(tmp_path_factory):
 def _cfg(make_tiny_config, **kw):
     from genseg.config import TrainConfig
 
-    base = dict(model=make_tiny_config(), batch_size=4, learning_rate=2e-3, warmup_steps=0, log_every=1,
-                lr_schedule="constant")
+    base = dict(
+        model=make_tiny_config(),
+        batch_size=4,
+        learning_rate=2e-3,
+        warmup_steps=0,
+        log_every=1,
+        lr_schedule="constant",
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -57,8 +67,9 @@ def test_training_lowers_the_loss_and_exports_a_loadable_model(toy_dataset, tmp_
     from genseg.pipeline import load_pipeline
     from genseg.training.trainer import train
 
-    result = train(_cfg(make_tiny_config, steps=60, checkpoint_every=30), tmp_path / "run", [toy_dataset],
-                   progress=False)
+    result = train(
+        _cfg(make_tiny_config, steps=60, checkpoint_every=30), tmp_path / "run", [toy_dataset], progress=False
+    )
     losses = [r["loss"] for r in _log(tmp_path / "run")]
     assert len(losses) == 60
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10]), (losses[:10], losses[-10:])
@@ -66,7 +77,10 @@ def test_training_lowers_the_loss_and_exports_a_loadable_model(toy_dataset, tmp_
     pipe = load_pipeline(tmp_path / "run")
     out = pipe(np.zeros((32, 32, 3), np.float32), "yellow square")
     assert out.masks.shape == (1, 1, 32, 32)
-    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-000030", "step-000060"]
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "step-000030",
+        "step-000060",
+    ]
 
 
 @pytest.mark.slow
@@ -82,8 +96,14 @@ def test_resume_continues_from_the_saved_step_with_the_same_state(toy_dataset, t
     ckpt4 = tmp_path / "b" / "checkpoints" / "step-000004"
     opt_at_4 = torch.load(ckpt4 / "optimizer.bin", weights_only=True)
     seen_steps = []
-    train(_cfg(make_tiny_config, steps=8, checkpoint_every=4), tmp_path / "b", [toy_dataset], resume=True,
-          progress=False, on_step=lambda step, loss: seen_steps.append(step))
+    train(
+        _cfg(make_tiny_config, steps=8, checkpoint_every=4),
+        tmp_path / "b",
+        [toy_dataset],
+        resume=True,
+        progress=False,
+        on_step=lambda step, loss: seen_steps.append(step),
+    )
     assert seen_steps == [5, 6, 7, 8]
     assert [r["step"] for r in _log(tmp_path / "b")] == list(range(1, 9))
     # the optimizer state saved at step 4 is the one the uninterrupted run had at step 4

@@ -13,8 +13,11 @@ def fresh_cache():
 def test_builtin_and_installed_domain_plugins_are_listed():
     records = {r.name: r for r in manager.load_plugins().records}
     assert records["generic"].status == "builtin"
-    for name, dist in [("medical", "genseg-plugin-medical"), ("remote-sensing", "genseg-plugin-remote-sensing"),
-                       ("agriculture", "genseg-plugin-agriculture")]:
+    for name, dist in [
+        ("medical", "genseg-plugin-medical"),
+        ("remote-sensing", "genseg-plugin-remote-sensing"),
+        ("agriculture", "genseg-plugin-agriculture"),
+    ]:
         assert records[name].status == "loaded", records[name].error
         assert records[name].distribution == dist
         assert "genseg_register_domains" in records[name].hooks
