@@ -103,9 +103,16 @@ def mni152_split_check(spec: DatasetSpec, gap: int = 3) -> bool:
 def make_mni152_dataset(root: Path, seed: int = 0, slice_step: int = 1, size: int = 240) -> Path:
     """Write MNI152 axial slices with brain / grey / white-matter labels under `root`."""
     root = Path(root)
-    params = {"kind": "mni152", "version": GENERATOR_VERSION, "seed": seed, "slice_step": slice_step, "size": size}
+    params = {
+        "kind": "mni152",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "slice_step": slice_step,
+        "size": size,
+    }
     if _up_to_date(root, params):
         return root
+    (root / "dataset.json").unlink(missing_ok=True)  # stale while files are rewritten; written last
     t1, brain, gm, wm = _mni_volumes()
     label = mni_label_volume(brain, gm, wm)
     area = brain.sum(axis=(0, 1))
@@ -144,8 +151,11 @@ def make_mni152_dataset(root: Path, seed: int = 0, slice_step: int = 1, size: in
 COLOURS = {"red": (0.85, 0.12, 0.1), "green": (0.12, 0.7, 0.15), "blue": (0.12, 0.25, 0.88)}
 SHAPES = ("circle", "square", "triangle")
 TEXTURES = {"grass": (0.55, 0.62, 0.35), "gravel": (0.62, 0.6, 0.56), "brick": (0.66, 0.45, 0.35)}
-_SHAPE_WORDS = {"circle": ["disc", "disk", "round shape"], "square": ["box", "square shape"],
-                "triangle": ["triangle shape", "three-sided shape"]}
+_SHAPE_WORDS = {
+    "circle": ["disc", "disk", "round shape"],
+    "square": ["box", "square shape"],
+    "triangle": ["triangle shape", "three-sided shape"],
+}
 
 
 def shapes_classes() -> dict[str, ClassSpec]:
@@ -156,8 +166,11 @@ def shapes_classes() -> dict[str, ClassSpec]:
             syn += [f"{colour} {w}" for w in _SHAPE_WORDS[shape]]
             classes[str(ci * 3 + si + 1)] = ClassSpec(name=f"{colour} {shape}", synonyms=syn)
     for ti, tex in enumerate(TEXTURES):
-        syn = {"grass": ["grassy area", "lawn", "grass texture"], "gravel": ["gravel area", "pebbles", "stones"],
-               "brick": ["brick wall", "bricks", "brickwork"]}[tex]
+        syn = {
+            "grass": ["grassy area", "lawn", "grass texture"],
+            "gravel": ["gravel area", "pebbles", "stones"],
+            "brick": ["brick wall", "bricks", "brickwork"],
+        }[tex]
         classes[str(10 + ti)] = ClassSpec(name=tex, synonyms=syn)
     return classes
 
@@ -183,7 +196,9 @@ def _texture_patch(bank: dict[str, np.ndarray], name: str, size: int, rng: np.ra
     return np.clip(0.5 + (patch - patch.mean()) * 0.9, 0, 1)
 
 
-def _shape_mask(shape: str, size: int, centre: tuple[float, float], radius: float, angle: float) -> np.ndarray:
+def _shape_mask(
+    shape: str, size: int, centre: tuple[float, float], radius: float, angle: float
+) -> np.ndarray:
     from skimage.draw import disk, polygon
 
     mask = np.zeros((size, size), bool)
@@ -198,8 +213,9 @@ def _shape_mask(shape: str, size: int, centre: tuple[float, float], radius: floa
     return mask
 
 
-def make_shapes_image(rng: np.random.Generator, bank: dict[str, np.ndarray], size: int
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def make_shapes_image(
+    rng: np.random.Generator, bank: dict[str, np.ndarray], size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One image and its label map: two texture regions and 2–4 objects of distinct classes."""
     yy, xx = np.mgrid[:size, :size].astype(np.float32) / size
     tex_a, tex_b = rng.choice(list(TEXTURES), size=2, replace=False)
@@ -231,14 +247,23 @@ def make_shapes_image(rng: np.random.Generator, bank: dict[str, np.ndarray], siz
     return image, label
 
 
-def make_shapes_dataset(root: Path, seed: int = 0, n_train: int = 400, n_val: int = 40, n_test: int = 80,
-                        size: int = 128) -> Path:
+def make_shapes_dataset(
+    root: Path, seed: int = 0, n_train: int = 400, n_val: int = 40, n_test: int = 80, size: int = 128
+) -> Path:
     """Write the shapes-on-textures dataset under `root`."""
     root = Path(root)
-    params = {"kind": "shapes", "version": GENERATOR_VERSION, "seed": seed, "n_train": n_train, "n_val": n_val,
-              "n_test": n_test, "size": size}
+    params = {
+        "kind": "shapes",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "n_train": n_train,
+        "n_val": n_val,
+        "n_test": n_test,
+        "size": size,
+    }
     if _up_to_date(root, params):
         return root
+    (root / "dataset.json").unlink(missing_ok=True)  # stale while files are rewritten; written last
     bank = _texture_bank()
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "labels").mkdir(parents=True, exist_ok=True)
@@ -256,9 +281,11 @@ def make_shapes_dataset(root: Path, seed: int = 0, n_train: int = 400, n_val: in
     spec = DatasetSpec(
         name="shapes",
         domain="generic",
-        description=("Red/green/blue circles, squares and triangles shaded by real textures, on two regions of "
-                     "photographed grass, gravel or brick (skimage.data). 2-4 objects of distinct classes per "
-                     "image, so the prompt must choose. Splits are drawn from independent seeded streams."),
+        description=(
+            "Red/green/blue circles, squares and triangles shaded by real textures, on two regions of "
+            "photographed grass, gravel or brick (skimage.data). 2-4 objects of distinct classes per "
+            "image, so the prompt must choose. Splits are drawn from independent seeded streams."
+        ),
         license="textures: scikit-image sample data (public domain / CC0 as listed in skimage.data)",
         classes=shapes_classes(),
         generator=params,

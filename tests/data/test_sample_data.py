@@ -68,3 +68,56 @@ def test_real_mni152_dataset(mni152_root):
     brain = np.isin(label, [1, 2, 3])
     assert brain.mean() > 0.15 and (label == 2).any() and (label == 3).any()
     assert image[brain].mean() > 3 * image[~brain].mean()  # a real T1: brain bright, background dark
+
+
+@pytest.mark.slow
+def test_real_mni152_is_deterministic_and_labels_nest(mni152_root, tmp_path):
+    from genseg.data.sample_data import make_mni152_dataset
+
+    again = make_mni152_dataset(tmp_path / "mni152")
+    spec = load_dataset_spec(mni152_root)
+    assert load_dataset_spec(again) == spec
+    for entry in spec.training + spec.validation + spec.test:
+        for rel in (entry.image, entry.label):
+            assert (again / rel).read_bytes() == (mni152_root / rel).read_bytes(), rel
+    label = np.stack([np.asarray(Image.open(mni152_root / e.label)) for e in spec.test])
+    brain = np.isin(label, spec.class_values("1"))
+    assert set(np.unique(label)) == {0, 1, 2, 3}
+    assert not (np.isin(label, [2, 3]) & ~brain).any()  # brain ⊇ grey ∪ white
+    z = {split: [int(e.image[-7:-4]) for e in getattr(spec, split)] for split in ("training", "test")}
+    assert min(abs(a - b) for a in z["training"] for b in z["test"]) >= 3
+
+
+def test_an_interrupted_generation_leaves_no_dataset_json(tmp_path, monkeypatch):
+    import genseg.data.sample_data as sd
+
+    root = make_shapes_dataset(tmp_path / "s", seed=0, n_train=2, n_val=1, n_test=1, size=32)
+    calls = {"n": 0}
+    real = sd.write_png_mask
+
+    def flaky(path, mask):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(path, mask)
+
+    monkeypatch.setattr(sd, "write_png_mask", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        make_shapes_dataset(root, seed=1, n_train=2, n_val=1, n_test=1, size=32)
+    assert not (root / "dataset.json").exists()
+    assert not [p for p in root.rglob(".*") if p.is_file()]  # no temporary files left
+    monkeypatch.setattr(sd, "write_png_mask", real)
+    assert load_dataset_spec(make_shapes_dataset(root, seed=1, n_train=2, n_val=1, n_test=1, size=32))
+
+
+def test_command_line_writes_both_datasets(tmp_path, monkeypatch, capsys):
+    import genseg.data.sample_data as sd
+
+    made = []
+    monkeypatch.setattr(
+        sd, "make_mni152_dataset", lambda root, seed: made.append(("mni", root, seed)) or root
+    )
+    monkeypatch.setattr(sd, "make_shapes_dataset", lambda root, seed: made.append(("sh", root, seed)) or root)
+    sd.main(["--output", str(tmp_path), "--seed", "2"])
+    assert made == [("mni", tmp_path / "mni152", 2), ("sh", tmp_path / "shapes", 2)]
+    assert str(tmp_path / "shapes") in capsys.readouterr().out

@@ -1,0 +1,181 @@
+"""Image and label I/O: one float/int convention out, a clear InputError for every bad file,
+and writes that never leave a partial file behind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from genseg.data.atomic import atomic_write
+from genseg.data.readers import (
+    read_image,
+    read_image_size,
+    read_label,
+    write_image_png,
+    write_overlay_png,
+    write_png_mask,
+)
+from genseg.errors import InputError
+
+RNG = np.random.default_rng(0)
+GRAY8 = RNG.integers(0, 256, (6, 7), dtype=np.uint8)
+RGB8 = RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8)
+
+
+def test_png_gray_rgb_rgba_palette(tmp_path):
+    Image.fromarray(GRAY8).save(tmp_path / "g.png")
+    Image.fromarray(RGB8).save(tmp_path / "c.png")
+    Image.fromarray(np.dstack([RGB8, np.full((6, 7), 9, np.uint8)])).save(tmp_path / "a.png")
+    Image.fromarray(RGB8).convert("P").save(tmp_path / "p.png")
+    gray = read_image(tmp_path / "g.png")
+    assert gray.shape == (6, 7, 1) and gray.dtype == np.float32
+    np.testing.assert_allclose(gray[..., 0], GRAY8 / 255.0, atol=1e-6)
+    np.testing.assert_allclose(read_image(tmp_path / "c.png"), RGB8 / 255.0, atol=1e-6)
+    np.testing.assert_allclose(read_image(tmp_path / "a.png"), RGB8 / 255.0, atol=1e-6)  # alpha dropped
+    assert read_image(tmp_path / "p.png").shape == (6, 7, 3)
+    assert read_image_size(tmp_path / "c.png") == (6, 7)
+
+
+def test_sixteen_bit_png_jpeg_and_bmp(tmp_path):
+    deep = (np.arange(42, dtype=np.uint16) * 1500).reshape(6, 7)
+    Image.fromarray(deep).save(tmp_path / "d.png")
+    np.testing.assert_allclose(read_image(tmp_path / "d.png")[..., 0], deep / 65535.0, atol=1e-6)
+    Image.fromarray(RGB8).save(tmp_path / "j.jpg", quality=95)
+    Image.fromarray(RGB8).save(tmp_path / "b.bmp")
+    assert read_image(tmp_path / "j.jpg").shape == (6, 7, 3)
+    np.testing.assert_allclose(read_image(tmp_path / "b.bmp"), RGB8 / 255.0, atol=1e-6)
+
+
+def test_tiff_images(tmp_path):
+    tifffile.imwrite(tmp_path / "u16.tif", (GRAY8.astype(np.uint16) * 257))
+    tifffile.imwrite(tmp_path / "f.tiff", np.array([[-1.0, 0.25], [0.5, 3.0]], np.float32))
+    tifffile.imwrite(
+        tmp_path / "planar.tif", np.moveaxis(RGB8, -1, 0), photometric="rgb", planarconfig="separate"
+    )
+    tifffile.imwrite(
+        tmp_path / "rgba.tif", np.dstack([RGB8, RGB8[..., :1]]), photometric="rgb", extrasamples=[2]
+    )
+    np.testing.assert_allclose(read_image(tmp_path / "u16.tif")[..., 0], GRAY8 / 255.0, atol=1e-6)
+    np.testing.assert_allclose(read_image(tmp_path / "f.tiff")[..., 0], [[0, 0.25], [0.5, 1.0]])
+    np.testing.assert_allclose(read_image(tmp_path / "planar.tif"), RGB8 / 255.0, atol=1e-6)
+    np.testing.assert_allclose(read_image(tmp_path / "rgba.tif"), RGB8 / 255.0, atol=1e-6)
+    assert read_image_size(tmp_path / "planar.tif") == (6, 7)
+
+
+def test_labels_keep_their_values(tmp_path):
+    Image.fromarray(GRAY8 % 5).save(tmp_path / "l.png")
+    pal = Image.fromarray(GRAY8 % 4).convert("P")
+    pal.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)
+    pal.save(tmp_path / "p.png")
+    Image.fromarray(GRAY8.astype(np.uint16) * 200).save(tmp_path / "d.png")
+    tifffile.imwrite(tmp_path / "i.tif", (GRAY8.astype(np.int32) - 100))
+    tifffile.imwrite(tmp_path / "f.tif", (GRAY8 % 3).astype(np.float32))
+    for name, expected in [
+        ("l.png", GRAY8 % 5),
+        ("p.png", GRAY8 % 4),
+        ("d.png", GRAY8.astype(np.int64) * 200),
+        ("i.tif", GRAY8.astype(np.int64) - 100),
+        ("f.tif", GRAY8 % 3),
+    ]:
+        label = read_label(tmp_path / name)
+        assert label.dtype == np.int64 and label.shape == (6, 7), name
+        np.testing.assert_array_equal(label, expected)
+
+
+def test_rgb_label_is_rejected(tmp_path):
+    Image.fromarray(RGB8).save(tmp_path / "rgb.png")
+    with pytest.raises(InputError, match="colour image") as err:
+        read_label(tmp_path / "rgb.png")
+    assert str(tmp_path / "rgb.png") in str(err.value) and err.value.fix
+    tifffile.imwrite(tmp_path / "rgb.tif", RGB8, photometric="rgb")
+    with pytest.raises(InputError, match="colour image"):
+        read_label(tmp_path / "rgb.tif")
+    tifffile.imwrite(tmp_path / "prob.tif", np.full((3, 3), 0.5, np.float32))
+    with pytest.raises(InputError, match="non-integer"):
+        read_label(tmp_path / "prob.tif")
+
+
+@pytest.mark.parametrize("reader", [read_image, read_label])
+def test_corrupt_files_name_the_file(tmp_path, reader):
+    Image.fromarray(RGB8[..., 0]).save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes((tmp_path / "ok.png").read_bytes()[:40])  # truncated
+    (tmp_path / "junk.tif").write_bytes(b"not a tiff at all")
+    for name in ("bad.png", "junk.tif"):
+        with pytest.raises(InputError, match="cannot read") as err:
+            reader(tmp_path / name)
+        assert str(tmp_path / name) in str(err.value)
+
+
+@pytest.mark.parametrize("reader", [read_image, read_label])
+def test_unknown_extension_and_missing_file(tmp_path, reader):
+    (tmp_path / "scan.xyz").write_bytes(b"\0")
+    with pytest.raises(InputError, match="unknown .* extension '.xyz'") as err:
+        reader(tmp_path / "scan.xyz")
+    assert str(tmp_path / "scan.xyz") in str(err.value)
+    with pytest.raises(InputError, match="not found") as err:
+        reader(tmp_path / "absent.png")
+    assert str(tmp_path / "absent.png") in str(err.value)
+
+
+def test_jpeg_label_is_refused_with_a_reason(tmp_path):
+    Image.fromarray(GRAY8).save(tmp_path / "m.jpg")
+    with pytest.raises(InputError, match="jpg") as err:
+        read_label(tmp_path / "m.jpg")
+    assert "lossless" in err.value.fix
+
+
+def test_mask_and_image_writers_round_trip(tmp_path):
+    write_png_mask(tmp_path / "m8.png", (GRAY8 % 7).astype(np.uint8))
+    write_png_mask(tmp_path / "mb.png", GRAY8 > 100)
+    write_png_mask(tmp_path / "m16.png", GRAY8.astype(np.int64) * 100)
+    np.testing.assert_array_equal(read_label(tmp_path / "m8.png"), GRAY8 % 7)
+    np.testing.assert_array_equal(read_label(tmp_path / "mb.png"), (GRAY8 > 100) * 255)
+    np.testing.assert_array_equal(read_label(tmp_path / "m16.png"), GRAY8.astype(np.int64) * 100)
+    with pytest.raises(ValueError):
+        write_png_mask(tmp_path / "x.png", np.zeros((2, 2), np.float32))
+    write_image_png(tmp_path / "i.png", RGB8 / 255.0)
+    np.testing.assert_allclose(read_image(tmp_path / "i.png"), RGB8 / 255.0, atol=1e-6)
+
+
+def test_overlay_adds_a_legend_strip(tmp_path):
+    image = np.full((32, 40, 1), 0.5, np.float32)
+    masks = [np.zeros((32, 40), bool), np.ones((32, 40), np.float32)]
+    masks[0][4:10, 4:10] = True
+    write_overlay_png(tmp_path / "o.png", image, masks, ["a", "b"])
+    out = np.asarray(Image.open(tmp_path / "o.png"))
+    assert out.shape == (32 + 2 * 14 + 4, 40, 3)
+    assert not np.array_equal(out[6, 6], out[20, 30])  # two colours blended differently
+    with pytest.raises(ValueError, match="names"):
+        write_overlay_png(tmp_path / "x.png", image, masks, ["a"])
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out" / "ckpt.bin"
+    atomic_write(target, lambda p: p.write_bytes(b"old"))
+
+    def broken(p):
+        p.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, broken)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in target.parent.iterdir()] == ["ckpt.bin"]
+
+
+def test_atomic_write_replaces_a_folder(tmp_path):
+    target = tmp_path / "state"
+
+    def folder(content):
+        def write(p):
+            p.mkdir()
+            (p / "weights").write_text(content)
+
+        return write
+
+    atomic_write(target, folder("v1"))
+    atomic_write(target, folder("v2"))
+    assert (target / "weights").read_text() == "v2"
+    assert [p.name for p in tmp_path.iterdir()] == ["state"]
