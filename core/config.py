@@ -97,6 +97,13 @@ class ObjectiveConfig(_Strict):
     logit_mean: float = 0.0
     logit_std: float = Field(1.0, gt=0)
     loss: Literal["latent_mse", "pixel_bce", "linear_bce"] = "latent_mse"
+    prediction: Literal["sample", "velocity"] = Field(
+        "sample",
+        description="what the network outputs: the clean latent x0 (turned into v = (x_t - x0) / t, so the "
+        "loss is still the rectified-flow velocity MSE) or v directly. x0-prediction suits high-dimensional "
+        "latents such as space-to-depth patches (Li & He 2025, 'Back to Basics: Let Denoising Generative "
+        "Models Denoise'): the network need not carry the noise through.",
+    )
 
 
 class ModelConfig(_Strict):
@@ -125,7 +132,7 @@ class TrainConfig(_Strict):
     datasets: list[str] = []
     steps: int = Field(1500, ge=1)
     batch_size: int = Field(8, ge=1)
-    learning_rate: float = Field(3e-4, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = 1e-2
     warmup_steps: int = 50
     lr_schedule: Literal["constant", "cosine"] = "cosine"

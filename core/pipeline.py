@@ -29,6 +29,7 @@ from genseg.errors import InputError, PromptError
 from genseg.models.denoisers import predict_velocity
 from genseg.models.image_encoder import join_image_tokens
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
+from genseg.objective.flow import velocity_from_output
 
 ImageLike = Any  # PIL.Image, H×W×C numpy in [0,1] or uint8, C×H×W tensor in [0,1]
 
@@ -84,6 +85,7 @@ class GenSegPipeline(DiffusionPipeline):
         mask_head=None,
         resolution: int = 128,
         max_text_length: int = 16,
+        prediction_type: str = "sample",
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -95,7 +97,9 @@ class GenSegPipeline(DiffusionPipeline):
             image_encoder=image_encoder,
             mask_head=mask_head,
         )
-        self.register_to_config(resolution=resolution, max_text_length=max_text_length)
+        self.register_to_config(
+            resolution=resolution, max_text_length=max_text_length, prediction_type=prediction_type
+        )
 
     # ------------------------------------------------------------------ inputs
     def check_inputs(
@@ -139,7 +143,8 @@ class GenSegPipeline(DiffusionPipeline):
         iterator = self.progress_bar(timesteps) if show_progress and steps > 1 else timesteps
         for t in iterator:
             t_batch = (t / self.scheduler.config.num_train_timesteps).expand(x.shape[0]).to(x.dtype)
-            v = predict_velocity(self.denoiser, x, z_image, t_batch, text)
+            out = predict_velocity(self.denoiser, x, z_image, t_batch, text)
+            v = velocity_from_output(out, x, t_batch, self.config.prediction_type)
             x = self.scheduler.step(v.to(x.dtype), t, x).prev_sample
         return x
 

@@ -69,4 +69,9 @@ def build_pipeline(cfg: ModelConfig, seed: int = 0):
     for part in parts.values():
         if isinstance(part, torch.nn.Module):
             part.eval()  # inference until a trainer says otherwise, as from_pretrained gives
-    return GenSegPipeline(**parts, resolution=cfg.resolution, max_text_length=cfg.text_encoder.max_length)
+    return GenSegPipeline(
+        **parts,
+        resolution=cfg.resolution,
+        max_text_length=cfg.text_encoder.max_length,
+        prediction_type=cfg.objective.prediction,
+    )

@@ -31,6 +31,18 @@ def predicted_clean(x_t: torch.Tensor, v: torch.Tensor, t: torch.Tensor) -> torc
     return x_t - _bcast(t, x_t) * v
 
 
+MIN_T = 0.05  # x0-prediction divides by t; below this the velocity would explode
+
+
+def velocity_from_output(
+    output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, prediction: str
+) -> torch.Tensor:
+    """The network's raw output as a velocity: itself, or (x_t - x0_hat) / t for x0-prediction."""
+    if prediction == "velocity":
+        return output
+    return (x_t - output) / _bcast(t.clamp(min=MIN_T), x_t)
+
+
 @dataclass
 class FlowBatch:
     """What one loss evaluation needs."""

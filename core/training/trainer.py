@@ -177,7 +177,7 @@ def train(
             fix="add training images or lower --batch-size",
         )
     pipe = build_pipeline(mcfg, seed=cfg.seed)
-    trainable = FlowModel(pipe.denoiser, pipe.image_encoder, pipe.mask_head)
+    trainable = FlowModel(pipe.denoiser, pipe.image_encoder, pipe.mask_head, mcfg.objective.prediction)
     params = [p for p in trainable.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(
@@ -279,18 +279,21 @@ def train(
 class FlowModel(torch.nn.Module):
     """The trainable parts behind one forward, so DDP sees every parameter used."""
 
-    def __init__(self, denoiser, image_encoder=None, mask_head=None) -> None:
+    def __init__(self, denoiser, image_encoder=None, mask_head=None, prediction: str = "sample") -> None:
         super().__init__()
         self.denoiser, self.image_encoder, self.mask_head = denoiser, image_encoder, mask_head
+        self.prediction = prediction
 
     def forward(self, x_t, z_image, t, text, image):
         from genseg.models.denoisers import predict_velocity
         from genseg.models.image_encoder import join_image_tokens
-        from genseg.objective.flow import predicted_clean
+        from genseg.objective.flow import predicted_clean, velocity_from_output
 
         if self.image_encoder is not None:
             text = join_image_tokens(text, self.image_encoder(image))
-        v = predict_velocity(self.denoiser, x_t, z_image, t, text)
+        v = velocity_from_output(
+            predict_velocity(self.denoiser, x_t, z_image, t, text), x_t, t, self.prediction
+        )
         logits = self.mask_head(predicted_clean(x_t, v, t)) if self.mask_head is not None else None
         return v, logits
 

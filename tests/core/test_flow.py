@@ -35,3 +35,19 @@ def test_losses_are_zero_at_the_exact_velocity_and_positive_elsewhere():
     logits = head(predicted_clean(x_t, exact.v_pred, t))
     assert logits.shape == mask.shape
     assert flow_loss("linear_bce", exact, head_logits=logits).item() > 0
+
+
+def test_sample_prediction_becomes_the_exact_velocity_and_one_step_returns_it():
+    from genseg.objective.flow import velocity_from_output
+
+    g = torch.Generator().manual_seed(2)
+    x0, eps = torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 4, 2, 2, generator=g)
+    t = torch.tensor([1.0, 0.7, 0.3])
+    x_t = interpolate(x0, eps, t)
+    # a network that outputs the clean latent yields the true velocity, so the loss is unchanged
+    assert torch.allclose(velocity_from_output(x0, x_t, t, "sample"), velocity_target(x0, eps), atol=1e-5)
+    v = velocity_target(x0, eps)
+    assert torch.equal(velocity_from_output(v, x_t, t, "velocity"), v)
+    # at t = 1 one Euler step lands exactly on the predicted sample
+    one = velocity_from_output(x0[:1], eps[:1], torch.ones(1), "sample")
+    assert torch.allclose(eps[:1] - one, x0[:1], atol=1e-6)
