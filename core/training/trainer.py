@@ -148,7 +148,19 @@ def train(
     from genseg.models.text_encoder import PromptCache
     from genseg.objective import FlowBatch, flow_loss, interpolate, sampler_from_config
 
+    def make_dataset(c: TrainConfig):
+        res = c.model.resolution
+        return PromptedSegmentationDataset(
+            dataset_paths,
+            split="training",
+            resolution=res,
+            transform=build_transform(res, train=True),
+            seed=c.seed,
+        )
+
     output = Path(output)
+    # a fresh run checks its data before writing anything into the output folder
+    dataset = None if resume else make_dataset(cfg)
     state = PartialState()
     if state.is_main_process:
         cfg, start_step, ckpt = _prepare_output(cfg, output, resume)
@@ -163,13 +175,7 @@ def train(
     )
     device = accelerator.device
 
-    dataset = PromptedSegmentationDataset(
-        dataset_paths,
-        split="training",
-        resolution=mcfg.resolution,
-        transform=build_transform(mcfg.resolution, train=True),
-        seed=cfg.seed,
-    )
+    dataset = dataset if dataset is not None else make_dataset(cfg)
     if len(dataset) < cfg.batch_size:
         raise ConfigError(
             f"the training split has {len(dataset)} (image, class) pairs, fewer than one batch "

@@ -194,3 +194,22 @@ def test_env_json_lists_plugins(monkeypatch, capsys):
     info = json.loads(out)
     assert info["libraries"]["torch"].startswith("2.")
     assert {"generic", "medical"} <= {p["name"] for p in info["plugins"]}
+
+
+def test_train_on_a_label_of_the_wrong_size_fails_before_writing(monkeypatch, capsys, tmp_path):
+    root = tmp_path / "bad"
+    (root / "images").mkdir(parents=True)
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(root / "images" / "a.png")
+    Image.fromarray(np.ones((16, 20), np.uint8)).save(root / "images" / "a_label.png")
+    spec = {
+        "name": "bad",
+        "classes": {"1": {"name": "thing"}},
+        "training": [{"image": "images/a.png", "label": "images/a_label.png"}],
+    }
+    (root / "dataset.json").write_text(json.dumps(spec))
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", "--dataset", str(root), "--output", str(out), "--steps", "1"
+    )
+    _assert_one_line_error(code, err, "a.png", "a_label.png")
+    assert not out.exists()  # nothing written, so the same command works once the data is fixed
