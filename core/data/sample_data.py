@@ -34,6 +34,17 @@ def _up_to_date(root: Path, params: dict[str, Any]) -> bool:
         return False
 
 
+def _begin(root: Path, params: dict[str, Any]) -> bool:
+    """False when `root` already holds this generation; else clears its dataset.json and
+    makes the folders. dataset.json is written last, so a half-written dataset never looks done."""
+    if _up_to_date(root, params):
+        return False
+    (root / "dataset.json").unlink(missing_ok=True)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    return True
+
+
 # ---------------------------------------------------------------------------- MNI152
 
 MNI_CLASSES = {
@@ -110,16 +121,13 @@ def make_mni152_dataset(root: Path, seed: int = 0, slice_step: int = 1, size: in
         "slice_step": slice_step,
         "size": size,
     }
-    if _up_to_date(root, params):
+    if not _begin(root, params):
         return root
-    (root / "dataset.json").unlink(missing_ok=True)  # stale while files are rewritten; written last
     t1, brain, gm, wm = _mni_volumes()
     label = mni_label_volume(brain, gm, wm)
     area = brain.sum(axis=(0, 1))
     zs = [int(z) for z in np.nonzero(area >= 0.35 * area.max())[0] if z % slice_step == 0]
     split_of = mni_split(zs, gap=3)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "labels").mkdir(parents=True, exist_ok=True)
     splits: dict[str, list[DatasetEntry]] = {"training": [], "validation": [], "test": []}
     for z, split in split_of.items():
         name = f"slice_{z:03d}.png"
@@ -261,12 +269,9 @@ def make_shapes_dataset(
         "n_test": n_test,
         "size": size,
     }
-    if _up_to_date(root, params):
+    if not _begin(root, params):
         return root
-    (root / "dataset.json").unlink(missing_ok=True)  # stale while files are rewritten; written last
     bank = _texture_bank()
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "labels").mkdir(parents=True, exist_ok=True)
     splits: dict[str, list[DatasetEntry]] = {}
     for split, count, offset in (("training", n_train, 0), ("validation", n_val, 1), ("test", n_test, 2)):
         rng = np.random.default_rng([seed, offset])
