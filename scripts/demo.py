@@ -17,8 +17,8 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("demo-output"))
-    parser.add_argument("--steps", type=int, default=1000, help="training steps (batch 8)")
-    parser.add_argument("--backbone", choices=["unet", "dit"], default="unet")
+    parser.add_argument("--steps", type=int, default=2500, help="training steps (batch 8)")
+    parser.add_argument("--backbone", choices=["unet", "dit"], default="dit")
     parser.add_argument("--retrain", action="store_true", help="discard a finished model and train again")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
