@@ -54,7 +54,7 @@ class CodecConfig(_Strict):
 class DenoiserConfig(_Strict):
     """The network that predicts the velocity of the mask latent."""
 
-    kind: Literal["unet", "dit"] = "unet"
+    kind: Literal["unet", "dit"] = "dit"
     path: str | None = Field(None, description="pretrained SD U-Net or PixArt DiT folder")
     # tiny U-Net (DiGSeg)
     block_out_channels: list[int] = [64, 128, 128]
