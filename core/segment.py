@@ -28,7 +28,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "prompt"
 
 
-def plan_outputs(inputs: list[Path], prompts: list[str], output: Path) -> dict[Path, dict[str, Path]]:
+def plan_outputs(inputs: list[Path], output: Path) -> dict[Path, dict[str, Path]]:
     """Where each input's masks go. A file OUT takes one input; a folder OUT takes many."""
     single_file = output.suffix.lower() in IMAGE_SUFFIXES
     if single_file and len(inputs) != 1:
@@ -88,7 +88,7 @@ def segment_files(
         if not Path(src).is_file():
             raise InputError("input image not found", path=src, fix="check the path")
     images = {src: read_image(src) for src in inputs}  # every input readable before any write
-    plan = plan_outputs(inputs, prompts, output)
+    plan = plan_outputs(inputs, output)
     if output.suffix.lower() not in IMAGE_SUFFIXES:
         output.mkdir(parents=True, exist_ok=True)
     results = []

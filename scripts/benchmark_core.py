@@ -73,17 +73,14 @@ def train_variant(
 
 
 def score(pipe, datasets: list[Path], steps: int, limit: int | None) -> dict:
-    from genseg.evaluation.runner import evaluate_pipeline, split_items
+    from genseg.evaluation.runner import evaluate_pipeline
 
     row = {}
     for folder in datasets:
-        n_pairs = (
-            sum(len(it.classes) for it in split_items(folder, "test")[:limit] if limit) if limit else None
-        )
         t0 = time.perf_counter()
         s = evaluate_pipeline(pipe, [folder], split="test", steps=steps, progress=False, limit=limit)
         elapsed = time.perf_counter() - t0
-        pairs = n_pairs or sum(s.counts.values())
+        pairs = sum(s.counts.values())  # the (image, prompt) pairs that were scored
         row[folder.name] = {
             "mIoU": s.miou,
             "per_class": s.per_class,

@@ -235,7 +235,7 @@ def train(
     t0 = time.perf_counter()
     it = batches()
     trainable.train()
-    bar = _progress(progress and accelerator.is_main_process, cfg.steps, start_step)
+    bar = _progress(progress and accelerator.is_main_process)
     with bar, log_path.open("a") if accelerator.is_main_process else open(os.devnull, "w") as log:
         task = bar.add_task("training", total=cfg.steps, completed=start_step)
         for step in range(start_step, cfg.steps):
@@ -304,7 +304,7 @@ class FlowModel(torch.nn.Module):
         return v, logits
 
 
-def _progress(enabled: bool, total: int, start: int):
+def _progress(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
