@@ -1,7 +1,9 @@
-"""Turning a `--dataset` argument into a dataset folder.
+"""Turning a ``--dataset`` argument into a dataset folder.
 
-A dataset is a folder holding a `dataset.json` (DESIGN.md §5). Plugins may register names
-that resolve to such folders; a name that is neither is reported with what exists.
+A dataset is a folder holding a ``dataset.json`` (DESIGN.md §5), or a name that a plugin
+registered (``genseg datasets list``), optionally with where its files are:
+``kvasir-seg=/data/Kvasir-SEG``. Without a root, a registered dataset lives under
+``$GENSEG_DATA_DIR/NAME`` (default ``~/.cache/genseg/datasets/NAME``).
 """
 
 from __future__ import annotations
@@ -12,31 +14,25 @@ from genseg.errors import DatasetError
 
 
 def resolve_dataset(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path).expanduser()
+    """A folder with a dataset.json for a folder, a dataset.json file, NAME or NAME=ROOT."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
     if (path / "dataset.json").is_file():
         return path
     if path.is_file() and path.name == "dataset.json":
         return path.parent
-    registered = _registered_datasets()
-    if str(name_or_path) in registered:
-        return Path(registered[str(name_or_path)])
     if path.is_dir():
         raise DatasetError(
             "folder has no dataset.json",
             path=path,
             fix="add a dataset.json (see docs/datasets.md) or pass the folder that has one",
         )
-    known = ", ".join(sorted(registered)) or "none installed"
-    raise DatasetError(
-        "no such dataset folder or registered dataset",
-        path=path,
-        fix=f"pass a folder with a dataset.json; registered names: {known}",
-    )
+    from genseg.plugins import registry
 
-
-def _registered_datasets() -> dict[str, str]:
-    try:
-        from genseg.plugins.manager import registered_datasets
-    except ImportError:  # pragma: no cover - plugins package is part of the distribution
-        return {}
-    return registered_datasets()
+    name, sep, root = text.partition("=")
+    if sep and not root:
+        raise DatasetError(f"{text!r} names no folder after '='", fix=f"write {name}=/path/to/{name}")
+    registered = registry.datasets()
+    if name in registered:
+        return registry.load_dataset(name, root or None)
+    raise registry.unknown_dataset_error(name, registered)

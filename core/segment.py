@@ -14,8 +14,6 @@ import numpy as np
 
 from genseg.errors import InputError
 
-IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
-
 
 @dataclass
 class SegmentedFile:
@@ -28,16 +26,29 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "prompt"
 
 
+def output_is_file(output: Path) -> bool:
+    """A name with an extension that is not an existing folder is one output file; an
+    extension no installed writer handles is an error listing the writers."""
+    if output.is_dir() or not output.suffix:
+        return False
+    from genseg.plugins.registry import find_writer
+
+    find_writer(output)
+    return True
+
+
 def plan_outputs(inputs: list[Path], output: Path) -> dict[Path, dict[str, Path]]:
     """Where each input's masks go. A file OUT takes one input; a folder OUT takes many."""
-    single_file = output.suffix.lower() in IMAGE_SUFFIXES
+    from genseg.data.io import stem
+
+    single_file = output_is_file(output)
     if single_file and len(inputs) != 1:
         raise InputError(
             f"--output is a file but {len(inputs)} inputs were given",
             path=output,
             fix="pass a folder as --output to segment several images",
         )
-    stems = [Path(src).stem for src in inputs]
+    stems = [stem(src) for src in inputs]
     clash = sorted({s for s in stems if stems.count(s) > 1})
     if clash and not single_file:
         raise InputError(
@@ -46,16 +57,13 @@ def plan_outputs(inputs: list[Path], output: Path) -> dict[Path, dict[str, Path]
             fix="segment them in separate runs with different --output folders",
         )
     plan: dict[Path, dict[str, Path]] = {}
-    for src in inputs:
-        if single_file:
-            mask = output.with_suffix(".png")  # masks are always PNG: lossless, integer
-            plan[src] = {"mask": mask, "overlay": mask.with_name(mask.stem + "_overlay.png")}
-        else:
-            plan[src] = {
-                "mask": output / f"{src.stem}_mask.png",
-                "overlay": output / f"{src.stem}_overlay.png",
-            }
-        plan[src]["uncertainty"] = plan[src]["mask"].with_name(plan[src]["mask"].stem + "_uncertainty.png")
+    for src, name in zip(inputs, stems, strict=True):
+        base = output.parent / stem(output) if single_file else output / name
+        plan[src] = {
+            "mask": output if single_file else output / f"{name}_mask.png",
+            "overlay": base.with_name(base.name + "_overlay.png"),
+            "uncertainty": base.with_name(base.name + "_uncertainty.png"),
+        }
     return plan
 
 
@@ -77,25 +85,37 @@ def segment_files(
     threshold: float = 0.5,
     seed: int = 0,
     progress: bool = True,
+    domain: str = "generic",
+    options: dict | None = None,
 ) -> list[SegmentedFile]:
+    """Segment ``inputs`` (read by whichever plugin claims them, preprocessed for ``domain``)."""
     import torch
 
-    from genseg.data.readers import read_image, write_overlay_png, write_png_mask
+    from genseg.data.io import load_image
+    from genseg.data.readers import write_overlay_png, write_png_mask
     from genseg.models.text_encoder import validate_prompts
+    from genseg.plugins.registry import write
 
     prompts = validate_prompts(prompts)
     for src in inputs:
-        if not Path(src).is_file():
-            raise InputError("input image not found", path=src, fix="check the path")
-    images = {src: read_image(src) for src in inputs}  # every input readable before any write
+        if not Path(src).exists():
+            raise InputError("input not found", path=src, fix="check the path")
+    samples = {src: load_image(src, domain, options) for src in inputs}  # all readable before any write
+    for src, sample in samples.items():
+        if sample.array.ndim != 3:
+            raise InputError(
+                f"input has shape {sample.array.shape}; genseg segment takes 2D images here",
+                path=src,
+                fix="segment a volume with the medical plugin (--domain medical), or pass 2D slices",
+            )
     plan = plan_outputs(inputs, output)
-    if output.suffix.lower() not in IMAGE_SUFFIXES:
+    if not output_is_file(output):
         output.mkdir(parents=True, exist_ok=True)
     results = []
     from rich.progress import track
 
     for src in track(inputs, description="segmenting", disable=not progress or len(inputs) < 2):
-        image = images[src]
+        image = samples[src].array
         out = pipe(
             image,
             prompts,
@@ -105,7 +125,7 @@ def segment_files(
             generator=torch.Generator().manual_seed(seed),
         )
         masks, probs = out.masks[0], out.probabilities[0]
-        write_png_mask(plan[src]["mask"], label_map(masks, probs))
+        write(plan[src]["mask"], label_map(masks, probs), reference=samples[src])
         write_overlay_png(plan[src]["overlay"], image, [m for m in masks], prompts)
         written = [plan[src]["mask"], plan[src]["overlay"]]
         if out.uncertainty is not None:

@@ -20,11 +20,12 @@ class EvalItem:
     image: Path
     label: Path
     classes: list[tuple[str, list[int]]]  # class name, label values
+    domain: str = "generic"
 
 
 def split_items(folder: Path, split: str) -> list[EvalItem]:
-    from genseg.data.readers import read_label
-    from genseg.data.schema import load_dataset_spec
+    from genseg.data.io import load_label
+    from genseg.data.schema import load_dataset_spec, resolve_path
     from genseg.errors import DatasetError
 
     spec = load_dataset_spec(folder)
@@ -43,13 +44,14 @@ def split_items(folder: Path, split: str) -> list[EvalItem]:
     for e in entries:
         if e.label is None:
             continue
-        label = read_label(folder / e.label)
+        image_path, label_path = resolve_path(folder, e.image), resolve_path(folder, e.label)
+        label = load_label(label_path).array
         present = [
             (c.name, spec.class_values(k))
             for k, c in spec.classes.items()
             if np.isin(label, spec.class_values(k)).any()
         ]
-        items.append(EvalItem(folder / e.image, folder / e.label, present))
+        items.append(EvalItem(image_path, label_path, present, spec.domain))
     return items
 
 
@@ -66,7 +68,7 @@ def evaluate_pipeline(
     import torch
     from rich.progress import track
 
-    from genseg.data.readers import read_image, read_label
+    from genseg.data.io import load_image, load_label
     from genseg.errors import InputError
 
     items = [it for f in folders for it in split_items(Path(f), split)]
@@ -76,7 +78,8 @@ def evaluate_pipeline(
     for item in track(items, description=f"evaluating {split}", disable=not progress):
         if not item.classes:
             continue
-        image, label = read_image(item.image), read_label(item.label)
+        image = load_image(item.image, item.domain).array
+        label = load_label(item.label).array
         if image.shape[:2] != label.shape:
             raise InputError(
                 f"image is {image.shape[:2]} but its label {item.label.name} is {label.shape}",

@@ -1,15 +1,122 @@
-"""The built-in generic plugin: core behaviour provided through the same hooks as any plugin."""
+"""The built-in generic plugin: genseg's own behaviour, provided through the public hooks.
+
+It registers the ``generic`` domain, the generated sample datasets, PNG/JPEG/BMP and TIFF
+readers, the PNG mask writer and a generic vocabulary, and it answers the first-result
+hooks *last*, matching files against every plugin's registered patterns, so any domain
+plugin can override it.
+"""
 
 from __future__ import annotations
 
-from genseg.plugins.hookspecs import hookimpl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from genseg.plugins.hookspecs import GENSEG_HOOKSPEC_VERSION, hookimpl
+
+GENSEG_HOOKSPEC = f"=={GENSEG_HOOKSPEC_VERSION}"
+_PACKAGE = "genseg.plugins"
 
 
 @hookimpl
 def genseg_register_domains():
-    return [{"name": "generic", "description": "any image with a dataset.json folder (PNG/JPEG/TIFF)"}]
+    return [{"name": "generic", "description": "any image: a dataset.json folder of PNG/JPEG/TIFF files"}]
 
 
 @hookimpl
 def genseg_register_datasets():
-    return []
+    from genseg.plugins.schemas import DatasetCatalog, load_package_json
+
+    return list(load_package_json(_PACKAGE, "data/datasets.json", DatasetCatalog).datasets)
+
+
+@hookimpl
+def genseg_register_vocabularies():
+    from genseg.plugins.schemas import Vocabulary, load_package_json
+
+    return [load_package_json(_PACKAGE, "data/vocabulary.json", Vocabulary)]
+
+
+@hookimpl
+def genseg_register_readers():
+    return [
+        {
+            "name": "pillow",
+            "patterns": ["*.png", "*.jpg", "*.jpeg", "*.bmp"],
+            "description": "8/16-bit PNG, JPEG (images only), BMP via Pillow",
+            "read": "genseg.data.readers:read_sample",
+        },
+        {
+            "name": "tiff",
+            "patterns": ["*.tif", "*.tiff"],
+            "description": "TIFF via tifffile; pixels only (a GeoTIFF's CRS needs the remote-sensing plugin)",
+            "read": "genseg.data.readers:read_sample",
+        },
+    ]
+
+
+@hookimpl
+def genseg_register_writers():
+    return [
+        {
+            "name": "png-mask",
+            "patterns": ["*.png"],
+            "formats": ["png"],
+            "description": "label map or binary mask as 8/16-bit PNG (binary masks as 0/255)",
+            "write": "genseg.data.readers:write_mask_sample",
+        }
+    ]
+
+
+@hookimpl(trylast=True)
+def genseg_get_reader(path: Path, kind: str):
+    from genseg.plugins.registry import match_reader
+
+    return match_reader(Path(path), kind)
+
+
+@hookimpl(trylast=True)
+def genseg_get_writer(path: Path, fmt: str | None):
+    from genseg.plugins.registry import match_writer
+
+    return match_writer(Path(path), fmt)
+
+
+@hookimpl(trylast=True)
+def genseg_preprocess(sample, domain: str, options: Mapping[str, Any]):
+    """Images whose reader did not normalise them are scaled by their dtype's range."""
+    if sample.kind != "image" or sample.normalised:
+        return sample
+    from genseg.data.readers import to_unit_float
+
+    return sample.with_array(to_unit_float(sample.array), normalised=True)
+
+
+@hookimpl
+def genseg_register_metrics(domain: str):
+    return [
+        {
+            "name": "iou",
+            "description": "intersection over union of the binary masks",
+            "factory": "torchmetrics.classification:BinaryJaccardIndex",
+        },
+        {
+            "name": "dice",
+            "description": "Dice coefficient (F1) of the binary masks",
+            "factory": "torchmetrics.classification:BinaryF1Score",
+        },
+    ]
+
+
+def load_shapes(root: Path) -> Path:
+    """Generate the shapes dataset under ``root`` (skipped when already there)."""
+    from genseg.data.sample_data import make_shapes_dataset
+
+    return make_shapes_dataset(root)
+
+
+def load_mni152(root: Path) -> Path:
+    """Write the MNI152 slices under ``root`` from nilearn's packaged template."""
+    from genseg.data.sample_data import make_mni152_dataset
+
+    return make_mni152_dataset(root)

@@ -1,27 +1,104 @@
-"""Hook specifications every genseg plugin implements a subset of.
+"""The hooks a genseg plugin may implement (any subset), with their exact signatures.
 
-All hooks are called with keyword arguments. The contract is versioned by
-`GENSEG_HOOKSPEC_VERSION` (semver): a plugin declares the range it supports.
+genseg calls every hook with keyword arguments, so an implementation may accept fewer
+arguments than the spec lists, and new arguments can be added to a spec without breaking
+existing plugins. The contract is versioned by :data:`GENSEG_HOOKSPEC_VERSION` (semver):
+a plugin states the range it was written for in a module attribute
+``GENSEG_HOOKSPEC = ">=1.0,<2"``; a plugin outside its range is not loaded.
+
+Registration hooks return lists of the models in :mod:`genseg.plugins.schemas` (or dicts
+with the same fields). ``genseg_get_reader``, ``genseg_get_writer`` and
+``genseg_preprocess`` are *first result* hooks: the first plugin to answer wins; the
+built-in generic plugin answers last, so domain plugins override it.
+docs/plugins.md documents each hook with an example.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+if TYPE_CHECKING:  # annotations only: keep plugin loading free of heavy imports
+    import typer
+
+    from genseg.data.sample import Sample
+    from genseg.plugins.schemas import (
+        AdapterCard,
+        DatasetRegistration,
+        DomainInfo,
+        MetricSpec,
+        ReaderSpec,
+        Vocabulary,
+        WriterSpec,
+    )
+
 PROJECT = "genseg"
-GENSEG_HOOKSPEC_VERSION = "0.1.0"
+GENSEG_HOOKSPEC_VERSION = "1.0.0"
+HOOKSPEC_ATTRIBUTE = "GENSEG_HOOKSPEC"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def genseg_register_domains() -> list[dict[str, Any]]:
-    """Domains this plugin serves: dicts with `name` and `description`."""
+def genseg_register_domains() -> list[DomainInfo | dict[str, Any]]:
+    """Domains this plugin serves (``name``, ``description``)."""
 
 
 @hookspec
-def genseg_register_datasets() -> list[dict[str, Any]]:
-    """Datasets: dicts with `name` and `path` (a folder holding a dataset.json)."""
+def genseg_register_datasets() -> list[DatasetRegistration | dict[str, Any]]:
+    """Datasets by name: a card (URL, licence, citation, classes) and a loader target."""
+
+
+@hookspec
+def genseg_register_vocabularies() -> list[Vocabulary | dict[str, Any]]:
+    """Prompt vocabularies: terms with synonyms and ontology codes, per domain."""
+
+
+@hookspec
+def genseg_register_readers() -> list[ReaderSpec | dict[str, Any]]:
+    """File readers, each claiming file-name patterns for images and/or labels."""
+
+
+@hookspec
+def genseg_register_writers() -> list[WriterSpec | dict[str, Any]]:
+    """Mask writers, each claiming output patterns and format names."""
+
+
+@hookspec(firstresult=True)
+def genseg_get_reader(path: Path, kind: str) -> ReaderSpec | dict[str, Any] | None:
+    """The reader for ``path`` (``kind`` is ``"image"`` or ``"label"``), or None to pass.
+
+    Implement this only to look inside files (e.g. DICOM without an extension); readers
+    registered with patterns are matched by the built-in plugin.
+    """
+
+
+@hookspec(firstresult=True)
+def genseg_get_writer(path: Path, fmt: str | None) -> WriterSpec | dict[str, Any] | None:
+    """The writer for output ``path`` (or format name ``fmt`` when given), or None to pass."""
+
+
+@hookspec(firstresult=True)
+def genseg_preprocess(sample: Sample, domain: str, options: Mapping[str, Any]) -> Sample | None:
+    """``sample`` turned into model input (float32 in [0, 1], ``normalised=True``), or None
+    when this plugin does not preprocess ``domain``. ``options`` holds user choices such
+    as ``{"window": "lung"}``. Spatial metadata must be kept unchanged."""
+
+
+@hookspec
+def genseg_register_adapters() -> list[AdapterCard | dict[str, Any]]:
+    """Fine-tuned adapters (LoRA) with the preprocessing they expect."""
+
+
+@hookspec
+def genseg_register_commands(app: typer.Typer) -> None:
+    """Add commands to the ``genseg`` CLI (``app.command("name")(function)``)."""
+
+
+@hookspec
+def genseg_register_metrics(domain: str) -> list[MetricSpec | dict[str, Any]]:
+    """Metrics worth reporting for ``domain`` besides IoU and Dice."""

@@ -1,30 +1,51 @@
-"""Plugin discovery: the built-in plugin plus every `genseg` entry point.
+"""Plugin discovery and checking: the built-in plugin plus every ``genseg`` entry point.
 
-A plugin that fails to import is recorded with its error and skipped, never fatal.
-`GENSEG_DISABLE_PLUGIN_AUTOLOAD=1` loads only the built-in plugin; `GENSEG_PLUGINS=a,b`
-loads only the named entry points.
+Nothing a plugin does can break genseg: a plugin that fails to import, declares a hookspec
+range this genseg is outside of, or implements a hook that does not exist (a typo) is
+recorded with the reason and left out; hooks that raise when called are recorded on the
+plugin and skipped (see :func:`call_each`). ``GENSEG_DISABLE_PLUGIN_AUTOLOAD=1`` loads only
+the built-in plugin; ``GENSEG_PLUGINS=a,b`` loads only the named entry points.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib.metadata import entry_points
+from typing import Any
 
 import pluggy
 
+from genseg.errors import GenSegError
 from genseg.plugins import hookspecs
+
+BUILTIN = "generic"
+STATUSES = ("builtin", "loaded", "failed", "incompatible", "rejected")
 
 
 @dataclass
 class PluginRecord:
+    """What `genseg plugins list` shows about one plugin."""
+
     name: str
     distribution: str | None
     version: str | None
-    status: str  # "loaded" | "failed" | "builtin"
+    status: str  # one of STATUSES
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
+    hookspec: str | None = None  # the range the plugin declares
+    warnings: list[str] = field(default_factory=list)
+    hook_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("builtin", "loaded")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -32,46 +53,180 @@ class LoadedPlugins:
     manager: pluggy.PluginManager
     records: list[PluginRecord]
 
+    def record(self, name: str) -> PluginRecord | None:
+        return next((r for r in self.records if r.name == name), None)
+
+
+def spec_names() -> list[str]:
+    """Every hook name genseg defines."""
+    return sorted(n for n in dir(hookspecs) if n.startswith("genseg_"))
+
+
+def new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _check_hookspec_range(plugin: object, record: PluginRecord) -> bool:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    declared = getattr(plugin, hookspecs.HOOKSPEC_ATTRIBUTE, None)
+    if declared is None:
+        record.warnings.append(
+            f"declares no {hookspecs.HOOKSPEC_ATTRIBUTE} range; assumed to work with "
+            f"hookspec {hookspecs.GENSEG_HOOKSPEC_VERSION}"
+        )
+        return True
+    record.hookspec = str(declared)
+    try:
+        ok = SpecifierSet(str(declared)).contains(hookspecs.GENSEG_HOOKSPEC_VERSION, prereleases=True)
+    except InvalidSpecifier:
+        record.status = "rejected"
+        record.error = (
+            f"{hookspecs.HOOKSPEC_ATTRIBUTE} = {declared!r} is not a version range. "
+            "Fix: write it like '>=1.0,<2'"
+        )
+        return False
+    if not ok:
+        record.status = "incompatible"
+        record.error = (
+            f"plugin {record.name!r} supports genseg hookspec {declared}, this genseg has "
+            f"{hookspecs.GENSEG_HOOKSPEC_VERSION}. Fix: upgrade or downgrade the plugin or genseg to match"
+        )
+    return ok
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: object, record: PluginRecord) -> bool:
+    """Reject marked functions that name no hook; warn about unmarked ``genseg_*`` functions."""
+    known = set(spec_names())
+    for attr in dir(plugin):
+        if not attr.startswith("genseg_"):
+            continue
+        marked = pm.parse_hookimpl_opts(plugin, attr) is not None
+        if marked and attr not in known:
+            close = difflib.get_close_matches(attr, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            record.status = "rejected"
+            record.error = (
+                f"plugin {record.name!r} implements unknown hook {attr!r}; {hint}"
+                "Fix: rename it to one of the hooks listed in docs/plugins.md"
+            )
+            return False
+        if not marked and attr in known and callable(getattr(plugin, attr)):
+            record.warnings.append(f"{attr} is not decorated with @genseg.plugins.hookimpl and is ignored")
+    return True
+
+
+def register_plugin(
+    pm: pluggy.PluginManager,
+    plugin: object,
+    name: str,
+    distribution: str | None = None,
+    version: str | None = None,
+    status: str = "loaded",
+) -> PluginRecord:
+    """Check ``plugin`` and register it on ``pm`` if it passes; the record says what happened."""
+    record = PluginRecord(name, distribution, version, status)
+    if pm.get_plugin(name) is not None:
+        record.status, record.error = "rejected", f"another plugin is already registered as {name!r}"
+        return record
+    if not _check_hookspec_range(plugin, record) or not _unknown_hooks(pm, plugin, record):
+        return record
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        record.status = "rejected"
+        record.error = f"plugin {name!r} is invalid: {exc}. Fix: match the hook signatures in docs/plugins.md"
+        return record
+    record.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+    return record
+
 
 def _wanted() -> set[str] | None:
     names = os.environ.get("GENSEG_PLUGINS", "").strip()
     return {n.strip() for n in names.split(",") if n.strip()} or None
 
 
-@lru_cache(maxsize=1)
-def load_plugins() -> LoadedPlugins:
+def _autoload() -> bool:
+    return os.environ.get("GENSEG_DISABLE_PLUGIN_AUTOLOAD", "").strip().lower() in ("", "0", "false", "no")
+
+
+def build_plugins(extra: Iterable[tuple[str, object]] = (), autoload: bool | None = None) -> LoadedPlugins:
+    """A fresh manager: the built-in plugin, entry points (unless disabled), then ``extra``."""
     from genseg.plugins import builtin
 
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.register(builtin, name="generic")
-    records = [PluginRecord("generic", "genseg", None, "builtin")]
-    autoload = os.environ.get("GENSEG_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
+    pm = new_manager()
+    records = [register_plugin(pm, builtin, BUILTIN, "genseg", _genseg_version(), status="builtin")]
     wanted = _wanted()
-    for ep in entry_points(group=hookspecs.PROJECT) if autoload else []:
-        if ep.name == "generic" or (wanted is not None and ep.name not in wanted):
+    for ep in (
+        entry_points(group=hookspecs.PROJECT) if (_autoload() if autoload is None else autoload) else []
+    ):
+        if ep.name == BUILTIN or (wanted is not None and ep.name not in wanted):
             continue
         dist = ep.dist.name if ep.dist else None
         ver = ep.dist.version if ep.dist else None
         try:
-            pm.register(ep.load(), name=ep.name)
-            records.append(PluginRecord(ep.name, dist, ver, "loaded"))
-        except Exception as exc:  # a broken plugin is reported, not fatal
-            records.append(PluginRecord(ep.name, dist, ver, "failed", f"{exc.__class__.__name__}: {exc}"))
-    for rec in records:
-        plugin = pm.get_plugin(rec.name)
-        if plugin is not None:
-            rec.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin is reported, never fatal
+            records.append(
+                PluginRecord(ep.name, dist, ver, "failed", f"import failed: {exc.__class__.__name__}: {exc}")
+            )
+            continue
+        records.append(register_plugin(pm, plugin, ep.name, dist, ver))
+    for name, plugin in extra:
+        records.append(register_plugin(pm, plugin, name))
     return LoadedPlugins(pm, records)
 
 
-def registered_domains() -> list[dict]:
-    return [d for group in load_plugins().manager.hook.genseg_register_domains() for d in group]
+@lru_cache(maxsize=1)
+def load_plugins() -> LoadedPlugins:
+    """The process-wide plugins (cached; tests clear the cache with ``load_plugins.cache_clear()``)."""
+    return build_plugins()
 
 
-def registered_datasets() -> dict[str, str]:
-    return {
-        d["name"]: d["path"]
-        for group in load_plugins().manager.hook.genseg_register_datasets()
-        for d in group
-    }
+def _genseg_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("genseg")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return None
+
+
+def _impls_in_call_order(plugins: LoadedPlugins, hook_name: str) -> list[pluggy.HookImpl]:
+    # pluggy calls the implementations list back to front (tryfirst last in the list).
+    return list(reversed(getattr(plugins.manager.hook, hook_name).get_hookimpls()))
+
+
+def call_each(
+    hook_name: str, plugins: LoadedPlugins | None = None, **kwargs: Any
+) -> Iterator[tuple[str, Any]]:
+    """Yield ``(plugin name, result)`` for each implementation of a hook, in pluggy's order.
+
+    An implementation that raises something other than a GenSegError is recorded on its
+    plugin (``hook_errors``) and skipped, so one broken plugin cannot take a listing down.
+    """
+    plugins = plugins or load_plugins()
+    for impl in _impls_in_call_order(plugins, hook_name):
+        args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+        try:
+            result = impl.function(**args)
+        except GenSegError:
+            raise
+        except Exception as exc:
+            record = plugins.record(impl.plugin_name)
+            if record is not None:
+                record.hook_errors[hook_name] = f"{exc.__class__.__name__}: {exc}"
+            continue
+        yield impl.plugin_name, result
+
+
+def first_result(
+    hook_name: str, plugins: LoadedPlugins | None = None, **kwargs: Any
+) -> tuple[str, Any] | None:
+    """``(plugin name, result)`` of the first implementation that returns something not None."""
+    for name, result in call_each(hook_name, plugins, **kwargs):
+        if result is not None:
+            return name, result
+    return None

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from genseg.data.readers import read_image, read_image_size, read_label
+from genseg.data.io import image_size, load_image, load_label
 from genseg.data.schema import DatasetEntry, DatasetSpec, load_dataset_spec, normalise_split, resolve_path
 from genseg.errors import DatasetError, InputError
 
@@ -91,8 +91,8 @@ class PromptedSegmentationDataset(Dataset):
                     fix="add a label path to every entry of a split used for training or evaluation",
                 )
             image_path, label_path = resolve_path(folder, entry.image), resolve_path(folder, entry.label)
-            label = read_label(label_path)
-            image_hw = read_image_size(image_path)
+            label = load_label(label_path).array
+            image_hw = image_size(image_path)
             if tuple(image_hw) != label.shape:
                 raise _size_mismatch(image_path, image_hw, label_path, label.shape)
             present = np.unique(label)
@@ -123,7 +123,13 @@ class PromptedSegmentationDataset(Dataset):
         image_path, label_path = resolve_path(folder, entry.image), resolve_path(folder, entry.label or "")
         rng = np.random.default_rng([self.seed, self.epoch, index])
 
-        image = read_image(image_path)
+        image = load_image(image_path, spec.domain).array
+        if image.ndim != 3:
+            raise InputError(
+                f"image has shape {image.shape}; the folder dataset takes 2D images (H×W×C)",
+                path=image_path,
+                fix="list 2D slices in dataset.json, or use the domain plugin's volume dataset",
+            )
         if image.shape[2] == 1:
             image = np.repeat(image, 3, axis=2)
         elif image.shape[2] != 3:
@@ -132,7 +138,7 @@ class PromptedSegmentationDataset(Dataset):
                 path=image_path,
                 fix="select three bands first (a domain plugin does this for multispectral data)",
             )
-        label = read_label(label_path)
+        label = load_label(label_path).array
         if image.shape[:2] != label.shape:
             raise _size_mismatch(image_path, image.shape[:2], label_path, label.shape)
         mask = np.isin(label, spec.class_values(key)).astype(np.uint8)

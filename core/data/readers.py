@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from genseg.data.atomic import atomic_write
+from genseg.data.sample import SPATIAL_KEYS, Sample
 from genseg.errors import InputError
 
 PILLOW_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -72,7 +73,7 @@ def _read_tiff(path: Path, what: str) -> tuple[np.ndarray, str, bool]:
     return arr, axes, has_alpha
 
 
-def _to_unit_float(arr: np.ndarray) -> np.ndarray:
+def to_unit_float(arr: np.ndarray) -> np.ndarray:
     """Scale integers by their dtype's maximum; keep floats, clipped to [0, 1]."""
     if arr.dtype == bool:
         return arr.astype(np.float32)
@@ -140,7 +141,7 @@ def read_image(path: str | Path) -> np.ndarray:
         if arr.ndim == 2:
             arr = arr[:, :, None]
     try:
-        return np.ascontiguousarray(_to_unit_float(arr))
+        return np.ascontiguousarray(to_unit_float(arr))
     except ValueError as exc:
         raise InputError(str(exc), path=path, fix="store integer or floating-point pixels") from None
 
@@ -193,6 +194,37 @@ def read_label(path: str | Path) -> np.ndarray:
             "label holds non-integer values", path=path, fix="store integer class values, not probabilities"
         )
     raise InputError(f"unsupported label pixel type {arr.dtype}", path=path, fix="store integers")
+
+
+def read_sample(path: str | Path, kind: str) -> Sample:
+    """The built-in readers' entry point: an image ([0, 1], normalised) or a label map.
+
+    Plain TIFFs carry no spatial metadata here; GeoTIFF georeferencing is the
+    remote-sensing plugin's job, which claims ``*.tif`` before this reader does.
+    """
+    path = Path(path)
+    if kind == "image":
+        return Sample(read_image(path), path, "image", reader="pillow/tiff", normalised=True)
+    if kind == "label":
+        return Sample(read_label(path), path, "label", reader="pillow/tiff")
+    raise ValueError(f"kind must be 'image' or 'label', got {kind!r}")
+
+
+def write_mask_sample(path: Path, mask: np.ndarray, reference: Sample | None = None) -> Path:
+    """The built-in PNG writer's entry point. A PNG cannot hold spatial metadata, so when the
+    input had some the loss is announced, never silent."""
+    if reference is not None:
+        kept = [k for k in SPATIAL_KEYS if reference.meta.get(k) is not None]
+        if kept:
+            import warnings
+
+            warnings.warn(
+                f"{path}: a PNG cannot store the {', '.join(kept)} of {reference.path}; write the mask "
+                "in the input's format (e.g. .tif, .nii.gz) to keep it",
+                UserWarning,
+                stacklevel=2,
+            )
+    return write_png_mask(path, mask)
 
 
 def write_png_mask(path: str | Path, mask: np.ndarray) -> Path:

@@ -1,0 +1,48 @@
+"""What a reader returns: pixels plus the spatial metadata that must travel with them.
+
+Arrays are channel-last numpy: images H×W×C (2D) or D×H×W×C (a volume), labels H×W or
+D×H×W integers. ``meta`` carries whatever locates the pixels in the world, under fixed
+keys, so writers can put it back unchanged (DESIGN.md §5): ``crs``, ``transform``,
+``nodata`` for rasters; ``affine``, ``spacing``, ``orientation`` for volumes. Readers of
+plain photographs leave it empty. Nothing here resamples or reprojects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPATIAL_KEYS = ("crs", "transform", "nodata", "affine", "spacing", "orientation")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image or label as read from ``path`` by the reader named ``reader``.
+
+    ``normalised`` says whether image values are already float32 in [0, 1] (what the
+    models take); domain preprocessing (CT windows, band scaling) turns raw values into
+    that and sets it.
+    """
+
+    array: np.ndarray
+    path: Path
+    kind: str  # "image" | "label"
+    reader: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    normalised: bool = False
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        """H×W, or D×H×W for a volume."""
+        return tuple(self.array.shape[:-1] if self.kind == "image" else self.array.shape)
+
+    @property
+    def is_volume(self) -> bool:
+        return len(self.spatial_shape) == 3
+
+    def with_array(self, array: np.ndarray, **changes: Any) -> Sample:
+        """A copy holding ``array`` (same path, reader and metadata unless changed)."""
+        return replace(self, array=array, **changes)

@@ -1,0 +1,299 @@
+"""Registries filled by hooks: what every installed plugin provides, validated, with provenance.
+
+Nothing here is hard-coded: the generic behaviour comes from the built-in plugin like any
+other. Each entry is returned as ``(plugin name, item)`` so listings can say who provides
+what. Lookups that fail raise a GenSegError that lists what exists and which plugin
+package would add more (from ``known_providers.json``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from fnmatch import fnmatch
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from genseg.errors import ConfigError, DatasetError, InputError
+from genseg.plugins.manager import LoadedPlugins, call_each, first_result, load_plugins
+from genseg.plugins.schemas import (
+    AdapterCard,
+    DatasetRegistration,
+    DomainInfo,
+    MetricSpec,
+    ReaderSpec,
+    Vocabulary,
+    WriterSpec,
+    load_package_json,
+    resolve_target,
+    validate_as,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import typer
+
+    from genseg.data.sample import Sample
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _collect(
+    hook: str, model: type[M], plugins: LoadedPlugins | None = None, **kwargs: Any
+) -> list[tuple[str, M]]:
+    """Every item every plugin returns from a list hook, validated as ``model``.
+
+    A plugin whose items do not validate gets the error recorded (see ``plugins validate``)
+    and its items from that hook are skipped.
+    """
+    plugins = plugins or load_plugins()
+    out: list[tuple[str, M]] = []
+    for name, items in call_each(hook, plugins, **kwargs):
+        try:
+            if not isinstance(items, (list, tuple)):
+                raise ConfigError(f"{hook} returned {type(items).__name__}, expected a list", path=name)
+            out += [(name, validate_as(model, item, f"plugin {name}, {hook}")) for item in items]
+        except ConfigError as exc:
+            record = plugins.record(name)
+            if record is not None:
+                record.hook_errors[hook] = exc.one_line()
+    return out
+
+
+def domains(plugins: LoadedPlugins | None = None) -> list[tuple[str, DomainInfo]]:
+    return _collect("genseg_register_domains", DomainInfo, plugins)
+
+
+def datasets(plugins: LoadedPlugins | None = None) -> dict[str, tuple[str, DatasetRegistration]]:
+    """Dataset name → (plugin, registration); the first plugin in call order wins a name."""
+    out: dict[str, tuple[str, DatasetRegistration]] = {}
+    for plugin, reg in _collect("genseg_register_datasets", DatasetRegistration, plugins):
+        out.setdefault(reg.name, (plugin, reg))
+    return out
+
+
+def vocabularies(plugins: LoadedPlugins | None = None) -> list[tuple[str, Vocabulary]]:
+    return _collect("genseg_register_vocabularies", Vocabulary, plugins)
+
+
+def vocabulary(domain: str, plugins: LoadedPlugins | None = None) -> list[tuple[str, Vocabulary]]:
+    """The vocabularies registered for ``domain``; an error listing the domains that have one."""
+    found = vocabularies(plugins)
+    chosen = [(p, v) for p, v in found if v.domain == domain]
+    if not chosen:
+        have = sorted({v.domain for _, v in found})
+        provider = known_providers().get("domains", {}).get(domain)
+        hint = f"; install {provider} for it" if provider else ""
+        raise ConfigError(
+            f"no vocabulary for domain {domain!r}{hint}",
+            fix=f"choose one of: {', '.join(have) or 'none installed'}",
+        )
+    return chosen
+
+
+def adapters(plugins: LoadedPlugins | None = None) -> list[tuple[str, AdapterCard]]:
+    return _collect("genseg_register_adapters", AdapterCard, plugins)
+
+
+def metrics(domain: str, plugins: LoadedPlugins | None = None) -> list[tuple[str, MetricSpec]]:
+    return _collect("genseg_register_metrics", MetricSpec, plugins, domain=domain)
+
+
+def register_commands(app: typer.Typer, plugins: LoadedPlugins | None = None) -> list[str]:
+    """Let every plugin add CLI commands; returns the plugins that did."""
+    return [name for name, _ in call_each("genseg_register_commands", plugins, app=app)]
+
+
+# --- files: readers and writers ------------------------------------------------------------
+
+
+def readers(plugins: LoadedPlugins | None = None) -> list[tuple[str, ReaderSpec]]:
+    return _collect("genseg_register_readers", ReaderSpec, plugins)
+
+
+def writers(plugins: LoadedPlugins | None = None) -> list[tuple[str, WriterSpec]]:
+    return _collect("genseg_register_writers", WriterSpec, plugins)
+
+
+def claims(patterns: list[str], path: Path) -> bool:
+    """Whether a file name matches one of ``patterns`` (case-insensitive fnmatch)."""
+    name = path.name.lower()
+    return any(fnmatch(name, p.lower()) for p in patterns)
+
+
+def _unclaimed_file_error(path: Path, kind: str, plugins: LoadedPlugins | None) -> InputError:
+    listed = "; ".join(f"{spec.name} ({' '.join(spec.patterns)}) from {p}" for p, spec in readers(plugins))
+    more = known_providers().get("extensions", {})
+    installed = {r.distribution for r in (plugins or load_plugins()).records if r.active}
+    offers: dict[str, list[str]] = {}
+    for ext, dist in more.items():
+        if dist not in installed:
+            offers.setdefault(dist, []).append(ext)
+    extra = "; ".join(f"pip install {d} adds {' '.join(sorted(e))}" for d, e in sorted(offers.items()))
+    what = "folder" if path.is_dir() else f"{kind} file type"
+    return InputError(
+        f"no installed reader claims this {what}. Readers: {listed}.",
+        path=path,
+        fix=extra
+        or "convert the file to one of the formats above, or write a reader plugin (docs/plugins.md)",
+    )
+
+
+def find_reader(path: str | Path, kind: str, plugins: LoadedPlugins | None = None) -> tuple[str, ReaderSpec]:
+    """(plugin, reader) for ``path``; an InputError listing the readers if none claims it."""
+    path = Path(path)
+    found = first_result("genseg_get_reader", plugins, path=path, kind=kind)
+    if found is None:
+        raise _unclaimed_file_error(path, kind, plugins)
+    plugin, spec = found
+    return plugin, validate_as(ReaderSpec, spec, f"plugin {plugin}, genseg_get_reader")
+
+
+def match_reader(path: Path, kind: str, plugins: LoadedPlugins | None = None) -> ReaderSpec | None:
+    """The first registered reader whose patterns claim ``path`` (the built-in dispatcher)."""
+    is_dir = path.is_dir()
+    for _, spec in readers(plugins):
+        if kind in spec.kinds and (spec.directories or not is_dir) and claims(spec.patterns, path):
+            return spec
+    return None
+
+
+def read(path: str | Path, kind: str, plugins: LoadedPlugins | None = None) -> Sample:
+    """Read ``path`` as an image or label with whichever reader claims it."""
+    path = Path(path)
+    _, spec = find_reader(path, kind, plugins)
+    if not path.exists():
+        raise InputError(f"{kind} file not found", path=path, fix="check the path")
+    return resolve_target(spec.read)(path, kind)
+
+
+def match_writer(path: Path, fmt: str | None, plugins: LoadedPlugins | None = None) -> WriterSpec | None:
+    for _, spec in writers(plugins):
+        if (fmt is not None and fmt.lower() in (f.lower() for f in spec.formats)) or (
+            fmt is None and claims(spec.patterns, path)
+        ):
+            return spec
+    return None
+
+
+def find_writer(
+    path: str | Path, fmt: str | None = None, plugins: LoadedPlugins | None = None
+) -> tuple[str, WriterSpec]:
+    path = Path(path)
+    found = first_result("genseg_get_writer", plugins, path=path, fmt=fmt)
+    if found is None:
+        listed = "; ".join(
+            f"{spec.name} ({' '.join(spec.patterns)}; formats {', '.join(spec.formats)}) from {p}"
+            for p, spec in writers(plugins)
+        )
+        asked = f"format {fmt!r}" if fmt else "this output name"
+        raise InputError(
+            f"no installed writer handles {asked}. Writers: {listed}.",
+            path=path,
+            fix="choose an output name or format listed above, or install the domain plugin that writes it",
+        )
+    plugin, spec = found
+    return plugin, validate_as(WriterSpec, spec, f"plugin {plugin}, genseg_get_writer")
+
+
+def write(
+    path: str | Path,
+    mask: np.ndarray,
+    reference: Sample | None = None,
+    fmt: str | None = None,
+    plugins: LoadedPlugins | None = None,
+) -> Path:
+    """Write a mask or label map with the writer that handles ``path`` / ``fmt``."""
+    _, spec = find_writer(path, fmt, plugins)
+    return resolve_target(spec.write)(Path(path), mask, reference)
+
+
+def preprocess(
+    sample: Sample,
+    domain: str = "generic",
+    options: Mapping[str, Any] | None = None,
+    plugins: LoadedPlugins | None = None,
+) -> Sample:
+    """``sample`` as model input (float32 in [0, 1]) by the first plugin that handles ``domain``."""
+    found = first_result(
+        "genseg_preprocess", plugins, sample=sample, domain=domain, options=dict(options or {})
+    )
+    if found is None:  # pragma: no cover - the built-in plugin always answers
+        raise InputError(f"no plugin preprocesses domain {domain!r}", path=sample.path)
+    return found[1]
+
+
+# --- datasets -------------------------------------------------------------------------------
+
+
+def data_dir() -> Path:
+    """Where registered datasets live unless a root is given: ``$GENSEG_DATA_DIR`` or
+    ``~/.cache/genseg/datasets``."""
+    import os
+
+    return Path(os.environ.get("GENSEG_DATA_DIR") or Path.home() / ".cache" / "genseg" / "datasets")
+
+
+def load_dataset(name: str, root: str | Path | None = None, plugins: LoadedPlugins | None = None) -> Path:
+    """The dataset folder (with a dataset.json) for a registered dataset ``name``.
+
+    ``root`` is where the user keeps that dataset's files; by default ``data_dir()/name``.
+    """
+    registered = datasets(plugins)
+    if name not in registered:
+        raise unknown_dataset_error(name, registered)
+    _, reg = registered[name]
+    folder = resolve_target(reg.loader)(Path(root).expanduser() if root else data_dir() / name)
+    return Path(folder)
+
+
+def unknown_dataset_error(name: str, registered: Mapping[str, Any]) -> DatasetError:
+    provider = known_providers().get("datasets", {}).get(name)
+    close = difflib.get_close_matches(name, list(registered), n=1)
+    parts = []
+    if provider:
+        parts.append(f"{name!r} is provided by {provider}: pip install {provider}")
+    if close:
+        parts.append(f"did you mean {close[0]!r}?")
+    parts.append(
+        f"registered datasets: {', '.join(sorted(registered)) or 'none'}; "
+        "or pass a folder with a dataset.json (docs/datasets.md)"
+    )
+    return DatasetError(f"no dataset folder or registered dataset named {name!r}", fix=" ".join(parts))
+
+
+@lru_cache(maxsize=1)
+def known_providers() -> dict[str, dict[str, str]]:
+    """Which plugin distribution provides a dataset / domain / file extension not installed."""
+    import json
+    from importlib import resources
+
+    text = resources.files("genseg.plugins").joinpath("known_providers.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+__all__ = [
+    "adapters",
+    "data_dir",
+    "datasets",
+    "domains",
+    "find_reader",
+    "find_writer",
+    "known_providers",
+    "load_dataset",
+    "load_package_json",
+    "match_reader",
+    "match_writer",
+    "metrics",
+    "preprocess",
+    "read",
+    "readers",
+    "register_commands",
+    "vocabularies",
+    "vocabulary",
+    "write",
+    "writers",
+]

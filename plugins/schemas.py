@@ -1,0 +1,210 @@
+"""What plugins hand to genseg, as validated data.
+
+Hooks return these models (or plain dicts with the same fields, validated on arrival).
+Static parts (vocabularies, dataset and adapter cards) live as JSON package data so that
+listing them imports nothing heavy; code is named by a ``"module:attribute"`` string and
+imported only when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from importlib import resources
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from genseg.errors import ConfigError
+
+_NAME = r"^[a-z0-9][a-z0-9._-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_target(value: str) -> str:
+    module, sep, attr = value.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"{value!r} must name code as 'package.module:attribute'")
+    return value
+
+
+Target = Annotated[str, AfterValidator(_check_target)]
+"""Code named as ``"package.module:attribute"``, imported only when used."""
+
+
+class DomainInfo(_Strict):
+    """A field of application (medical, remote-sensing, ...) that a plugin serves."""
+
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+
+
+class DatasetCard(_Strict):
+    """Where a public dataset comes from and under which terms; shown by `genseg datasets list`."""
+
+    name: str = Field(pattern=_NAME)
+    title: str = ""
+    domain: str = "generic"
+    description: str = ""
+    url: str = ""
+    licence: str = Field(min_length=1, description="licence name or terms; 'unknown' if not stated")
+    citation: str = ""
+    classes: list[str] = []
+    layout: str = Field("", description="how the files lie on disk, e.g. 'images/ + masks/'")
+
+
+class DatasetRegistration(_Strict):
+    """A dataset name, its card, and the loader that turns a root folder into a dataset folder.
+
+    ``loader`` names ``load(root: pathlib.Path) -> pathlib.Path``: given the folder where the
+    user keeps the data, return a folder holding a ``dataset.json`` (writing an index for a
+    well-known layout if needed). It raises :class:`genseg.errors.DatasetError` when the data
+    are missing, saying where to download them.
+    """
+
+    card: DatasetCard
+    loader: Target
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+
+class DatasetCatalog(_Strict):
+    """A package data file listing several dataset registrations."""
+
+    datasets: list[DatasetRegistration]
+
+
+class Term(_Strict):
+    """One thing a user may prompt for: its canonical name, synonyms and ontology codes."""
+
+    name: str = Field(min_length=1)
+    synonyms: list[str] = []
+    codes: dict[str, str] = Field(default_factory=dict, description="ontology -> code, e.g. SNOMED CT")
+    description: str = ""
+
+
+class Vocabulary(_Strict):
+    """The prompt vocabulary of a domain; templates turn a term into prompt text."""
+
+    domain: str = Field(pattern=_NAME)
+    name: str = Field(min_length=1)
+    description: str = ""
+    templates: list[str] = ["{}"]
+    terms: list[Term] = Field(min_length=1)
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_have_slot(cls, templates: list[str]) -> list[str]:
+        for t in templates:
+            if t.count("{}") != 1:
+                raise ValueError(f"template {t!r} must contain '{{}}' exactly once")
+        return templates
+
+    def lookup(self, text: str) -> Term | None:
+        """The term whose name or synonym equals ``text`` (case and spacing ignored)."""
+        key = " ".join(text.lower().split())
+        for term in self.terms:
+            if key in (" ".join(n.lower().split()) for n in (term.name, *term.synonyms)):
+                return term
+        return None
+
+
+class ReaderSpec(_Strict):
+    """A file reader: the patterns it claims and the function that reads.
+
+    ``read`` names ``read(path: pathlib.Path, kind: str) -> genseg.data.sample.Sample``
+    where ``kind`` is ``"image"`` or ``"label"``.
+    """
+
+    name: str = Field(pattern=_NAME)
+    patterns: list[str] = Field(
+        min_length=1, description="fnmatch patterns on the file name, e.g. '*.nii.gz'"
+    )
+    kinds: list[Literal["image", "label"]] = ["image", "label"]
+    directories: bool = Field(False, description="claims folders too (e.g. a DICOM series)")
+    description: str = ""
+    read: Target
+
+
+class WriterSpec(_Strict):
+    """A mask writer: the output patterns it claims and the function that writes.
+
+    ``write`` names ``write(path: pathlib.Path, mask: numpy.ndarray, reference: Sample | None)
+    -> pathlib.Path``; ``reference`` is the input the mask was predicted from, whose spatial
+    metadata the writer must carry over unchanged. Writers write atomically.
+    """
+
+    name: str = Field(pattern=_NAME)
+    patterns: list[str] = Field(min_length=1)
+    formats: list[str] = Field(min_length=1, description="format names a user may ask for, e.g. 'png'")
+    description: str = ""
+    write: Target
+
+
+class AdapterCard(_Strict):
+    """A fine-tuned adapter (LoRA) a plugin ships or points to, with what it expects as input."""
+
+    name: str = Field(pattern=_NAME)
+    domain: str
+    description: str = ""
+    base_model: str = ""
+    location: str = Field(description="folder inside the package, absolute path, or hub id")
+    preprocessing: dict[str, Any] = Field(default_factory=dict)
+    licence: str = "unknown"
+    prompts: list[str] = []
+
+
+class MetricSpec(_Strict):
+    """A metric for a domain; ``factory`` names a callable returning a torchmetrics Metric
+    over binary masks (``update(pred, target)``, ``compute() -> tensor``)."""
+
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+    higher_is_better: bool = True
+    factory: Target
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_as(model: type[M], value: Any, source: str) -> M:
+    """``value`` (a model or a dict) as ``model``; a ConfigError naming ``source`` otherwise."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(
+            f"invalid {model.__name__} at {where}: {first['msg']}",
+            path=source,
+            fix=f"see docs/plugins.md for the fields of {model.__name__}",
+        ) from None
+
+
+def load_package_json(package: str, resource: str, model: type[M]) -> M:
+    """Read ``resource`` from ``package``'s data files and validate it as ``model``."""
+    source = f"{package}/{resource}"
+    try:
+        text = resources.files(package).joinpath(resource).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, ModuleNotFoundError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read package data: {exc}", path=source, fix="reinstall the plugin package"
+        ) from None
+    return validate_as(model, data, source)
+
+
+def resolve_target(target: str) -> Any:
+    """Import ``"package.module:attribute"`` and return the attribute."""
+    module, _, attr = _check_target(target).partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
