@@ -13,7 +13,6 @@ import difflib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -179,10 +178,21 @@ def build_plugins(extra: Iterable[tuple[str, object]] = (), autoload: bool | Non
     return LoadedPlugins(pm, records)
 
 
-@lru_cache(maxsize=1)
+_active: LoadedPlugins | None = None
+
+
 def load_plugins() -> LoadedPlugins:
-    """The process-wide plugins (cached; tests clear the cache with ``load_plugins.cache_clear()``)."""
-    return build_plugins()
+    """The process-wide plugins, discovered once (see :func:`use_plugins`)."""
+    global _active
+    if _active is None:
+        _active = build_plugins()
+    return _active
+
+
+def use_plugins(plugins: LoadedPlugins | None) -> None:
+    """Make ``plugins`` what genseg sees from now on; None rediscovers on the next use."""
+    global _active
+    _active = plugins
 
 
 def _genseg_version() -> str | None:

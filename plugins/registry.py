@@ -85,10 +85,9 @@ def vocabulary(domain: str, plugins: LoadedPlugins | None = None) -> list[tuple[
     chosen = [(p, v) for p, v in found if v.domain == domain]
     if not chosen:
         have = sorted({v.domain for _, v in found})
-        provider = known_providers().get("domains", {}).get(domain)
-        hint = f"; install {provider} for it" if provider else ""
+        hint = provider_hint("domains", domain, plugins)
         raise ConfigError(
-            f"no vocabulary for domain {domain!r}{hint}",
+            f"no vocabulary for domain {domain!r}" + (f" ({hint})" if hint else ""),
             fix=f"choose one of: {', '.join(have) or 'none installed'}",
         )
     return chosen
@@ -102,9 +101,44 @@ def metrics(domain: str, plugins: LoadedPlugins | None = None) -> list[tuple[str
     return _collect("genseg_register_metrics", MetricSpec, plugins, domain=domain)
 
 
+def _command_names(app: typer.Typer) -> list[str]:
+    names = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands if c.callback]
+    return names + [g.name for g in app.registered_groups if g.name]
+
+
 def register_commands(app: typer.Typer, plugins: LoadedPlugins | None = None) -> list[str]:
-    """Let every plugin add CLI commands; returns the plugins that did."""
-    return [name for name, _ in call_each("genseg_register_commands", plugins, app=app)]
+    """Let every plugin add CLI commands; returns the plugins that did.
+
+    A command whose name is already taken (by genseg or an earlier plugin) is removed
+    again and recorded as an error of the plugin that tried to add it.
+    """
+    plugins = plugins or load_plugins()
+    added = []
+    taken = set(_command_names(app))
+    n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
+    for name, _ in call_each("genseg_register_commands", plugins, app=app):
+        new_cmd, new_grp = app.registered_commands[n_cmd:], app.registered_groups[n_grp:]
+        clash = [c for c in _command_names(_view(new_cmd, new_grp)) if c in taken]
+        if clash:
+            del app.registered_commands[n_cmd:], app.registered_groups[n_grp:]
+            record = plugins.record(name)
+            if record is not None:
+                record.hook_errors["genseg_register_commands"] = (
+                    f"command name(s) {', '.join(clash)} already taken; the plugin's commands were not added"
+                )
+            continue
+        taken |= set(_command_names(_view(new_cmd, new_grp)))
+        n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
+        if new_cmd or new_grp:
+            added.append(name)
+    return added
+
+
+def _view(commands: list, groups: list) -> Any:
+    """Something with ``registered_commands`` / ``registered_groups`` for _command_names."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(registered_commands=commands, registered_groups=groups)
 
 
 # --- files: readers and writers ------------------------------------------------------------
@@ -133,6 +167,12 @@ def _unclaimed_file_error(path: Path, kind: str, plugins: LoadedPlugins | None) 
         if dist not in installed:
             offers.setdefault(dist, []).append(ext)
     extra = "; ".join(f"pip install {d} adds {' '.join(sorted(e))}" for d, e in sorted(offers.items()))
+    suffixes = [s.lower() for s in path.suffixes]
+    for key in ("".join(suffixes[-2:]), suffixes[-1] if suffixes else ""):
+        hint = provider_hint("extensions", key, plugins) if key else ""
+        if hint:
+            extra = f"{hint}. {extra}" if extra else hint
+            break
     what = "folder" if path.is_dir() else f"{kind} file type"
     return InputError(
         f"no installed reader claims this {what}. Readers: {listed}.",
@@ -250,12 +290,24 @@ def load_dataset(name: str, root: str | Path | None = None, plugins: LoadedPlugi
     return Path(folder)
 
 
-def unknown_dataset_error(name: str, registered: Mapping[str, Any]) -> DatasetError:
-    provider = known_providers().get("datasets", {}).get(name)
+def provider_hint(kind: str, key: str, plugins: LoadedPlugins | None = None) -> str:
+    """'pip install X' for a ``kind`` ("datasets", "domains", "extensions") entry that an
+    uninstalled plugin provides; a note when that plugin is installed but does not provide it."""
+    provider = known_providers().get(kind, {}).get(key)
+    if not provider:
+        return ""
+    installed = {r.distribution for r in (plugins or load_plugins()).records if r.active}
+    if provider in installed:
+        return f"{provider} is installed but this version does not provide {key!r}; upgrade it"
+    return f"{key!r} is provided by {provider}: pip install {provider}"
+
+
+def unknown_dataset_error(
+    name: str, registered: Mapping[str, Any], plugins: LoadedPlugins | None = None
+) -> DatasetError:
+    hint = provider_hint("datasets", name, plugins)
     close = difflib.get_close_matches(name, list(registered), n=1)
-    parts = []
-    if provider:
-        parts.append(f"{name!r} is provided by {provider}: pip install {provider}")
+    parts = [hint] if hint else []
     if close:
         parts.append(f"did you mean {close[0]!r}?")
     parts.append(

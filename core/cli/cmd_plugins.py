@@ -1,4 +1,4 @@
-"""`genseg plugins ...`: what is installed and whether it loaded."""
+"""`genseg plugins ...`: what is installed, whether it loaded, and whether it is sound."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ plugins_app = typer.Typer(
     help="Inspect installed plugins.\n\nExample: genseg plugins list --json", no_args_is_help=True
 )
 
+_STATUS_STYLE = {"builtin": "cyan", "loaded": "green"}
+
 
 @plugins_app.command("list")
 def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
-    """List plugins with their distribution, version, hooks and load status.
+    """List plugins with their distribution, version, hooks and load status (errors included).
 
     Example: genseg plugins list
     """
@@ -21,13 +23,47 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON 
 
     records = load_plugins().records
     if as_json:
-        typer.echo(json.dumps([r.__dict__ for r in records], indent=2))
+        typer.echo(json.dumps([r.to_json() for r in records], indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "distribution", "version", "status", "hooks")
+    table = Table("name", "distribution", "version", "status", "hooks", title="genseg plugins")
     for r in records:
-        status = r.status if r.error is None else f"[red]failed[/] {r.error}"
-        table.add_row(r.name, r.distribution or "", r.version or "", status, ", ".join(r.hooks))
+        status = f"[{_STATUS_STYLE.get(r.status, 'red')}]{r.status}[/]"
+        notes = [f"[red]{r.error}[/]"] if r.error else []
+        notes += [f"[yellow]{w}[/]" for w in r.warnings]
+        table.add_row(
+            r.name,
+            r.distribution or "",
+            r.version or "",
+            "\n".join([status, *notes]),
+            "\n".join(h.removeprefix("genseg_") for h in r.hooks),
+        )
     Console().print(table)
+
+
+@plugins_app.command("validate")
+def validate(
+    name: str = typer.Argument(..., help="Plugin name as shown by `genseg plugins list`."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Call every hook of one plugin and check what it returns; exit 1 if anything is wrong.
+
+    Example: genseg plugins validate medical
+    """
+    from genseg.plugins.validate import validate_plugin
+
+    report = validate_plugin(name)
+    if as_json:
+        typer.echo(json.dumps(report.__dict__ | {"ok": report.ok}, indent=2))
+    else:
+        for line in report.checks:
+            typer.echo(f"ok       {line}")
+        for line in report.warnings:
+            typer.echo(f"warning  {line}")
+        for line in report.problems:
+            typer.echo(f"problem  {line}", err=True)
+        typer.echo(f"{name}: {'valid' if report.ok else f'{len(report.problems)} problem(s)'}")
+    if not report.ok:
+        raise typer.Exit(1)

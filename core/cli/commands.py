@@ -1,4 +1,5 @@
-"""Registers every command on the app; each lives in its own small module."""
+"""Registers every command on the app (each lives in its own small module), then the
+commands plugins add through ``genseg_register_commands``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from genseg.cli import cmd_env, cmd_evaluate, cmd_plugins, cmd_sample_data, cmd_segment, cmd_train
+    from genseg.cli import (
+        cmd_adapters,
+        cmd_datasets,
+        cmd_env,
+        cmd_evaluate,
+        cmd_plugins,
+        cmd_sample_data,
+        cmd_segment,
+        cmd_train,
+        cmd_vocab,
+    )
 
     app.command("env")(cmd_env.env)
     app.command("train")(cmd_train.train)
@@ -14,3 +25,10 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(cmd_evaluate.evaluate)
     app.command("sample-data")(cmd_sample_data.sample_data)
     app.add_typer(cmd_plugins.plugins_app, name="plugins")
+    app.add_typer(cmd_datasets.datasets_app, name="datasets")
+    app.add_typer(cmd_vocab.vocab_app, name="vocab")
+    app.add_typer(cmd_adapters.adapters_app, name="adapters")
+
+    from genseg.plugins.registry import register_commands
+
+    register_commands(app)

@@ -1,10 +1,22 @@
-"""Hook implementations of the medical plugin (registered through the `genseg` entry point)."""
+"""Hook implementations of the medical plugin (registered through the `genseg` entry point).
+
+Light at import: package data is read and heavy libraries imported only when a hook runs.
+"""
 
 from __future__ import annotations
 
 from genseg.plugins import hookimpl
 
+GENSEG_HOOKSPEC = ">=1.0,<2"
+
 
 @hookimpl
 def genseg_register_domains():
     return [{"name": "medical", "description": "medical imaging (CT, MR, endoscopy, dermoscopy)"}]
+
+
+@hookimpl
+def genseg_register_vocabularies():
+    from genseg.plugins.schemas import Vocabulary, load_package_json
+
+    return [load_package_json("genseg_medical", "data/vocabulary.json", Vocabulary)]

@@ -1,0 +1,101 @@
+"""`genseg plugins validate NAME`: call every hook a plugin implements and check what comes back.
+
+Loading only proves a plugin imports; this proves its registrations validate, the code they
+name imports, its vocabularies cover the domains it declares and its hooks do not raise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genseg.errors import ConfigError
+from genseg.plugins.manager import LoadedPlugins, load_plugins
+
+# Registration hooks that take no arguments, with the model each item must validate as.
+_LIST_HOOKS = {
+    "genseg_register_domains": "DomainInfo",
+    "genseg_register_datasets": "DatasetRegistration",
+    "genseg_register_vocabularies": "Vocabulary",
+    "genseg_register_readers": "ReaderSpec",
+    "genseg_register_writers": "WriterSpec",
+    "genseg_register_adapters": "AdapterCard",
+}
+_TARGET_FIELDS = {"DatasetRegistration": "loader", "ReaderSpec": "read", "WriterSpec": "write"}
+
+
+@dataclass
+class ValidationReport:
+    plugin: str
+    checks: list[str] = field(default_factory=list)  # what passed, for the user to see
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate_plugin(name: str, plugins: LoadedPlugins | None = None) -> ValidationReport:
+    """Check the plugin registered as ``name``; raises ConfigError if no such plugin exists."""
+    from genseg.plugins import schemas
+
+    plugins = plugins or load_plugins()
+    record = plugins.record(name)
+    if record is None:
+        known = ", ".join(r.name for r in plugins.records)
+        raise ConfigError(f"no plugin named {name!r}", fix=f"installed plugins: {known}")
+    report = ValidationReport(name)
+    if not record.active:
+        report.problems.append(f"not loaded ({record.status}): {record.error}")
+        return report
+    report.checks.append(f"loaded; hooks: {', '.join(record.hooks) or 'none'}")
+    report.warnings += record.warnings
+    plugin = plugins.manager.get_plugin(name)
+    impls = {
+        hook: impl
+        for hook in record.hooks
+        for impl in getattr(plugins.manager.hook, hook).get_hookimpls()
+        if impl.plugin is plugin
+    }
+    domains: set[str] = set()
+    vocab_domains: set[str] = set()
+    for hook, model_name in _LIST_HOOKS.items():
+        if hook not in impls:
+            continue
+        model = getattr(schemas, model_name)
+        try:
+            items = impls[hook].function()
+        except Exception as exc:
+            report.problems.append(f"{hook} raised {exc.__class__.__name__}: {exc}")
+            continue
+        if not isinstance(items, (list, tuple)):
+            report.problems.append(f"{hook} returned {type(items).__name__}, expected a list")
+            continue
+        good = 0
+        for item in items:
+            try:
+                value = schemas.validate_as(model, item, f"{name}.{hook}")
+            except ConfigError as exc:
+                report.problems.append(exc.message)
+                continue
+            target_field = _TARGET_FIELDS.get(model_name)
+            target = getattr(value, target_field) if target_field else None
+            if target:
+                try:
+                    if not callable(schemas.resolve_target(target)):
+                        report.problems.append(f"{hook}: {target} is not callable")
+                        continue
+                except (ImportError, AttributeError) as exc:
+                    report.problems.append(f"{hook}: cannot import {target}: {exc}")
+                    continue
+            if model_name == "DomainInfo":
+                domains.add(value.name)
+            if model_name == "Vocabulary":
+                vocab_domains.add(value.domain)
+            good += 1
+        report.checks.append(f"{hook}: {good} valid {model_name}")
+    for domain in sorted(domains - vocab_domains):
+        if domain != "generic":
+            report.warnings.append(f"domain {domain!r} has no vocabulary (genseg vocab show fails)")
+    report.problems += [f"{hook} raised: {err}" for hook, err in record.hook_errors.items()]
+    return report
