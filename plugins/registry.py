@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from genseg.errors import ConfigError, DatasetError, InputError
-from genseg.plugins.manager import LoadedPlugins, call_each, first_result, load_plugins
+from genseg.plugins.manager import BUILTIN, LoadedPlugins, call_each, first_result, load_plugins
 from genseg.plugins.schemas import (
     AdapterCard,
     DatasetRegistration,
@@ -65,6 +65,17 @@ def _collect(
 
 def domains(plugins: LoadedPlugins | None = None) -> list[tuple[str, DomainInfo]]:
     return _collect("genseg_register_domains", DomainInfo, plugins)
+
+
+def check_domain(domain: str, plugins: LoadedPlugins | None = None) -> None:
+    """A ConfigError naming the registered domains (and the plugin to install) if ``domain`` is unknown."""
+    names = sorted({d.name for _, d in domains(plugins)})
+    if domain not in names:
+        hint = provider_hint("domains", domain, plugins)
+        raise ConfigError(
+            f"unknown domain {domain!r}" + (f" ({hint})" if hint else ""),
+            fix=f"choose one of: {', '.join(names)}",
+        )
 
 
 def datasets(plugins: LoadedPlugins | None = None) -> dict[str, tuple[str, DatasetRegistration]]:
@@ -189,7 +200,10 @@ def find_reader(path: str | Path, kind: str, plugins: LoadedPlugins | None = Non
     if found is None:
         raise _unclaimed_file_error(path, kind, plugins)
     plugin, spec = found
-    return plugin, validate_as(ReaderSpec, spec, f"plugin {plugin}, genseg_get_reader")
+    spec = validate_as(ReaderSpec, spec, f"plugin {plugin}, genseg_get_reader")
+    if plugin == BUILTIN:  # the pattern dispatcher answered: name the plugin that registered it
+        plugin = next((p for p, s in readers(plugins) if s == spec), plugin)
+    return plugin, spec
 
 
 def match_reader(path: Path, kind: str, plugins: LoadedPlugins | None = None) -> ReaderSpec | None:
@@ -236,7 +250,10 @@ def find_writer(
             fix="choose an output name or format listed above, or install the domain plugin that writes it",
         )
     plugin, spec = found
-    return plugin, validate_as(WriterSpec, spec, f"plugin {plugin}, genseg_get_writer")
+    spec = validate_as(WriterSpec, spec, f"plugin {plugin}, genseg_get_writer")
+    if plugin == BUILTIN:
+        plugin = next((p for p, s in writers(plugins) if s == spec), plugin)
+    return plugin, spec
 
 
 def write(

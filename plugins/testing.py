@@ -14,6 +14,10 @@ nothing to a test session's start-up.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,6 +112,31 @@ def make_fake_dataset(
     )
     write_dataset_spec(root, spec)
     return root
+
+
+def write_installed_plugin(site: Path, entry_name: str, module: str, source: str, dist: str) -> Path:
+    """A plugin as pip would leave it: a module plus ``<dist>-0.1.0.dist-info`` with its entry point."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(f"[genseg]\n{entry_name} = {module}\n")
+    return site
+
+
+def run_genseg(*args: str, site: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m genseg.cli.app ARGS`` in a subprocess, with ``site`` on PYTHONPATH."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1", **(env or {})}
+    if site is not None:
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), full_env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "genseg.cli.app", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+    )
 
 
 @pytest.fixture

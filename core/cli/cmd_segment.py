@@ -8,10 +8,17 @@ import typer
 
 
 def segment(
-    inputs: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, TIFF)."),
+    inputs: list[Path] = typer.Argument(
+        ..., help="Image files: PNG, JPEG, TIFF, or any format an installed plugin reads."
+    ),
     model: str = typer.Option(..., "--model", "-m", help="Model folder written by `genseg train`."),
     prompt: list[str] = typer.Option(..., "--prompt", "-p", help="What to segment; repeat for several."),
-    output: Path = typer.Option(..., "--output", "-o", help="A .png file (one input) or a folder."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="A mask file (one input; .png or a plugin's format) or a folder."
+    ),
+    domain: str = typer.Option(
+        "generic", "--domain", help="Domain whose reading and preprocessing apply (genseg plugins list)."
+    ),
     steps: int = typer.Option(1, help="Euler steps; 1 is the one-step generator (default)."),
     ensemble: int = typer.Option(1, help="Noise draws averaged; >1 also writes an uncertainty map."),
     threshold: float = typer.Option(0.5, help="Probability above which a pixel is in the mask."),
@@ -22,8 +29,10 @@ def segment(
     Example: genseg segment -m runs/demo -p "red circle" -p grass --output out/ img1.png img2.png
     """
     from genseg.pipeline import load_pipeline
+    from genseg.plugins.registry import check_domain
     from genseg.segment import segment_files
 
+    check_domain(domain)
     pipe = load_pipeline(model)
     results = segment_files(
         pipe,
@@ -34,6 +43,7 @@ def segment(
         ensemble=ensemble,
         threshold=threshold,
         seed=seed,
+        domain=domain,
     )
     for r in results:
         cover = ", ".join(f"{p}: {c:.1%}" for p, c in r.coverage.items())

@@ -46,7 +46,9 @@ def test_help_is_fast_and_every_command_has_an_example():
     elapsed = time.perf_counter() - t0
     assert out.returncode == 0 and "segment" in out.stdout
     assert elapsed < 2.0, f"genseg --help took {elapsed:.2f} s"
-    for cmd in (["env"], ["train"], ["segment"], ["evaluate"], ["sample-data"], ["plugins", "list"]):
+    commands = [["env"], ["train"], ["segment"], ["evaluate"], ["sample-data"], ["plugins", "list"]]
+    commands += [["plugins", "validate"], ["datasets", "list"], ["vocab", "show"], ["vocab", "list"]]
+    for cmd in [*commands, ["adapters", "list"]]:
         res = subprocess.run(
             [sys.executable, "-m", "genseg.cli.app", *cmd, "--help"], capture_output=True, text=True
         )

@@ -1,18 +1,32 @@
+"""Discovery and checking of plugins: a broken, outdated or misspelt plugin is reported, never fatal."""
+
+from __future__ import annotations
+
+import types
+from importlib.metadata import EntryPoint
+
 import pytest
 
-from genseg.plugins import manager
+from genseg.plugins import hookimpl, manager, registry
+from genseg.plugins.hookspecs import GENSEG_HOOKSPEC_VERSION
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    manager.load_plugins.cache_clear()
-    yield
-    manager.load_plugins.cache_clear()
+def _plugin(name: str, **attrs) -> types.SimpleNamespace:
+    return types.SimpleNamespace(__name__=name, GENSEG_HOOKSPEC=">=1.0,<2", **attrs)
+
+
+def _domains(name):
+    @hookimpl
+    def genseg_register_domains():
+        return [{"name": name, "description": "test"}]
+
+    return genseg_register_domains
 
 
 def test_builtin_and_installed_domain_plugins_are_listed():
     records = {r.name: r for r in manager.load_plugins().records}
     assert records["generic"].status == "builtin"
+    assert records["generic"].distribution == "genseg"
     for name, dist in [
         ("medical", "genseg-plugin-medical"),
         ("remote-sensing", "genseg-plugin-remote-sensing"),
@@ -20,27 +34,104 @@ def test_builtin_and_installed_domain_plugins_are_listed():
     ]:
         assert records[name].status == "loaded", records[name].error
         assert records[name].distribution == dist
-        assert "genseg_register_domains" in records[name].hooks
-    domains = {d["name"] for d in manager.registered_domains()}
-    assert {"generic", "medical", "remote-sensing", "agriculture"} <= domains
+        assert records[name].hookspec == ">=1.0,<2" and records[name].warnings == []
+        assert {"genseg_register_domains", "genseg_register_vocabularies"} <= set(records[name].hooks)
+    names = {d.name for _, d in registry.domains()}
+    assert {"generic", "medical", "remote-sensing", "agriculture"} <= names
 
 
 def test_autoload_can_be_disabled_and_narrowed(monkeypatch):
     monkeypatch.setenv("GENSEG_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert [r.name for r in manager.load_plugins().records] == ["generic"]
-    manager.load_plugins.cache_clear()
+    assert [r.name for r in manager.build_plugins().records] == ["generic"]
     monkeypatch.delenv("GENSEG_DISABLE_PLUGIN_AUTOLOAD")
-    monkeypatch.setenv("GENSEG_PLUGINS", "medical")
-    assert [r.name for r in manager.load_plugins().records] == ["generic", "medical"]
+    monkeypatch.setenv("GENSEG_PLUGINS", "medical, agriculture")
+    assert {r.name for r in manager.build_plugins().records} == {"generic", "agriculture", "medical"}
 
 
 def test_a_plugin_that_fails_to_import_is_reported_not_fatal(monkeypatch):
-    from importlib.metadata import EntryPoint
-
     broken = EntryPoint(name="broken", value="genseg_no_such_module.plugin", group="genseg")
     real = manager.entry_points
     monkeypatch.setattr(manager, "entry_points", lambda group: [*real(group=group), broken])
-    records = {r.name: r for r in manager.load_plugins().records}
+    loaded = manager.build_plugins()
+    records = {r.name: r for r in loaded.records}
     assert records["broken"].status == "failed"
-    assert "ModuleNotFoundError" in records["broken"].error
+    assert "import failed: ModuleNotFoundError" in records["broken"].error
     assert records["medical"].status == "loaded"
+    assert "medical" in {d.name for _, d in registry.domains(loaded)}
+
+
+def test_unknown_hook_is_rejected_naming_plugin_and_hook():
+    @hookimpl
+    def genseg_register_domain():  # typo: the hook is genseg_register_domains
+        return []
+
+    loaded = manager.build_plugins(
+        [("typo", _plugin("typo", genseg_register_domain=genseg_register_domain))], False
+    )
+    record = loaded.record("typo")
+    assert record.status == "rejected"
+    assert "'typo'" in record.error and "'genseg_register_domain'" in record.error
+    assert "did you mean 'genseg_register_domains'" in record.error
+    assert loaded.manager.get_plugin("typo") is None
+
+
+def test_wrong_hook_arguments_are_rejected():
+    @hookimpl
+    def genseg_get_reader(path, kind, colour):
+        return None
+
+    loaded = manager.build_plugins([("args", _plugin("args", genseg_get_reader=genseg_get_reader))], False)
+    assert loaded.record("args").status == "rejected"
+    assert "colour" in loaded.record("args").error
+
+
+@pytest.mark.parametrize(
+    "declared, status",
+    [
+        (">=1.0,<2", "loaded"),
+        (">=2.0", "incompatible"),
+        ("<1.0", "incompatible"),
+        ("one point oh", "rejected"),
+    ],
+)
+def test_hookspec_version_range_is_checked(declared, status):
+    plugin = _plugin("ranged", genseg_register_domains=_domains("ranged"))
+    plugin.GENSEG_HOOKSPEC = declared
+    record = manager.build_plugins([("ranged", plugin)], False).record("ranged")
+    assert record.status == status
+    if status == "incompatible":
+        assert GENSEG_HOOKSPEC_VERSION in record.error and declared in record.error
+
+
+def test_missing_range_and_undecorated_hooks_are_warnings():
+    def genseg_register_vocabularies():  # forgot @hookimpl
+        return []
+
+    plugin = types.SimpleNamespace(
+        genseg_register_domains=_domains("loose"), genseg_register_vocabularies=genseg_register_vocabularies
+    )
+    record = manager.build_plugins([("loose", plugin)], False).record("loose")
+    assert record.status == "loaded"
+    assert any("GENSEG_HOOKSPEC" in w for w in record.warnings)
+    assert any("genseg_register_vocabularies is not decorated" in w for w in record.warnings)
+
+
+def test_a_hook_that_raises_is_recorded_and_skipped():
+    @hookimpl
+    def genseg_register_domains():
+        raise RuntimeError("bad data file")
+
+    loaded = manager.build_plugins(
+        [("raiser", _plugin("raiser", genseg_register_domains=genseg_register_domains))]
+    )
+    names = {d.name for _, d in registry.domains(loaded)}
+    assert "generic" in names and "medical" in names
+    assert "RuntimeError: bad data file" in loaded.record("raiser").hook_errors["genseg_register_domains"]
+
+
+def test_two_plugins_with_one_name_keep_the_first():
+    first = _plugin("twin", genseg_register_domains=_domains("first"))
+    second = _plugin("twin", genseg_register_domains=_domains("second"))
+    loaded = manager.build_plugins([("twin", first), ("twin", second)], False)
+    assert [r.status for r in loaded.records if r.name == "twin"] == ["loaded", "rejected"]
+    assert {d.name for _, d in registry.domains(loaded)} == {"generic", "first"}
