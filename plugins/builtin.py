@@ -70,16 +70,18 @@ def genseg_register_writers():
 
 @hookimpl(trylast=True)
 def genseg_get_reader(path: Path, kind: str):
+    from genseg.plugins.manager import current_plugins
     from genseg.plugins.registry import match_reader
 
-    return match_reader(Path(path), kind)
+    return match_reader(Path(path), kind, current_plugins())
 
 
 @hookimpl(trylast=True)
 def genseg_get_writer(path: Path, fmt: str | None):
+    from genseg.plugins.manager import current_plugins
     from genseg.plugins.registry import match_writer
 
-    return match_writer(Path(path), fmt)
+    return match_writer(Path(path), fmt, current_plugins())
 
 
 @hookimpl(trylast=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -204,6 +205,15 @@ def _genseg_version() -> str | None:
         return None
 
 
+_calling: ContextVar[LoadedPlugins | None] = ContextVar("genseg_plugins_calling", default=None)
+
+
+def current_plugins() -> LoadedPlugins:
+    """The plugin set whose hook is being called (for hooks that consult other plugins,
+    like the built-in pattern dispatcher); the process-wide set otherwise."""
+    return _calling.get() or load_plugins()
+
+
 def _impls_in_call_order(plugins: LoadedPlugins, hook_name: str) -> list[pluggy.HookImpl]:
     # pluggy calls the implementations list back to front (tryfirst last in the list).
     return list(reversed(getattr(plugins.manager.hook, hook_name).get_hookimpls()))
@@ -220,6 +230,7 @@ def call_each(
     plugins = plugins or load_plugins()
     for impl in _impls_in_call_order(plugins, hook_name):
         args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+        token = _calling.set(plugins)
         try:
             result = impl.function(**args)
         except GenSegError:
@@ -229,6 +240,8 @@ def call_each(
             if record is not None:
                 record.hook_errors[hook_name] = f"{exc.__class__.__name__}: {exc}"
             continue
+        finally:
+            _calling.reset(token)
         yield impl.plugin_name, result
 
 

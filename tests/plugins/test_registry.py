@@ -283,3 +283,17 @@ def test_known_providers_is_consistent():
     dists = {d for kind in ("datasets", "domains", "extensions") for d in data[kind].values()}
     assert dists <= {"genseg-plugin-medical", "genseg-plugin-remote-sensing", "genseg-plugin-agriculture"}
     assert json.dumps(data)  # plain JSON, importable without heavy libraries
+
+
+def test_lookups_use_the_plugin_set_they_are_given_not_the_process_wide_one(tmp_path):
+    from genseg.plugins import manager
+
+    loaded = manager.build_plugins([("npyplugin", NPY)], autoload=False)
+    assert manager.load_plugins() is not loaded
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros((2, 2, 1), np.float32))
+    plugin, spec = registry.find_reader(path, "image", loaded)
+    assert (plugin, spec.name) == ("npyplugin", "npy")
+    assert registry.read(path, "image", loaded).reader == "npy"
+    with pytest.raises(InputError):
+        registry.find_reader(path, "image")  # the process-wide set has no .npy reader
