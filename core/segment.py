@@ -67,10 +67,13 @@ def plan_outputs(inputs: list[Path], output: Path) -> dict[Path, dict[str, Path]
     return plan
 
 
-def label_map(masks: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """P×H×W masks → H×W uint8: 0 nothing, i+1 where prompt i is on and most probable."""
+def label_map(masks: np.ndarray, probs: np.ndarray, on_value: int = 255) -> np.ndarray:
+    """P×… masks → … uint8: 0 nothing, i+1 where prompt i is on and most probable.
+
+    A single prompt gives 0/``on_value`` (255 keeps a PNG viewable; volumes use 1).
+    """
     if masks.shape[0] == 1:
-        return masks[0].astype(np.uint8) * 255
+        return masks[0].astype(np.uint8) * np.uint8(on_value)
     best = np.where(masks, probs, -1.0).argmax(0)
     return np.where(masks.any(0), best + 1, 0).astype(np.uint8)
 
@@ -87,14 +90,15 @@ def segment_files(
     progress: bool = True,
     domain: str = "generic",
     options: dict | None = None,
+    batch_size: int = 8,
 ) -> list[SegmentedFile]:
-    """Segment ``inputs`` (read by whichever plugin claims them, preprocessed for ``domain``)."""
-    import torch
+    """Segment ``inputs`` (read by whichever plugin claims them, preprocessed for ``domain``).
 
+    2D images give a mask and an overlay; volumes (D×H×W×C) are segmented slice by slice,
+    every slice, and give a mask volume on the input's grid plus an overlay of a few slices.
+    """
     from genseg.data.io import load_image
-    from genseg.data.readers import write_overlay_png, write_png_mask
     from genseg.models.text_encoder import validate_prompts
-    from genseg.plugins.registry import write
 
     prompts = validate_prompts(prompts)
     for src in inputs:
@@ -102,11 +106,11 @@ def segment_files(
             raise InputError("input not found", path=src, fix="check the path")
     samples = {src: load_image(src, domain, options) for src in inputs}  # all readable before any write
     for src, sample in samples.items():
-        if sample.array.ndim != 3:
+        if sample.array.ndim not in (3, 4):
             raise InputError(
-                f"input has shape {sample.array.shape}; genseg segment takes 2D images here",
+                f"input has shape {sample.array.shape}; expected H×W×C or D×H×W×C",
                 path=src,
-                fix="segment a volume with the medical plugin (--domain medical), or pass 2D slices",
+                fix="the reader of this format returned an unexpected layout; report it to its plugin",
             )
     plan = plan_outputs(inputs, output)
     if not output_is_file(output):
@@ -115,9 +119,35 @@ def segment_files(
     from rich.progress import track
 
     for src in track(inputs, description="segmenting", disable=not progress or len(inputs) < 2):
-        image = samples[src].array
+        kwargs = dict(steps=steps, ensemble=ensemble, threshold=threshold, seed=seed)
+        results.append(
+            _segment_one(pipe, samples[src], prompts, plan[src], batch_size, progress=progress, **kwargs)
+        )
+    return results
+
+
+def _segment_one(pipe, sample, prompts, plan, batch_size, steps, ensemble, threshold, seed, progress):
+    import torch
+
+    from genseg.data.readers import write_overlay_png, write_png_mask
+    from genseg.plugins.registry import write
+    from genseg.volumes import montage_slices, segment_volume
+
+    if sample.is_volume:
+        seg = segment_volume(
+            pipe, sample.array, prompts, batch_size, steps, ensemble, threshold, seed, progress=progress
+        )
+        masks, probs, unc = seg.masks, seg.probabilities, seg.uncertainty
+        write(plan["mask"], label_map(masks, probs, on_value=1), reference=sample)
+        picks = montage_slices(masks)
+        image = np.concatenate([sample.array[z] for z in picks], axis=1)
+        shown = [np.concatenate([m[z] for z in picks], axis=1) for m in masks]
+        names = [f"{p} (slices {', '.join(map(str, picks))})" for p in prompts]
+        write_overlay_png(plan["overlay"], image, shown, names)
+        unc_map = unc.max(0)[picks].transpose(1, 0, 2).reshape(unc.shape[2], -1) if unc is not None else None
+    else:
         out = pipe(
-            image,
+            sample.array,
             prompts,
             num_inference_steps=steps,
             ensemble_size=ensemble,
@@ -125,14 +155,12 @@ def segment_files(
             generator=torch.Generator().manual_seed(seed),
         )
         masks, probs = out.masks[0], out.probabilities[0]
-        write(plan[src]["mask"], label_map(masks, probs), reference=samples[src])
-        write_overlay_png(plan[src]["overlay"], image, [m for m in masks], prompts)
-        written = [plan[src]["mask"], plan[src]["overlay"]]
-        if out.uncertainty is not None:
-            unc = out.uncertainty[0].max(0)
-            write_png_mask(plan[src]["uncertainty"], np.clip(unc * 2 * 255, 0, 255).astype(np.uint8))
-            written.append(plan[src]["uncertainty"])
-        results.append(
-            SegmentedFile(src, written, {p: float(m.mean()) for p, m in zip(prompts, masks, strict=False)})
-        )
-    return results
+        write(plan["mask"], label_map(masks, probs), reference=sample)
+        write_overlay_png(plan["overlay"], sample.array, list(masks), prompts)
+        unc_map = out.uncertainty[0].max(0) if out.uncertainty is not None else None
+    written = [plan["mask"], plan["overlay"]]
+    if unc_map is not None:
+        write_png_mask(plan["uncertainty"], np.clip(unc_map * 2 * 255, 0, 255).astype(np.uint8))
+        written.append(plan["uncertainty"])
+    coverage = {p: float(m.mean()) for p, m in zip(prompts, masks, strict=False)}
+    return SegmentedFile(sample.path, written, coverage)

@@ -220,12 +220,16 @@ def _impls_in_call_order(plugins: LoadedPlugins, hook_name: str) -> list[pluggy.
 
 
 def call_each(
-    hook_name: str, plugins: LoadedPlugins | None = None, **kwargs: Any
+    hook_name: str,
+    plugins: LoadedPlugins | None = None,
+    reraise: tuple[type[BaseException], ...] = (GenSegError,),
+    **kwargs: Any,
 ) -> Iterator[tuple[str, Any]]:
     """Yield ``(plugin name, result)`` for each implementation of a hook, in pluggy's order.
 
-    An implementation that raises something other than a GenSegError is recorded on its
-    plugin (``hook_errors``) and skipped, so one broken plugin cannot take a listing down.
+    An implementation that raises is recorded on its plugin (``hook_errors``) and skipped,
+    so one broken plugin cannot take a listing down; exceptions of the ``reraise`` types
+    (by default GenSegError: a user error such as an unknown CT window) propagate.
     """
     plugins = plugins or load_plugins()
     for impl in _impls_in_call_order(plugins, hook_name):
@@ -233,7 +237,7 @@ def call_each(
         token = _calling.set(plugins)
         try:
             result = impl.function(**args)
-        except GenSegError:
+        except reraise:
             raise
         except Exception as exc:
             record = plugins.record(impl.plugin_name)

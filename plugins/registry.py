@@ -51,7 +51,7 @@ def _collect(
     """
     plugins = plugins or load_plugins()
     out: list[tuple[str, M]] = []
-    for name, items in call_each(hook, plugins, **kwargs):
+    for name, items in call_each(hook, plugins, reraise=(), **kwargs):
         try:
             if not isinstance(items, (list, tuple)):
                 raise ConfigError(f"{hook} returned {type(items).__name__}, expected a list", path=name)
@@ -127,7 +127,7 @@ def register_commands(app: typer.Typer, plugins: LoadedPlugins | None = None) ->
     added = []
     taken = set(_command_names(app))
     n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
-    for name, _ in call_each("genseg_register_commands", plugins, app=app):
+    for name, _ in call_each("genseg_register_commands", plugins, reraise=(), app=app):
         new_cmd, new_grp = app.registered_commands[n_cmd:], app.registered_groups[n_grp:]
         clash = [c for c in _command_names(_view(new_cmd, new_grp)) if c in taken]
         if clash:
@@ -210,7 +210,7 @@ def match_reader(path: Path, kind: str, plugins: LoadedPlugins | None = None) ->
     """The first registered reader whose patterns claim ``path`` (the built-in dispatcher)."""
     is_dir = path.is_dir()
     for _, spec in readers(plugins):
-        if kind in spec.kinds and (spec.directories or not is_dir) and claims(spec.patterns, path):
+        if kind in spec.kinds and spec.directories == is_dir and claims(spec.patterns, path):
             return spec
     return None
 

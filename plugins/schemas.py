@@ -126,7 +126,7 @@ class ReaderSpec(_Strict):
         min_length=1, description="fnmatch patterns on the file name, e.g. '*.nii.gz'"
     )
     kinds: list[Literal["image", "label"]] = ["image", "label"]
-    directories: bool = Field(False, description="claims folders too (e.g. a DICOM series)")
+    directories: bool = Field(False, description="claims folders instead of files (e.g. a DICOM series)")
     description: str = ""
     read: Target
 

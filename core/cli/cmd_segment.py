@@ -7,6 +7,19 @@ from pathlib import Path
 import typer
 
 
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``["window=lung", "modality=CT"]`` → ``{"window": "lung", "modality": "CT"}``."""
+    from genseg.errors import ConfigError
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {pair!r} is not KEY=VALUE", fix="write e.g. --option window=lung")
+        options[key.strip()] = value.strip()
+    return options
+
+
 def segment(
     inputs: list[Path] = typer.Argument(
         ..., help="Image files: PNG, JPEG, TIFF, or any format an installed plugin reads."
@@ -23,16 +36,26 @@ def segment(
     ensemble: int = typer.Option(1, help="Noise draws averaged; >1 also writes an uncertainty map."),
     threshold: float = typer.Option(0.5, help="Probability above which a pixel is in the mask."),
     seed: int = typer.Option(0, help="Noise seed."),
+    option: list[str] = typer.Option(
+        [],
+        "--option",
+        "-O",
+        help="Preprocessing choice KEY=VALUE for the domain, e.g. window=lung; repeatable.",
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", help="Slices per forward pass for volumes."),
 ) -> None:
     """Segment each prompt in each image; writes the mask (a label map with several prompts) and an overlay.
 
     Example: genseg segment -m runs/demo -p "red circle" -p grass --output out/ img1.png img2.png
+
+    Example: genseg segment -m runs/demo --domain medical -O window=abdomen -p liver -o liver.nii.gz scan/
     """
     from genseg.pipeline import load_pipeline
     from genseg.plugins.registry import check_domain
     from genseg.segment import segment_files
 
     check_domain(domain)
+    options = parse_options(option)
     pipe = load_pipeline(model)
     results = segment_files(
         pipe,
@@ -44,6 +67,8 @@ def segment(
         threshold=threshold,
         seed=seed,
         domain=domain,
+        options=options,
+        batch_size=batch_size,
     )
     for r in results:
         cover = ", ".join(f"{p}: {c:.1%}" for p, c in r.coverage.items())

@@ -1,18 +1,31 @@
-"""Hook implementations of the medical plugin (registered through the `genseg` entry point).
+"""Hook implementations of the medical plugin (registered through the ``genseg`` entry point).
 
-Light at import: package data is read and heavy libraries imported only when a hook runs.
+Light at import: package data is read and MONAI, nibabel, pydicom and highdicom are
+imported only when a hook needs them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from genseg.plugins import hookimpl
 
 GENSEG_HOOKSPEC = ">=1.0,<2"
+DOMAIN = "medical"
+_READ = "genseg_medical.readers:read_medical"
+_DICOM_READER = {
+    "name": "dicom",
+    "patterns": ["*.dcm", "*.dicom"],
+    "description": "DICOM file via MONAI PydicomReader: one slice, multi-frame volume, or DICOM-SEG label",
+    "read": _READ,
+}
 
 
 @hookimpl
 def genseg_register_domains():
-    return [{"name": "medical", "description": "medical imaging (CT, MR, endoscopy, dermoscopy)"}]
+    return [{"name": DOMAIN, "description": "medical imaging (CT, MR, endoscopy, dermoscopy)"}]
 
 
 @hookimpl
@@ -20,3 +33,70 @@ def genseg_register_vocabularies():
     from genseg.plugins.schemas import Vocabulary, load_package_json
 
     return [load_package_json("genseg_medical", "data/vocabulary.json", Vocabulary)]
+
+
+@hookimpl
+def genseg_register_datasets():
+    from genseg.plugins.schemas import DatasetCatalog, load_package_json
+
+    return list(load_package_json("genseg_medical", "data/datasets.json", DatasetCatalog).datasets)
+
+
+@hookimpl
+def genseg_register_readers():
+    return [
+        {
+            "name": "nifti",
+            "patterns": ["*.nii", "*.nii.gz"],
+            "description": "NIfTI volume via MONAI NibabelReader (affine, spacing, orientation kept)",
+            "read": _READ,
+        },
+        _DICOM_READER,
+        {
+            "name": "dicom-series",
+            "patterns": ["*"],
+            "directories": True,
+            "description": "a folder holding one DICOM series, sorted by slice position",
+            "read": _READ,
+        },
+    ]
+
+
+@hookimpl
+def genseg_get_reader(path: Path, kind: str):
+    """DICOM files often have no extension (IM0001): recognise them by their preamble."""
+    path = Path(path)
+    if path.suffix or not path.is_file():
+        return None
+    from genseg_medical.readers import is_dicom_file
+
+    return _DICOM_READER if is_dicom_file(path) else None
+
+
+@hookimpl
+def genseg_register_writers():
+    return [
+        {
+            "name": "nifti",
+            "patterns": ["*.nii", "*.nii.gz"],
+            "formats": ["nifti", "nii", "nii.gz"],
+            "description": "label volume as NIfTI with the source affine",
+            "write": "genseg_medical.writers:write_nifti",
+        },
+        {
+            "name": "dicom-seg",
+            "patterns": ["*.dcm"],
+            "formats": ["dicom-seg", "seg"],
+            "description": "DICOM Segmentation (highdicom) referencing the source series",
+            "write": "genseg_medical.writers:write_dicom_seg",
+        },
+    ]
+
+
+@hookimpl
+def genseg_preprocess(sample, domain: str, options: Mapping[str, Any]):
+    if domain != DOMAIN:
+        return None
+    from genseg_medical.preprocessing import preprocess_medical
+
+    return preprocess_medical(sample, options)
