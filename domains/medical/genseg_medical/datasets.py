@@ -1,0 +1,709 @@
+"""Loaders of the public medical datasets the plugin registers (cards in ``data/datasets.json``).
+
+A loader takes the folder where the user unpacked a dataset as its source distributes it,
+checks that the files are there and paired, and writes genseg's ``dataset.json`` into an
+*index folder*, ``data_dir()/_index/NAME``, that points at the user's files by absolute
+path. The user's folder is never written to, so a read-only copy (a shared drive, a
+container mount) works, and deleting the index only costs a re-index. Files a loader has to
+derive (PNG label maps from JPEG masks, merged multi-lesion masks) live in the index folder
+too, rebuilt only when their source is newer.
+
+Splits are deterministic (name order, documented on each card), so two users of the same
+download train and evaluate on the same cases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genseg.errors import DatasetError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from genseg.data.schema import DatasetEntry
+    from genseg.plugins.schemas import DatasetCard, Vocabulary
+
+_PACKAGE = "genseg_medical"
+INDEX_FOLDER = "_index"
+INDEX_VERSION = 1
+"""Bumped when the index layout changes, so stale derived files are rebuilt."""
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+# --- shared helpers -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _cards() -> dict[str, DatasetCard]:
+    """The plugin's dataset cards by name (the one place URLs, licences and classes are written)."""
+    from genseg.plugins.schemas import DatasetCatalog, load_package_json
+
+    catalog = load_package_json(_PACKAGE, "data/datasets.json", DatasetCatalog)
+    return {reg.card.name: reg.card for reg in catalog.datasets}
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> Vocabulary:
+    from genseg.plugins.schemas import Vocabulary, load_package_json
+
+    return load_package_json(_PACKAGE, "data/vocabulary.json", Vocabulary)
+
+
+def index_dir(name: str) -> Path:
+    """Where the index (dataset.json and derived files) of dataset ``name`` is written."""
+    from genseg.plugins.registry import data_dir
+
+    return (data_dir() / INDEX_FOLDER / name).expanduser().absolute()
+
+
+def class_spec(name: str, values: list[int] | None = None) -> dict[str, Any]:
+    """A dataset.json class named ``name``, with the vocabulary's synonyms when it knows the name."""
+    term = _vocabulary().lookup(name)
+    words = [term.name, *term.synonyms] if term else []
+    spec: dict[str, Any] = {"name": name, "synonyms": [w for w in words if w.lower() != name.lower()]}
+    if values is not None:
+        spec["values"] = list(values)
+    return spec
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key that orders ``case_2`` before ``case_10`` (names are compared digit-run-wise)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def split_every_tenth(index: int) -> str:
+    """0th, 10th, ... → test; 1st, 11th, ... → validation; the rest training (80/10/10)."""
+    return {0: "test", 1: "validation"}.get(index % 10, "training")
+
+
+def _absolute(root: str | Path) -> Path:
+    return Path(root).expanduser().absolute()
+
+
+def _not_found(name: str | None, root: Path, what: str, how: str) -> DatasetError:
+    """The error for a root that does not hold the dataset: where to download it and how to unpack.
+
+    ``name`` None stands for a Decathlon task that is not one of the registered ten.
+    """
+    from genseg.plugins.registry import data_dir
+
+    if name is None:
+        card = _cards()[next(iter(MSD_TASKS))]  # the Decathlon cards share their URL
+        return DatasetError(
+            f"Medical Segmentation Decathlon: {what}",
+            path=root,
+            fix=f"download the task from {card.url} and {how}",
+        )
+    card = _cards()[name]
+    return DatasetError(
+        f"{card.title or name}: {what}",
+        path=root,
+        fix=f"download it from {card.url} and {how}; then pass --dataset {name}=FOLDER "
+        f"(or unpack it into {data_dir() / name})",
+    )
+
+
+def _missing_files(what: str, missing: list[Path], fix: str) -> DatasetError:
+    """An error naming the first of ``missing`` and how many there are."""
+    more = f" ({len(missing)} missing in all)" if len(missing) > 1 else ""
+    return DatasetError(f"{what}{more}", path=missing[0], fix=fix)
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    """Plain files of ``folder`` without hidden ones (macOS archives add ``._NAME`` twins)."""
+    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+
+
+def _previous_root(folder: Path) -> str | None:
+    """The root the index in ``folder`` was last built from (None when there is none)."""
+    try:
+        raw = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        generator = raw.get("generator") or {}
+        if generator.get("version") != INDEX_VERSION:
+            return None
+        return generator.get("root")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _prepare_index(name: str, root: Path, derived: bool) -> Path:
+    """The index folder of ``name``; derived files from another root or version are removed."""
+    import shutil
+
+    folder = index_dir(name)
+    if derived and (folder / "labels").exists() and _previous_root(folder) != str(root):
+        shutil.rmtree(folder / "labels")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _write_index(
+    name: str,
+    root: Path,
+    folder: Path,
+    classes: dict[str, dict[str, Any]],
+    splits: dict[str, list[DatasetEntry]],
+    unregistered: dict[str, str] | None = None,
+) -> Path:
+    """Write ``folder/dataset.json`` (last, atomically) from the card and the entries found.
+
+    ``unregistered`` gives description, license and reference for a dataset without a card.
+    """
+    from genseg.data.schema import DatasetSpec, write_dataset_spec
+
+    card = _cards().get(name)
+    about = (
+        {
+            "description": card.description,
+            "license": card.licence,
+            "reference": f"{card.citation}. {card.url}",
+        }
+        if card
+        else dict(unregistered or {})
+    )
+    spec = DatasetSpec(
+        name=name,
+        domain="medical",
+        **about,
+        classes=classes,
+        training=splits.get("training", []),
+        validation=splits.get("validation", []),
+        test=splits.get("test", []),
+        generator={"loader": name, "root": str(root), "version": INDEX_VERSION},
+    )
+    write_dataset_spec(folder, spec)
+    return folder
+
+
+def _stale(target: Path, sources: Iterable[Path]) -> bool:
+    """Whether ``target`` is missing or older than one of ``sources``."""
+    if not target.is_file():
+        return True
+    made = target.stat().st_mtime_ns
+    return any(s.stat().st_mtime_ns > made for s in sources)
+
+
+def _read_mask(path: Path, size: tuple[int, int], image: Path) -> np.ndarray:
+    """A mask file as booleans (grey level >= 128), refused if its size differs from the image's."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            mask_size = im.size
+            grey = np.asarray(im.convert("L"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DatasetError(f"cannot read the mask: {exc}", path=path, fix="re-download the file") from None
+    if mask_size != size:
+        raise DatasetError(
+            f"mask is {mask_size[0]}×{mask_size[1]} but its image {image.name} is {size[0]}×{size[1]}",
+            path=path,
+            fix="re-download the dataset: each mask must be drawn on its own image",
+        )
+    return grey >= 128
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the image header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DatasetError(f"cannot read the image: {exc}", path=path, fix="re-download the file") from None
+
+
+def _write_label(target: Path, label: np.ndarray) -> None:
+    """Write a uint8 label map as PNG, atomically (an interrupted index never leaves half a file)."""
+    from PIL import Image
+
+    from genseg.data.atomic import atomic_write
+
+    atomic_write(target, lambda tmp: Image.fromarray(label).save(tmp, format="PNG"))
+
+
+# --- Medical Segmentation Decathlon ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MsdTask:
+    """How one Decathlon task's labels become genseg classes.
+
+    ``rename`` maps the task's label names (lower case, "tumour" spelled "tumor") to
+    vocabulary names; ``covers`` lets an organ class include the tumour inside it; ``regions``
+    adds classes that are unions of labels (e.g. the BraTS tumour core).
+    """
+
+    folder: str
+    rename: dict[str, str]
+    covers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    regions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+MSD_TASKS: dict[str, MsdTask] = {
+    "msd-brain-tumour": MsdTask(
+        "Task01_BrainTumour",
+        {
+            "edema": "peritumoural oedema",
+            "non-enhancing tumor": "non-enhancing tumour",
+            "enhancing tumor": "enhancing tumour",
+        },
+        regions=(
+            ("tumour core", ("non-enhancing tumor", "enhancing tumor")),
+            ("brain tumour", ("edema", "non-enhancing tumor", "enhancing tumor")),
+        ),
+    ),
+    "msd-heart": MsdTask("Task02_Heart", {"left atrium": "left atrium"}),
+    "msd-liver": MsdTask(
+        "Task03_Liver", {"liver": "liver", "cancer": "liver tumour"}, covers={"liver": ("cancer",)}
+    ),
+    "msd-hippocampus": MsdTask(
+        "Task04_Hippocampus",
+        {"anterior": "anterior hippocampus", "posterior": "posterior hippocampus"},
+        regions=(("hippocampus", ("anterior", "posterior")),),
+    ),
+    "msd-prostate": MsdTask(
+        "Task05_Prostate",
+        {"pz": "prostate peripheral zone", "tz": "prostate transition zone"},
+        regions=(("prostate", ("pz", "tz")),),
+    ),
+    "msd-lung": MsdTask("Task06_Lung", {"cancer": "lung tumour"}),
+    "msd-pancreas": MsdTask(
+        "Task07_Pancreas",
+        {"pancreas": "pancreas", "cancer": "pancreatic tumour"},
+        covers={"pancreas": ("cancer",)},
+    ),
+    "msd-hepatic-vessel": MsdTask(
+        "Task08_HepaticVessel", {"vessel": "hepatic vessel", "tumor": "liver tumour"}
+    ),
+    "msd-spleen": MsdTask("Task09_Spleen", {"spleen": "spleen"}),
+    "msd-colon": MsdTask("Task10_Colon", {"colon cancer primaries": "colon cancer"}),
+}
+"""Dataset name → task, for the ten Decathlon tasks."""
+
+
+def _label_key(text: str) -> str:
+    return " ".join(str(text).lower().replace("tumour", "tumor").split())
+
+
+def _msd_classes(labels: dict[str, str], task: MsdTask | None) -> dict[str, dict[str, Any]]:
+    """genseg classes from a Decathlon ``labels`` map (value 0, background, is skipped)."""
+    by_label = {_label_key(n): int(v) for v, n in labels.items() if str(v).strip().isdigit() and int(v) > 0}
+    rename = task.rename if task else {}
+    covers = task.covers if task else {}
+    classes: dict[str, dict[str, Any]] = {}
+    used: set[str] = set()
+    for key, value in sorted(by_label.items(), key=lambda kv: kv[1]):
+        name = rename.get(key, key)
+        if name in used:  # two labels with one name: keep them apart
+            name = f"{name} {value}"
+        extra = [by_label[k] for k in covers.get(key, ()) if k in by_label]
+        classes[str(value)] = class_spec(name, [value, *extra] if extra else None)
+        used.add(name)
+    next_key = max(by_label.values(), default=0) + 1
+    for name, parts in task.regions if task else ():
+        if all(p in by_label for p in parts) and name not in used:
+            classes[str(next_key)] = class_spec(name, sorted(by_label[p] for p in parts))
+            used.add(name)
+            next_key += 1
+    return classes
+
+
+def _find_task_folder(root: Path, task: MsdTask | None) -> Path | None:
+    """``root`` itself or ``root/TaskNN_Name``: whichever holds the task's dataset.json."""
+    for candidate in (root, root / task.folder if task else None):
+        if candidate is not None and (candidate / "dataset.json").is_file():
+            return candidate
+    return None
+
+
+def _msd_name_for(folder: Path) -> str:
+    """The registered name of a task folder (``Task03_Liver`` → ``msd-liver``), else a slug."""
+    for name, task in MSD_TASKS.items():
+        if folder.name == task.folder:
+            return name
+    slug = re.sub(r"[^a-z0-9]+", "-", folder.name.lower()).strip("-") or "task"
+    return f"msd-{slug}"
+
+
+def _read_msd_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(
+            f"cannot read the Decathlon dataset.json: {exc}",
+            path=path,
+            fix="unpack the task archive again (the file ships with it)",
+        ) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("labels"), dict) or not raw.get("training"):
+        raise DatasetError(
+            "not a Decathlon dataset.json: it needs 'labels' and a non-empty 'training' list",
+            path=path,
+            fix="pass the folder of a Decathlon task (TaskNN_Name) as unpacked from its archive",
+        )
+    return raw
+
+
+def _msd_path(folder: Path, relpath: Any, source: Path) -> Path:
+    if not isinstance(relpath, str) or not relpath:
+        raise DatasetError(
+            f"expected a file path, found {relpath!r}", path=source, fix="unpack the task archive again"
+        )
+    return folder / relpath
+
+
+def _check_volume_pairs(pairs: list[tuple[Path, Path]]) -> None:
+    """Each label volume has its image's grid (from the NIfTI headers only)."""
+    import nibabel as nib
+
+    for image, label in pairs:
+        try:
+            image_shape, label_shape = nib.load(image).shape, nib.load(label).shape
+        except Exception as exc:  # nibabel raises several kinds for a damaged file
+            raise DatasetError(
+                f"cannot read the NIfTI header: {exc}", path=label, fix="unpack the task archive again"
+            ) from None
+        if tuple(image_shape[:3]) != tuple(label_shape[:3]):
+            raise DatasetError(
+                f"label grid {tuple(label_shape[:3])} differs from its image's {tuple(image_shape[:3])} "
+                f"({image.name})",
+                path=label,
+                fix="unpack the task archive again: a label must lie on its image's voxel grid",
+            )
+
+
+def load_msd(root: str | Path, name: str | None = None) -> Path:
+    """Index a Medical Segmentation Decathlon task folder; returns the index folder.
+
+    ``root`` is a task folder as unpacked (``dataset.json``, ``imagesTr/``, ``labelsTr/``,
+    ``imagesTs/``) or its parent. ``name`` is the registered name (``msd-liver``, ...); without
+    it the task is recognised from the folder name. Classes come from the task's ``labels``
+    (value 0 skipped), named and extended as :data:`MSD_TASKS` says; every 5th training case
+    in natural name order (the 1st, 6th, ...) goes to validation; the test images have no label.
+    """
+    from genseg.data.schema import DatasetEntry
+
+    root = _absolute(root)
+    task = MSD_TASKS.get(name) if name else None
+    folder = _find_task_folder(root, task)
+    if folder is None:
+        what = task.folder if task else "TaskNN_Name"
+        raise _not_found(
+            name if task else None,
+            root,
+            f"no Decathlon dataset.json in this folder{f' or in {what}/' if task else ''}",
+            f"unpack {what}.tar (tar -xf {what}.tar) so that {what}/dataset.json, {what}/imagesTr/ "
+            f"and {what}/labelsTr/ exist",
+        )
+    if name is None:
+        name = _msd_name_for(folder)
+        task = MSD_TASKS.get(name)
+    source = folder / "dataset.json"
+    raw = _read_msd_json(source)
+    labels = {_label_key(n) for v, n in raw["labels"].items() if str(v) != "0"}
+    if task and not labels & set(task.rename):
+        raise DatasetError(
+            f"its labels ({', '.join(sorted(labels))}) are not those of {task.folder}",
+            path=source,
+            fix=f"pass the folder unpacked from {task.folder}.tar for {name}",
+        )
+
+    cases: list[tuple[Path, Path]] = []
+    for item in raw["training"]:
+        if not isinstance(item, dict):
+            raise DatasetError(
+                f"training entry {item!r} is not an image/label pair",
+                path=source,
+                fix="unpack the task again",
+            )
+        cases.append(
+            (_msd_path(folder, item.get("image"), source), _msd_path(folder, item.get("label"), source))
+        )
+    tests = [
+        _msd_path(folder, t.get("image") if isinstance(t, dict) else t, source) for t in raw.get("test", [])
+    ]
+    missing = [p for pair in cases for p in pair if not p.is_file()] + [p for p in tests if not p.is_file()]
+    if missing:
+        raise _missing_files(
+            "a file listed in the Decathlon dataset.json is missing",
+            missing,
+            f"unpack {folder.name}.tar again, completely (its dataset.json lists every image and label)",
+        )
+    _check_volume_pairs(cases)
+
+    cases.sort(key=lambda pair: natural_key(pair[0].name))
+    splits: dict[str, list[DatasetEntry]] = {"training": [], "validation": [], "test": []}
+    for i, (image, label) in enumerate(cases):
+        split = "validation" if i % 5 == 0 else "training"
+        splits[split].append(DatasetEntry(image=str(image), label=str(label)))
+    splits["test"] = [DatasetEntry(image=str(p)) for p in sorted(tests, key=lambda p: natural_key(p.name))]
+
+    index = _prepare_index(name, folder, derived=False)
+    about = {
+        "description": str(raw.get("description", "")),
+        "license": str(raw.get("licence", "")),  # the Decathlon spells it the British way
+        "reference": str(raw.get("reference", "")),
+    }
+    return _write_index(name, folder, index, _msd_classes(raw["labels"], task), splits, about)
+
+
+def _msd_loader(name: str) -> Callable[[str | Path], Path]:
+    """The registered loader of one Decathlon task (a module attribute named in datasets.json)."""
+
+    def load(root: str | Path) -> Path:
+        return load_msd(root, name)
+
+    load.__name__ = load.__qualname__ = "load_" + name.replace("-", "_")
+    load.__doc__ = f"Index the Decathlon task {MSD_TASKS[name].folder} (``{name}``); see :func:`load_msd`."
+    return load
+
+
+load_msd_brain_tumour = _msd_loader("msd-brain-tumour")
+load_msd_heart = _msd_loader("msd-heart")
+load_msd_liver = _msd_loader("msd-liver")
+load_msd_hippocampus = _msd_loader("msd-hippocampus")
+load_msd_prostate = _msd_loader("msd-prostate")
+load_msd_lung = _msd_loader("msd-lung")
+load_msd_pancreas = _msd_loader("msd-pancreas")
+load_msd_hepatic_vessel = _msd_loader("msd-hepatic-vessel")
+load_msd_spleen = _msd_loader("msd-spleen")
+load_msd_colon = _msd_loader("msd-colon")
+
+
+# --- Kvasir-SEG -----------------------------------------------------------------------------
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        (p for p in _visible_files(folder) if p.suffix.lower() in _IMAGE_SUFFIXES),
+        key=lambda p: natural_key(p.name),
+    )
+
+
+def load_kvasir_seg(root: str | Path) -> Path:
+    """Index Kvasir-SEG (``images/*.jpg`` + ``masks/*.jpg``, or their ``Kvasir-SEG/`` parent).
+
+    The masks are JPEG, whose compression blurs the edges, so each is binarised at grey level
+    128 into a lossless PNG label map (1 = polyp) in the index folder. In name order, every
+    10th image from the first is test and the one after it validation.
+    """
+    import numpy as np
+
+    from genseg.data.schema import DatasetEntry
+
+    name = "kvasir-seg"
+    root = _absolute(root)
+    base = next(
+        (b for b in (root, root / "Kvasir-SEG") if (b / "images").is_dir() and (b / "masks").is_dir()), None
+    )
+    images = _image_files(base / "images") if base else []
+    if base is None or not images:
+        raise _not_found(
+            name,
+            root,
+            "no images/ and masks/ folders with the Kvasir-SEG frames here",
+            "unzip kvasir-seg.zip so that this folder (or its Kvasir-SEG/ folder) holds images/*.jpg and "
+            "masks/*.jpg",
+        )
+    masks = {p.stem: p for p in _image_files(base / "masks")}
+    missing = [base / "masks" / image.name for image in images if image.stem not in masks]
+    if missing:
+        raise _missing_files(
+            "an image has no mask",
+            missing,
+            "unzip the archive again: every images/NAME.jpg has masks/NAME.jpg",
+        )
+
+    index = _prepare_index(name, base, derived=True)
+    splits: dict[str, list[DatasetEntry]] = {"training": [], "validation": [], "test": []}
+    for i, image in enumerate(images):
+        mask = masks[image.stem]
+        label = index / "labels" / f"{image.stem}.png"
+        if _stale(label, [mask]):
+            _write_label(label, _read_mask(mask, _image_size(image), image).astype(np.uint8))
+        entry = DatasetEntry(image=str(image), label=str(label.relative_to(index)))
+        splits[split_every_tenth(i)].append(entry)
+    return _write_index(name, base, index, {"1": class_spec("polyp")}, splits)
+
+
+# --- ISIC 2018 task 1 -----------------------------------------------------------------------
+
+
+_ISIC_SPLITS = (("training", "Training"), ("validation", "Validation"), ("test", "Test"))
+
+
+def _isic_folders(base: Path, split: str) -> tuple[Path, Path]:
+    return base / f"ISIC2018_Task1-2_{split}_Input", base / f"ISIC2018_Task1_{split}_GroundTruth"
+
+
+def _isic_pairs(images_dir: Path, masks_dir: Path | None) -> list[tuple[Path, Path | None]]:
+    """(image, mask) of every ``ISIC_*.jpg``; a missing mask is an error when ``masks_dir`` is given."""
+    images = sorted(
+        (p for p in _visible_files(images_dir) if p.name.startswith("ISIC_") and p.suffix.lower() == ".jpg"),
+        key=lambda p: natural_key(p.name),
+    )
+    if masks_dir is None:
+        return [(image, None) for image in images]
+    pairs = [(image, masks_dir / f"{image.stem}_segmentation.png") for image in images]
+    missing = [mask for _, mask in pairs if not mask.is_file()]
+    if missing:
+        raise _missing_files(
+            "an image has no ground-truth mask",
+            missing,
+            f"unzip {masks_dir.name}.zip again: every ISIC_NNNNNNN.jpg has ISIC_NNNNNNN_segmentation.png",
+        )
+    return pairs
+
+
+def load_isic_2018(root: str | Path) -> Path:
+    """Index the ISIC 2018 task 1 archives unzipped side by side in ``root`` (or one folder below).
+
+    The masks are 0/255 PNG and are used where they lie (class value 255). The official
+    splits are kept; without the validation archives every 10th training image (1st, 11th,
+    ...) is validation; test images come without labels if their ground truth is missing.
+    """
+    from genseg.data.schema import DatasetEntry
+
+    name = "isic-2018"
+    root = _absolute(root)
+    candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())] if root.is_dir() else []
+    base = next((b for b in candidates if _isic_folders(b, "Training")[0].is_dir()), None)
+    how = (
+        "unzip ISIC2018_Task1-2_Training_Input.zip and ISIC2018_Task1_Training_GroundTruth.zip (and, if "
+        "wanted, the Validation and Test ones) into this folder"
+    )
+    if base is None:
+        raise _not_found(name, root, "no ISIC2018_Task1-2_Training_Input folder here", how)
+    train_images, train_masks = _isic_folders(base, "Training")
+    if not train_masks.is_dir():
+        raise _not_found(name, train_masks, "the training ground truth is not unzipped", how)
+    found = {"training": _isic_pairs(train_images, train_masks)}
+    if not found["training"]:
+        raise _not_found(name, train_images, "no ISIC_NNNNNNN.jpg images in the training folder", how)
+    val_images, val_masks = _isic_folders(base, "Validation")
+    if val_images.is_dir() and val_masks.is_dir():
+        found["validation"] = _isic_pairs(val_images, val_masks)
+    else:  # hold out every 10th training image instead
+        pairs = found["training"]
+        found["validation"] = [p for i, p in enumerate(pairs) if i % 10 == 0]
+        found["training"] = [p for i, p in enumerate(pairs) if i % 10 != 0]
+    test_images, test_masks = _isic_folders(base, "Test")
+    if test_images.is_dir():
+        found["test"] = _isic_pairs(test_images, test_masks if test_masks.is_dir() else None)
+
+    splits = {
+        split: [DatasetEntry(image=str(img), label=str(mask) if mask else None) for img, mask in pairs]
+        for split, pairs in found.items()
+    }
+    index = _prepare_index(name, base, derived=False)
+    return _write_index(name, base, index, {"1": class_spec("skin lesion", [255])}, splits)
+
+
+# --- BUSI -----------------------------------------------------------------------------------
+
+
+BUSI_PATHOLOGIES = {"benign": 1, "malignant": 2, "normal": 0}
+"""Folder → value in the index's label maps (normal images have no lesion)."""
+
+
+def _busi_cases(folder: Path) -> list[tuple[Path, list[Path]]]:
+    """(image, masks) of one pathology folder, in number order; a missing first mask is an error."""
+    files = {p.name: p for p in _visible_files(folder) if p.suffix.lower() == ".png"}
+    images = sorted((p for n, p in files.items() if "_mask" not in n), key=lambda p: natural_key(p.name))
+    cases, missing = [], []
+    for image in images:
+        first = folder / f"{image.stem}_mask.png"
+        if first.name not in files:
+            missing.append(first)
+            continue
+        extra = sorted(
+            (p for n, p in files.items() if n.startswith(f"{image.stem}_mask_")),
+            key=lambda p: natural_key(p.name),
+        )
+        cases.append((image, [first, *extra]))
+    if missing:
+        raise _missing_files(
+            "an image has no mask",
+            missing,
+            "unzip the archive again: every 'NAME (N).png' has 'NAME (N)_mask.png'",
+        )
+    return cases
+
+
+def load_busi(root: str | Path) -> Path:
+    """Index BUSI (``Dataset_BUSI_with_GT/{benign,malignant,normal}/``, or that folder itself).
+
+    Each image's masks (``_mask.png``, ``_mask_1.png``, ...) are merged by union into one PNG
+    label map in the index folder: 1 benign, 2 malignant, all 0 for normal images. One class,
+    ``breast lesion``, covers values 1 and 2. Per pathology folder, in number order, every
+    10th image from the first is test and the one after it validation.
+    """
+    import numpy as np
+
+    from genseg.data.schema import DatasetEntry
+
+    name = "busi"
+    root = _absolute(root)
+    base = next(
+        (
+            b
+            for b in (root / "Dataset_BUSI_with_GT", root)
+            if any((b / p).is_dir() for p in BUSI_PATHOLOGIES if BUSI_PATHOLOGIES[p])
+        ),
+        None,
+    )
+    if base is None:
+        raise _not_found(
+            name,
+            root,
+            "no Dataset_BUSI_with_GT/benign or /malignant folder here",
+            "unzip it so that this folder holds Dataset_BUSI_with_GT/benign/, malignant/ and normal/",
+        )
+    index = _prepare_index(name, base, derived=True)
+    splits: dict[str, list[DatasetEntry]] = {"training": [], "validation": [], "test": []}
+    for pathology, value in BUSI_PATHOLOGIES.items():
+        folder = base / pathology
+        if not folder.is_dir():
+            continue
+        for i, (image, masks) in enumerate(_busi_cases(folder)):
+            label = index / "labels" / pathology / f"{image.stem}.png"
+            if _stale(label, [image, *masks]):
+                size = _image_size(image)
+                lesion = np.zeros((size[1], size[0]), dtype=bool)
+                for mask in masks:
+                    lesion |= _read_mask(mask, size, image)
+                _write_label(label, (lesion * value).astype(np.uint8))
+            entry = DatasetEntry(image=str(image), label=str(label.relative_to(index)))
+            splits[split_every_tenth(i)].append(entry)
+    if not any(splits.values()):
+        raise _not_found(name, base, "the pathology folders hold no images", "unzip the archive again")
+    return _write_index(name, base, index, {"1": class_spec("breast lesion", [1, 2])}, splits)
+
+
+__all__ = [
+    "MSD_TASKS",
+    "index_dir",
+    "load_busi",
+    "load_isic_2018",
+    "load_kvasir_seg",
+    "load_msd",
+    "load_msd_brain_tumour",
+    "load_msd_colon",
+    "load_msd_heart",
+    "load_msd_hepatic_vessel",
+    "load_msd_hippocampus",
+    "load_msd_liver",
+    "load_msd_lung",
+    "load_msd_pancreas",
+    "load_msd_prostate",
+    "load_msd_spleen",
+]
