@@ -37,7 +37,32 @@ def output_is_file(output: Path) -> bool:
     return True
 
 
-def plan_outputs(inputs: list[Path], output: Path) -> dict[Path, dict[str, Path]]:
+def mask_suffix(src: Path, is_volume: bool = False) -> str:
+    """The mask format in folder mode: the input's own when a writer handles it (so a
+    GeoTIFF or NIfTI keeps its georeferencing or affine), else PNG for images and NIfTI
+    for volumes."""
+    from genseg.data.io import stem
+    from genseg.errors import GenSegError
+    from genseg.plugins.registry import find_writer
+
+    own = Path(src).name[len(stem(src)) :]
+    candidates = ([own] if own else []) + [".nii.gz" if is_volume else ".png"]
+    for suffix in candidates:
+        try:
+            find_writer(Path("mask" + suffix))
+            return suffix
+        except GenSegError:
+            continue
+    raise InputError(
+        "no installed writer can store this volume's mask",
+        path=src,
+        fix="install a plugin that writes it (genseg-plugin-medical: NIfTI) or pass --output NAME.EXT",
+    )
+
+
+def plan_outputs(
+    inputs: list[Path], output: Path, volumes: set[Path] | None = None
+) -> dict[Path, dict[str, Path]]:
     """Where each input's masks go. A file OUT takes one input; a folder OUT takes many."""
     from genseg.data.io import stem
 
@@ -60,7 +85,9 @@ def plan_outputs(inputs: list[Path], output: Path) -> dict[Path, dict[str, Path]
     for src, name in zip(inputs, stems, strict=True):
         base = output.parent / stem(output) if single_file else output / name
         plan[src] = {
-            "mask": output if single_file else output / f"{name}_mask.png",
+            "mask": output
+            if single_file
+            else output / f"{name}_mask{mask_suffix(src, src in (volumes or ()))}",
             "overlay": base.with_name(base.name + "_overlay.png"),
             "uncertainty": base.with_name(base.name + "_uncertainty.png"),
         }
@@ -112,7 +139,7 @@ def segment_files(
                 path=src,
                 fix="the reader of this format returned an unexpected layout; report it to its plugin",
             )
-    plan = plan_outputs(inputs, output)
+    plan = plan_outputs(inputs, output, {src for src, sample in samples.items() if sample.is_volume})
     if not output_is_file(output):
         output.mkdir(parents=True, exist_ok=True)
     results = []

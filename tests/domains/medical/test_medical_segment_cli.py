@@ -1,0 +1,109 @@
+"""`genseg segment --domain medical` end to end: a DICOM series and a NIfTI in, NIfTI out on the same grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from genseg_medical.synthetic import write_ct_series, write_nifti_volume
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from genseg.plugins.testing import build_tiny_pipeline
+
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    build_tiny_pipeline("dit").save_pretrained(path)
+    return path
+
+
+def _segment(*args: str):
+    from genseg.cli.app import app
+
+    result = CliRunner().invoke(app, ["segment", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_a_dicom_series_folder_gives_a_nifti_on_the_series_grid(model_dir, tmp_path):
+    import nibabel as nib
+
+    from genseg_medical.readers import read_medical
+
+    series = tmp_path / "scan"
+    write_ct_series(series, shape=(5, 24, 20))
+    out = tmp_path / "liver.nii.gz"
+    _segment(
+        "-m",
+        str(model_dir),
+        "--domain",
+        "medical",
+        "-p",
+        "liver",
+        "-O",
+        "window=abdomen",
+        "-o",
+        str(out),
+        str(series),
+    )
+    written = nib.load(out)
+    source = read_medical(series, "image")
+    assert written.shape == (20, 24, 5)  # columns, rows, slices
+    np.testing.assert_allclose(written.affine, source.meta["affine"], atol=1e-4)
+    assert set(np.unique(np.asarray(written.dataobj))) <= {0, 1}
+    assert (tmp_path / "liver_overlay.png").is_file()
+
+
+def test_a_nifti_file_with_two_prompts_gives_a_label_volume_with_the_same_affine(model_dir, tmp_path):
+    import nibabel as nib
+
+    src = write_nifti_volume(tmp_path / "ct.nii.gz", shape=(20, 16, 6))
+    out_dir = tmp_path / "out"
+    result = _segment(
+        "-m",
+        str(model_dir),
+        "--domain",
+        "medical",
+        "-p",
+        "liver",
+        "-p",
+        "spleen",
+        "--batch-size",
+        "4",
+        "-o",
+        str(out_dir),
+        str(src),
+    )
+    written = nib.load(out_dir / "ct_mask.nii.gz")  # folder mode keeps the input's format
+    assert written.shape == (20, 16, 6)
+    np.testing.assert_allclose(written.affine, nib.load(src).affine, atol=1e-6)
+    assert set(np.unique(np.asarray(written.dataobj))) <= {0, 1, 2}
+    assert "ct_mask.nii.gz" in result.output
+
+
+def test_unknown_window_is_one_clear_error(model_dir, tmp_path):
+    from genseg.errors import ConfigError
+
+    src = write_nifti_volume(tmp_path / "ct.nii.gz", shape=(8, 8, 2))
+    from genseg.cli.app import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "segment",
+            "-m",
+            str(model_dir),
+            "--domain",
+            "medical",
+            "-p",
+            "liver",
+            "-O",
+            "window=lungs",
+            "-o",
+            str(tmp_path / "m.nii.gz"),
+            str(src),
+        ],
+    )
+    assert isinstance(result.exception, ConfigError) and "soft-tissue" in str(result.exception)
+    assert not (tmp_path / "m.nii.gz").exists()
