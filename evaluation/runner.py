@@ -80,13 +80,24 @@ def evaluate_pipeline(
             continue
         image = load_image(item.image, item.domain).array
         label = load_label(item.label).array
-        if image.shape[:2] != label.shape:
+        if image.shape[:-1] != label.shape:
             raise InputError(
-                f"image is {image.shape[:2]} but its label {item.label.name} is {label.shape}",
+                f"image is {image.shape[:-1]} but its label {item.label.name} is {label.shape}",
                 path=item.image,
                 fix="fix the label file so it matches its image",
             )
         names = [name for name, _ in item.classes]
+        if image.ndim == 4:  # a volume: every slice is predicted and scored, empty ones included
+            from genseg.volumes import segment_volume
+
+            seg = segment_volume(
+                pipe, image, names, steps=steps, ensemble=ensemble, seed=seed, progress=False
+            )
+            for (name, values), pred in zip(item.classes, seg.masks, strict=True):
+                truth = np.isin(label, values)
+                for z in range(label.shape[0]):
+                    meter.update(torch.from_numpy(pred[z]), torch.from_numpy(truth[z]), name)
+            continue
         out = pipe(
             image,
             names,

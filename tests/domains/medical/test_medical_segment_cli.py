@@ -107,3 +107,22 @@ def test_unknown_window_is_one_clear_error(model_dir, tmp_path):
     )
     assert isinstance(result.exception, ConfigError) and "soft-tissue" in str(result.exception)
     assert not (tmp_path / "m.nii.gz").exists()
+
+
+def test_evaluate_scores_every_slice_of_a_volume_dataset(model_dir, tmp_path, monkeypatch):
+    from genseg.evaluation.runner import evaluate_pipeline
+    from genseg.pipeline import load_pipeline
+    from genseg_medical.datasets import load_msd_liver
+    from genseg_medical.fixtures import make_fake_msd
+
+    monkeypatch.setenv("GENSEG_DATA_DIR", str(tmp_path / "data"))
+    folder = load_msd_liver(make_fake_msd(tmp_path / "msd", task="Task03_Liver", n=5))
+    pipe = load_pipeline(str(model_dir))
+    scores = evaluate_pipeline(pipe, [folder], split="validation", progress=False)
+    import nibabel as nib
+
+    from genseg.data.schema import load_dataset_spec, resolve_path
+
+    spec = load_dataset_spec(folder)
+    depth = sum(nib.load(resolve_path(folder, e.image)).shape[2] for e in spec.validation)
+    assert depth > 1 and max(scores.counts.values()) == depth  # one score per slice of every volume
