@@ -10,6 +10,8 @@ Registration hooks return lists of the models in :mod:`genseg.plugins.schemas` (
 with the same fields). ``genseg_get_reader``, ``genseg_get_writer`` and
 ``genseg_preprocess`` are *first result* hooks: the first plugin to answer wins; the
 built-in generic plugin answers last, so domain plugins override it.
+Registration hooks should return static data: genseg calls each once per process and
+keeps the validated result.
 docs/plugins.md documents each hook with an example.
 """
 

@@ -52,6 +52,9 @@ class PluginRecord:
 class LoadedPlugins:
     manager: pluggy.PluginManager
     records: list[PluginRecord]
+    # Validated results of the registration hooks, kept so lookups on hot paths (a reader
+    # per file read) do not call every plugin and re-validate its data each time.
+    memo: dict[tuple, Any] = field(default_factory=dict, repr=False)
 
     def record(self, name: str) -> PluginRecord | None:
         return next((r for r in self.records if r.name == name), None)

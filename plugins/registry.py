@@ -47,9 +47,19 @@ def _collect(
     """Every item every plugin returns from a list hook, validated as ``model``.
 
     A plugin whose items do not validate gets the error recorded (see ``plugins validate``)
-    and its items from that hook are skipped.
+    and its items from that hook are skipped. Registrations are static data, so each hook
+    runs once per plugin set (and keyword arguments) and the validated list is kept.
     """
     plugins = plugins or load_plugins()
+    key = (hook, model, tuple(sorted(kwargs.items())))
+    if key not in plugins.memo:
+        plugins.memo[key] = _collect_uncached(hook, model, plugins, **kwargs)
+    return list(plugins.memo[key])
+
+
+def _collect_uncached(
+    hook: str, model: type[M], plugins: LoadedPlugins, **kwargs: Any
+) -> list[tuple[str, M]]:
     out: list[tuple[str, M]] = []
     for name, items in call_each(hook, plugins, reraise=(), **kwargs):
         try:
@@ -112,9 +122,9 @@ def metrics(domain: str, plugins: LoadedPlugins | None = None) -> list[tuple[str
     return _collect("genseg_register_metrics", MetricSpec, plugins, domain=domain)
 
 
-def _command_names(app: typer.Typer) -> list[str]:
-    names = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands if c.callback]
-    return names + [g.name for g in app.registered_groups if g.name]
+def _command_names(commands: list, groups: list) -> list[str]:
+    names = [c.name or c.callback.__name__.replace("_", "-") for c in commands if c.callback]
+    return names + [g.name for g in groups if g.name]
 
 
 def register_commands(app: typer.Typer, plugins: LoadedPlugins | None = None) -> list[str]:
@@ -125,12 +135,11 @@ def register_commands(app: typer.Typer, plugins: LoadedPlugins | None = None) ->
     """
     plugins = plugins or load_plugins()
     added = []
-    taken = set(_command_names(app))
+    taken = set(_command_names(app.registered_commands, app.registered_groups))
     n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
     for name, _ in call_each("genseg_register_commands", plugins, reraise=(), app=app):
-        new_cmd, new_grp = app.registered_commands[n_cmd:], app.registered_groups[n_grp:]
-        clash = [c for c in _command_names(_view(new_cmd, new_grp)) if c in taken]
-        if clash:
+        new_names = _command_names(app.registered_commands[n_cmd:], app.registered_groups[n_grp:])
+        if clash := [c for c in new_names if c in taken]:
             del app.registered_commands[n_cmd:], app.registered_groups[n_grp:]
             record = plugins.record(name)
             if record is not None:
@@ -138,18 +147,11 @@ def register_commands(app: typer.Typer, plugins: LoadedPlugins | None = None) ->
                     f"command name(s) {', '.join(clash)} already taken; the plugin's commands were not added"
                 )
             continue
-        taken |= set(_command_names(_view(new_cmd, new_grp)))
+        taken |= set(new_names)
         n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
-        if new_cmd or new_grp:
+        if new_names:
             added.append(name)
     return added
-
-
-def _view(commands: list, groups: list) -> Any:
-    """Something with ``registered_commands`` / ``registered_groups`` for _command_names."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(registered_commands=commands, registered_groups=groups)
 
 
 # --- files: readers and writers ------------------------------------------------------------
