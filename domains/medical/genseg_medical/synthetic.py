@@ -165,6 +165,31 @@ def write_ct_series(
     return paths
 
 
+def write_multiframe_ct(source_files: Sequence[str | Path], path: str | Path) -> Path:
+    """Convert a CT series into one legacy-converted enhanced (multi-frame) CT file.
+
+    The frames are stored in the reverse of ``source_files``' order, so a reader that
+    ignores the per-frame positions gets the slices upside down.
+    """
+    import warnings
+
+    import highdicom as hd
+    import pydicom
+
+    sources = [pydicom.dcmread(f) for f in source_files]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # highdicom notes every attribute it cannot carry over
+        enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
+            sources[::-1],
+            series_instance_uid=hd.UID(),
+            series_number=2,
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+        )
+    enhanced.save_as(path)
+    return Path(path)
+
+
 def default_oblique_affine(spacing: tuple[float, float, float] = (0.9, 1.1, 2.5)) -> np.ndarray:
     """A RAS affine with a rotation about two axes, a flipped axis and anisotropic spacing.
 

@@ -21,7 +21,7 @@ from pydicom.data import get_testdata_file
 
 from genseg.errors import InputError
 from genseg_medical.readers import is_dicom_file, read_medical
-from genseg_medical.synthetic import ct_hounsfield, write_ct_series, write_nifti_volume
+from genseg_medical.synthetic import ct_hounsfield, write_ct_series, write_multiframe_ct, write_nifti_volume
 
 SHAPE = (6, 32, 40)  # slices, rows, columns
 SPACING = (2.5, 0.75, 0.625)  # slice step, row spacing, column spacing (exact in float32)
@@ -332,21 +332,9 @@ def test_single_frame_affine_matches_monai_in_plane():
 
 
 def test_multiframe_volume_matches_the_series_it_was_converted_from(tmp_path):
-    import highdicom as hd
-
     _series(tmp_path / "ct", instance_numbers="descending")
     series = read_medical(tmp_path / "ct", "image")
-    sources = [pydicom.dcmread(f) for f in series.meta["source_files"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
-            sources[::-1],
-            series_instance_uid=hd.UID(),
-            series_number=2,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-        )
-    enhanced.save_as(tmp_path / "mf.dcm")
+    write_multiframe_ct(series.meta["source_files"], tmp_path / "mf.dcm")
     sample = read_medical(tmp_path / "mf.dcm", "image")
     assert sample.meta["source_format"] == "dicom-multiframe" and sample.array.shape == (*SHAPE, 1)
     np.testing.assert_array_equal(sample.array, series.array)  # HU from per-frame rescale

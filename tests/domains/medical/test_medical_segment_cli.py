@@ -18,11 +18,14 @@ def model_dir(tmp_path_factory):
     return path
 
 
-def _segment(*args: str):
+def _segment(model_dir, *args: str, ok: bool = True):
+    """``genseg segment -m MODEL --domain medical ARGS`` in process."""
     from genseg.cli.app import app
 
-    result = CliRunner().invoke(app, ["segment", *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    cmd = ["segment", "-m", str(model_dir), "--domain", "medical", *args]
+    result = CliRunner().invoke(app, cmd, catch_exceptions=not ok)
+    if ok:
+        assert result.exit_code == 0, result.output
     return result
 
 
@@ -34,19 +37,7 @@ def test_a_dicom_series_folder_gives_a_nifti_on_the_series_grid(model_dir, tmp_p
     series = tmp_path / "scan"
     write_ct_series(series, shape=(5, 24, 20))
     out = tmp_path / "liver.nii.gz"
-    _segment(
-        "-m",
-        str(model_dir),
-        "--domain",
-        "medical",
-        "-p",
-        "liver",
-        "-O",
-        "window=abdomen",
-        "-o",
-        str(out),
-        str(series),
-    )
+    _segment(model_dir, "-p", "liver", "-O", "window=abdomen", "-o", str(out), str(series))
     written = nib.load(out)
     source = read_medical(series, "image")
     assert written.shape == (20, 24, 5)  # columns, rows, slices
@@ -61,19 +52,7 @@ def test_a_nifti_file_with_two_prompts_gives_a_label_volume_with_the_same_affine
     src = write_nifti_volume(tmp_path / "ct.nii.gz", shape=(20, 16, 6))
     out_dir = tmp_path / "out"
     result = _segment(
-        "-m",
-        str(model_dir),
-        "--domain",
-        "medical",
-        "-p",
-        "liver",
-        "-p",
-        "spleen",
-        "--batch-size",
-        "4",
-        "-o",
-        str(out_dir),
-        str(src),
+        model_dir, "-p", "liver", "-p", "spleen", "--batch-size", "4", "-o", str(out_dir), str(src)
     )
     written = nib.load(out_dir / "ct_mask.nii.gz")  # folder mode keeps the input's format
     assert written.shape == (20, 16, 6)
@@ -86,24 +65,8 @@ def test_unknown_window_is_one_clear_error(model_dir, tmp_path):
     from genseg.errors import ConfigError
 
     src = write_nifti_volume(tmp_path / "ct.nii.gz", shape=(8, 8, 2))
-    from genseg.cli.app import app
-
-    result = CliRunner().invoke(
-        app,
-        [
-            "segment",
-            "-m",
-            str(model_dir),
-            "--domain",
-            "medical",
-            "-p",
-            "liver",
-            "-O",
-            "window=lungs",
-            "-o",
-            str(tmp_path / "m.nii.gz"),
-            str(src),
-        ],
+    result = _segment(
+        model_dir, "-p", "liver", "-O", "window=lungs", "-o", str(tmp_path / "m.nii.gz"), str(src), ok=False
     )
     assert isinstance(result.exception, ConfigError) and "soft-tissue" in str(result.exception)
     assert not (tmp_path / "m.nii.gz").exists()

@@ -3,7 +3,6 @@ DICOM-SEG references its series, and nothing half-written is ever left behind.""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -15,7 +14,12 @@ from pydicom.data import get_testdata_file
 from genseg.data.sample import Sample
 from genseg.errors import InputError
 from genseg_medical.readers import read_medical
-from genseg_medical.synthetic import label_volume_like, write_ct_series, write_nifti_volume
+from genseg_medical.synthetic import (
+    label_volume_like,
+    write_ct_series,
+    write_multiframe_ct,
+    write_nifti_volume,
+)
 from genseg_medical.writers import write_dicom_seg, write_nifti
 
 SHAPE = (6, 32, 40)  # slices, rows, columns
@@ -177,19 +181,7 @@ def test_dicom_seg_of_a_single_frame_binary_0_255_mask_is_one_segment(tmp_path):
 
 
 def test_dicom_seg_of_a_multiframe_source_keeps_the_frame_order(tmp_path, series):
-    import highdicom as hd
-
-    sources = [pydicom.dcmread(f) for f in series.meta["source_files"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
-            sources[::-1],
-            series_instance_uid=hd.UID(),
-            series_number=2,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-        )
-    enhanced.save_as(tmp_path / "mf.dcm")
+    write_multiframe_ct(series.meta["source_files"], tmp_path / "mf.dcm")
     sample = read_medical(tmp_path / "mf.dcm", "image")
     mask = _mask(sample.spatial_shape)
     back = read_medical(write_dicom_seg(tmp_path / "mf-seg.dcm", mask, sample), "label")
