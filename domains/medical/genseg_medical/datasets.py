@@ -16,219 +16,45 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genseg.errors import DatasetError
+from genseg.plugins.dataset_index import (
+    PluginDatasets,
+    absolute,
+    image_size,
+    index_dir,
+    missing_files,
+    natural_key,
+    read_binary_mask,
+    split_every_tenth,
+    stale,
+    visible_files,
+    write_png_label,
+)
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from genseg.data.schema import DatasetEntry
-    from genseg.plugins.schemas import DatasetCard, Vocabulary
-
-_PACKAGE = "genseg_medical"
-INDEX_FOLDER = "_index"
-INDEX_VERSION = 1
-"""Bumped when the index layout changes, so stale derived files are rebuilt."""
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-# --- shared helpers -------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _cards() -> dict[str, DatasetCard]:
-    """The plugin's dataset cards by name (the one place URLs, licences and classes are written)."""
-    from genseg.plugins.schemas import DatasetCatalog, load_package_json
-
-    catalog = load_package_json(_PACKAGE, "data/datasets.json", DatasetCatalog)
-    return {reg.card.name: reg.card for reg in catalog.datasets}
-
-
-@lru_cache(maxsize=1)
-def _vocabulary() -> Vocabulary:
-    from genseg.plugins.schemas import Vocabulary, load_package_json
-
-    return load_package_json(_PACKAGE, "data/vocabulary.json", Vocabulary)
-
-
-def index_dir(name: str) -> Path:
-    """Where the index (dataset.json and derived files) of dataset ``name`` is written."""
-    from genseg.plugins.registry import data_dir
-
-    return (data_dir() / INDEX_FOLDER / name).expanduser().absolute()
-
-
-def class_spec(name: str, values: list[int] | None = None) -> dict[str, Any]:
-    """A dataset.json class named ``name``, with the vocabulary's synonyms when it knows the name."""
-    term = _vocabulary().lookup(name)
-    words = [term.name, *term.synonyms] if term else []
-    spec: dict[str, Any] = {"name": name, "synonyms": [w for w in words if w.lower() != name.lower()]}
-    if values is not None:
-        spec["values"] = list(values)
-    return spec
-
-
-def natural_key(text: str) -> list[Any]:
-    """Sort key that orders ``case_2`` before ``case_10`` (names are compared digit-run-wise)."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
-
-
-def split_every_tenth(index: int) -> str:
-    """0th, 10th, ... → test; 1st, 11th, ... → validation; the rest training (80/10/10)."""
-    return {0: "test", 1: "validation"}.get(index % 10, "training")
-
-
-def _absolute(root: str | Path) -> Path:
-    return Path(root).expanduser().absolute()
+_DATASETS = PluginDatasets("genseg_medical", "medical")
+class_spec = _DATASETS.class_spec
 
 
 def _not_found(name: str | None, root: Path, what: str, how: str) -> DatasetError:
-    """The error for a root that does not hold the dataset: where to download it and how to unpack.
-
-    ``name`` None stands for a Decathlon task that is not one of the registered ten.
-    """
-    from genseg.plugins.registry import data_dir
-
+    """The error for a root that does not hold the dataset; ``name`` None stands for a Decathlon
+    task that is not one of the registered ten (the Decathlon cards share their URL)."""
     if name is None:
-        card = _cards()[next(iter(MSD_TASKS))]  # the Decathlon cards share their URL
+        card = _DATASETS.cards[next(iter(MSD_TASKS))]
         return DatasetError(
             f"Medical Segmentation Decathlon: {what}",
             path=root,
             fix=f"download the task from {card.url} and {how}",
         )
-    card = _cards()[name]
-    return DatasetError(
-        f"{card.title or name}: {what}",
-        path=root,
-        fix=f"download it from {card.url} and {how}; then pass --dataset {name}=FOLDER "
-        f"(or unpack it into {data_dir() / name})",
-    )
-
-
-def _missing_files(what: str, missing: list[Path], fix: str) -> DatasetError:
-    """An error naming the first of ``missing`` and how many there are."""
-    more = f" ({len(missing)} missing in all)" if len(missing) > 1 else ""
-    return DatasetError(f"{what}{more}", path=missing[0], fix=fix)
-
-
-def _visible_files(folder: Path) -> list[Path]:
-    """Plain files of ``folder`` without hidden ones (macOS archives add ``._NAME`` twins)."""
-    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-
-
-def _previous_root(folder: Path) -> str | None:
-    """The root the index in ``folder`` was last built from (None when there is none)."""
-    try:
-        raw = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
-        generator = raw.get("generator") or {}
-        if generator.get("version") != INDEX_VERSION:
-            return None
-        return generator.get("root")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _prepare_index(name: str, root: Path, derived: bool) -> Path:
-    """The index folder of ``name``; derived files from another root or version are removed."""
-    import shutil
-
-    folder = index_dir(name)
-    if derived and (folder / "labels").exists() and _previous_root(folder) != str(root):
-        shutil.rmtree(folder / "labels")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _write_index(
-    name: str,
-    root: Path,
-    folder: Path,
-    classes: dict[str, dict[str, Any]],
-    splits: dict[str, list[DatasetEntry]],
-    unregistered: dict[str, str] | None = None,
-) -> Path:
-    """Write ``folder/dataset.json`` (last, atomically) from the card and the entries found.
-
-    ``unregistered`` gives description, license and reference for a dataset without a card.
-    """
-    from genseg.data.schema import DatasetSpec, write_dataset_spec
-
-    card = _cards().get(name)
-    about = (
-        {
-            "description": card.description,
-            "license": card.licence,
-            "reference": f"{card.citation}. {card.url}",
-        }
-        if card
-        else dict(unregistered or {})
-    )
-    spec = DatasetSpec(
-        name=name,
-        domain="medical",
-        **about,
-        classes=classes,
-        training=splits.get("training", []),
-        validation=splits.get("validation", []),
-        test=splits.get("test", []),
-        generator={"loader": name, "root": str(root), "version": INDEX_VERSION},
-    )
-    write_dataset_spec(folder, spec)
-    return folder
-
-
-def _stale(target: Path, sources: Iterable[Path]) -> bool:
-    """Whether ``target`` is missing or older than one of ``sources``."""
-    if not target.is_file():
-        return True
-    made = target.stat().st_mtime_ns
-    return any(s.stat().st_mtime_ns > made for s in sources)
-
-
-def _read_mask(path: Path, size: tuple[int, int], image: Path) -> np.ndarray:
-    """A mask file as booleans (grey level >= 128), refused if its size differs from the image's."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            mask_size = im.size
-            grey = np.asarray(im.convert("L"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DatasetError(f"cannot read the mask: {exc}", path=path, fix="re-download the file") from None
-    if mask_size != size:
-        raise DatasetError(
-            f"mask is {mask_size[0]}×{mask_size[1]} but its image {image.name} is {size[0]}×{size[1]}",
-            path=path,
-            fix="re-download the dataset: each mask must be drawn on its own image",
-        )
-    return grey >= 128
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DatasetError(f"cannot read the image: {exc}", path=path, fix="re-download the file") from None
-
-
-def _write_label(target: Path, label: np.ndarray) -> None:
-    """Write a uint8 label map as PNG, atomically (an interrupted index never leaves half a file)."""
-    from PIL import Image
-
-    from genseg.data.atomic import atomic_write
-
-    atomic_write(target, lambda tmp: Image.fromarray(label).save(tmp, format="PNG"))
+    return _DATASETS.not_found(name, root, what, how)
 
 
 # --- Medical Segmentation Decathlon ---------------------------------------------------------
@@ -392,7 +218,7 @@ def load_msd(root: str | Path, name: str | None = None) -> Path:
     """
     from genseg.data.schema import DatasetEntry
 
-    root = _absolute(root)
+    root = absolute(root)
     task = MSD_TASKS.get(name) if name else None
     folder = _find_task_folder(root, task)
     if folder is None:
@@ -433,7 +259,7 @@ def load_msd(root: str | Path, name: str | None = None) -> Path:
     ]
     missing = [p for pair in cases for p in pair if not p.is_file()] + [p for p in tests if not p.is_file()]
     if missing:
-        raise _missing_files(
+        raise missing_files(
             "a file listed in the Decathlon dataset.json is missing",
             missing,
             f"unpack {folder.name}.tar again, completely (its dataset.json lists every image and label)",
@@ -447,13 +273,13 @@ def load_msd(root: str | Path, name: str | None = None) -> Path:
         splits[split].append(DatasetEntry(image=str(image), label=str(label)))
     splits["test"] = [DatasetEntry(image=str(p)) for p in sorted(tests, key=lambda p: natural_key(p.name))]
 
-    index = _prepare_index(name, folder, derived=False)
+    index = _DATASETS.prepare_index(name, folder, derived=False)
     about = {
         "description": str(raw.get("description", "")),
         "license": str(raw.get("licence", "")),  # the Decathlon spells it the British way
         "reference": str(raw.get("reference", "")),
     }
-    return _write_index(name, folder, index, _msd_classes(raw["labels"], task), splits, about)
+    return _DATASETS.write_index(name, folder, index, _msd_classes(raw["labels"], task), splits, about)
 
 
 def _msd_loader(name: str) -> Callable[[str | Path], Path]:
@@ -483,10 +309,7 @@ load_msd_colon = _msd_loader("msd-colon")
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        (p for p in _visible_files(folder) if p.suffix.lower() in _IMAGE_SUFFIXES),
-        key=lambda p: natural_key(p.name),
-    )
+    return visible_files(folder, _IMAGE_SUFFIXES)
 
 
 def load_kvasir_seg(root: str | Path) -> Path:
@@ -501,7 +324,7 @@ def load_kvasir_seg(root: str | Path) -> Path:
     from genseg.data.schema import DatasetEntry
 
     name = "kvasir-seg"
-    root = _absolute(root)
+    root = absolute(root)
     base = next(
         (b for b in (root, root / "Kvasir-SEG") if (b / "images").is_dir() and (b / "masks").is_dir()), None
     )
@@ -517,22 +340,22 @@ def load_kvasir_seg(root: str | Path) -> Path:
     masks = {p.stem: p for p in _image_files(base / "masks")}
     missing = [base / "masks" / image.name for image in images if image.stem not in masks]
     if missing:
-        raise _missing_files(
+        raise missing_files(
             "an image has no mask",
             missing,
             "unzip the archive again: every images/NAME.jpg has masks/NAME.jpg",
         )
 
-    index = _prepare_index(name, base, derived=True)
+    index = _DATASETS.prepare_index(name, base, derived=True)
     splits: dict[str, list[DatasetEntry]] = {"training": [], "validation": [], "test": []}
     for i, image in enumerate(images):
         mask = masks[image.stem]
         label = index / "labels" / f"{image.stem}.png"
-        if _stale(label, [mask]):
-            _write_label(label, _read_mask(mask, _image_size(image), image).astype(np.uint8))
+        if stale(label, [mask]):
+            write_png_label(label, read_binary_mask(mask, image_size(image), image).astype(np.uint8))
         entry = DatasetEntry(image=str(image), label=str(label.relative_to(index)))
         splits[split_every_tenth(i)].append(entry)
-    return _write_index(name, base, index, {"1": class_spec("polyp")}, splits)
+    return _DATASETS.write_index(name, base, index, {"1": class_spec("polyp")}, splits)
 
 
 # --- ISIC 2018 task 1 -----------------------------------------------------------------------
@@ -548,7 +371,7 @@ def _isic_folders(base: Path, split: str) -> tuple[Path, Path]:
 def _isic_pairs(images_dir: Path, masks_dir: Path | None) -> list[tuple[Path, Path | None]]:
     """(image, mask) of every ``ISIC_*.jpg``; a missing mask is an error when ``masks_dir`` is given."""
     images = sorted(
-        (p for p in _visible_files(images_dir) if p.name.startswith("ISIC_") and p.suffix.lower() == ".jpg"),
+        (p for p in visible_files(images_dir) if p.name.startswith("ISIC_") and p.suffix.lower() == ".jpg"),
         key=lambda p: natural_key(p.name),
     )
     if masks_dir is None:
@@ -556,7 +379,7 @@ def _isic_pairs(images_dir: Path, masks_dir: Path | None) -> list[tuple[Path, Pa
     pairs = [(image, masks_dir / f"{image.stem}_segmentation.png") for image in images]
     missing = [mask for _, mask in pairs if not mask.is_file()]
     if missing:
-        raise _missing_files(
+        raise missing_files(
             "an image has no ground-truth mask",
             missing,
             f"unzip {masks_dir.name}.zip again: every ISIC_NNNNNNN.jpg has ISIC_NNNNNNN_segmentation.png",
@@ -574,7 +397,7 @@ def load_isic_2018(root: str | Path) -> Path:
     from genseg.data.schema import DatasetEntry
 
     name = "isic-2018"
-    root = _absolute(root)
+    root = absolute(root)
     candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())] if root.is_dir() else []
     base = next((b for b in candidates if _isic_folders(b, "Training")[0].is_dir()), None)
     how = (
@@ -604,8 +427,8 @@ def load_isic_2018(root: str | Path) -> Path:
         split: [DatasetEntry(image=str(img), label=str(mask) if mask else None) for img, mask in pairs]
         for split, pairs in found.items()
     }
-    index = _prepare_index(name, base, derived=False)
-    return _write_index(name, base, index, {"1": class_spec("skin lesion", [255])}, splits)
+    index = _DATASETS.prepare_index(name, base, derived=False)
+    return _DATASETS.write_index(name, base, index, {"1": class_spec("skin lesion", [255])}, splits)
 
 
 # --- BUSI -----------------------------------------------------------------------------------
@@ -617,7 +440,7 @@ BUSI_PATHOLOGIES = {"benign": 1, "malignant": 2, "normal": 0}
 
 def _busi_cases(folder: Path) -> list[tuple[Path, list[Path]]]:
     """(image, masks) of one pathology folder, in number order; a missing first mask is an error."""
-    files = {p.name: p for p in _visible_files(folder) if p.suffix.lower() == ".png"}
+    files = {p.name: p for p in visible_files(folder) if p.suffix.lower() == ".png"}
     images = sorted((p for n, p in files.items() if "_mask" not in n), key=lambda p: natural_key(p.name))
     cases, missing = [], []
     for image in images:
@@ -631,7 +454,7 @@ def _busi_cases(folder: Path) -> list[tuple[Path, list[Path]]]:
         )
         cases.append((image, [first, *extra]))
     if missing:
-        raise _missing_files(
+        raise missing_files(
             "an image has no mask",
             missing,
             "unzip the archive again: every 'NAME (N).png' has 'NAME (N)_mask.png'",
@@ -652,7 +475,7 @@ def load_busi(root: str | Path) -> Path:
     from genseg.data.schema import DatasetEntry
 
     name = "busi"
-    root = _absolute(root)
+    root = absolute(root)
     base = next(
         (
             b
@@ -668,7 +491,7 @@ def load_busi(root: str | Path) -> Path:
             "no Dataset_BUSI_with_GT/benign or /malignant folder here",
             "unzip it so that this folder holds Dataset_BUSI_with_GT/benign/, malignant/ and normal/",
         )
-    index = _prepare_index(name, base, derived=True)
+    index = _DATASETS.prepare_index(name, base, derived=True)
     splits: dict[str, list[DatasetEntry]] = {"training": [], "validation": [], "test": []}
     for pathology, value in BUSI_PATHOLOGIES.items():
         folder = base / pathology
@@ -676,17 +499,17 @@ def load_busi(root: str | Path) -> Path:
             continue
         for i, (image, masks) in enumerate(_busi_cases(folder)):
             label = index / "labels" / pathology / f"{image.stem}.png"
-            if _stale(label, [image, *masks]):
-                size = _image_size(image)
+            if stale(label, [image, *masks]):
+                size = image_size(image)
                 lesion = np.zeros((size[1], size[0]), dtype=bool)
                 for mask in masks:
-                    lesion |= _read_mask(mask, size, image)
-                _write_label(label, (lesion * value).astype(np.uint8))
+                    lesion |= read_binary_mask(mask, size, image)
+                write_png_label(label, (lesion * value).astype(np.uint8))
             entry = DatasetEntry(image=str(image), label=str(label.relative_to(index)))
             splits[split_every_tenth(i)].append(entry)
     if not any(splits.values()):
         raise _not_found(name, base, "the pathology folders hold no images", "unzip the archive again")
-    return _write_index(name, base, index, {"1": class_spec("breast lesion", [1, 2])}, splits)
+    return _DATASETS.write_index(name, base, index, {"1": class_spec("breast lesion", [1, 2])}, splits)
 
 
 __all__ = [
