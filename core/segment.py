@@ -118,20 +118,44 @@ def segment_files(
     domain: str = "generic",
     options: dict | None = None,
     batch_size: int = 8,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    vector: Path | None = None,
 ) -> list[SegmentedFile]:
     """Segment ``inputs`` (read by whichever plugin claims them, preprocessed for ``domain``).
 
     2D images give a mask and an overlay; volumes (D×H×W×C) are segmented slice by slice,
     every slice, and give a mask volume on the input's grid plus an overlay of a few slices.
+    In a domain that tiles (or with ``tile_size``), images larger than a tile are segmented
+    tile by tile, streamed from disk when their reader allows (see :mod:`genseg.segment_tiled`);
+    ``vector`` also writes polygons (one input only).
     """
     from genseg.data.io import load_image
     from genseg.models.text_encoder import validate_prompts
+    from genseg.plugins.registry import find_writer
+    from genseg.segment_tiled import tiling_for, windowed_opener
 
     prompts = validate_prompts(prompts)
     for src in inputs:
         if not Path(src).exists():
             raise InputError("input not found", path=src, fix="check the path")
-    samples = {src: load_image(src, domain, options) for src in inputs}  # all readable before any write
+    if vector is not None:
+        if len(inputs) != 1:
+            raise InputError(
+                f"--vector writes one file but {len(inputs)} inputs were given",
+                path=vector,
+                fix="segment one scene per run when writing polygons",
+            )
+        find_writer(vector, kind="vector")
+    tile = tiling_for(domain, tile_size, pipe.config.resolution)
+    options = dict(options or {})
+    # Everything is opened and checked before anything is written.
+    windowed = {}
+    for src in inputs:
+        opener = windowed_opener(Path(src)) if tile else None
+        if opener is not None:
+            windowed[src] = opener(Path(src), domain, options)
+    samples = {src: load_image(src, domain, options) for src in inputs if src not in windowed}
     for src, sample in samples.items():
         if sample.array.ndim not in (3, 4):
             raise InputError(
@@ -145,12 +169,56 @@ def segment_files(
     results = []
     from rich.progress import track
 
+    kwargs = dict(steps=steps, ensemble=ensemble, threshold=threshold, seed=seed)
     for src in track(inputs, description="segmenting", disable=not progress or len(inputs) < 2):
-        kwargs = dict(steps=steps, ensemble=ensemble, threshold=threshold, seed=seed)
-        results.append(
-            _segment_one(pipe, samples[src], prompts, plan[src], batch_size, progress=progress, **kwargs)
-        )
+        sample = samples.get(src)
+        big = sample is not None and not sample.is_volume and max(sample.spatial_shape) > tile > 0
+        if src in windowed or big or (vector is not None and sample is not None and not sample.is_volume):
+            results.append(
+                _segment_tiles(
+                    pipe,
+                    src,
+                    windowed.get(src),
+                    sample,
+                    prompts,
+                    plan[src],
+                    vector,
+                    tile,
+                    overlap,
+                    batch_size,
+                    progress,
+                    **kwargs,
+                )
+            )
+        else:
+            results.append(
+                _segment_one(pipe, sample, prompts, plan[src], batch_size, progress=progress, **kwargs)
+            )
     return results
+
+
+def _segment_tiles(
+    pipe, src, source, sample, prompts, plan, vector, tile, overlap, batch_size, progress, **kwargs
+):
+    from genseg.segment_tiled import segment_tiled
+
+    if tile == 0:  # no tiling asked for: one tile holding the whole image (polygons only)
+        tile = max(sample.spatial_shape)
+    written, coverage, _ = segment_tiled(
+        pipe,
+        Path(src),
+        prompts,
+        plan,
+        vector,
+        tile,
+        overlap,
+        source=source,
+        sample=sample,
+        batch_size=batch_size,
+        progress=progress,
+        **kwargs,
+    )
+    return SegmentedFile(Path(src), written, coverage)
 
 
 def _segment_one(pipe, sample, prompts, plan, batch_size, steps, ensemble, threshold, seed, progress):
@@ -182,7 +250,8 @@ def _segment_one(pipe, sample, prompts, plan, batch_size, steps, ensemble, thres
             generator=torch.Generator().manual_seed(seed),
         )
         masks, probs = out.masks[0], out.probabilities[0]
-        write(plan["mask"], label_map(masks, probs), reference=sample)
+        on_value = 255 if plan["mask"].suffix.lower() == ".png" else 1  # 255 keeps a PNG viewable
+        write(plan["mask"], label_map(masks, probs, on_value), reference=sample)
         write_overlay_png(plan["overlay"], sample.array, list(masks), prompts)
         unc_map = out.uncertainty[0].max(0) if out.uncertainty is not None else None
     written = [plan["mask"], plan["overlay"]]

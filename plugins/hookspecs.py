@@ -38,7 +38,9 @@ if TYPE_CHECKING:  # annotations only: keep plugin loading free of heavy imports
     )
 
 PROJECT = "genseg"
-GENSEG_HOOKSPEC_VERSION = "1.0.0"
+GENSEG_HOOKSPEC_VERSION = "1.1.0"
+"""1.1: optional fields, compatible with 1.0 plugins: ``DomainInfo.tiling``,
+``ReaderSpec.claims`` / ``open_windowed``, ``WriterSpec.kind`` / ``stream`` (vector and streamed writers)."""
 HOOKSPEC_ATTRIBUTE = "GENSEG_HOOKSPEC"
 
 hookspec = pluggy.HookspecMarker(PROJECT)

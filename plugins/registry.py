@@ -213,7 +213,8 @@ def match_reader(path: Path, kind: str, plugins: LoadedPlugins | None = None) ->
     is_dir = path.is_dir()
     for _, spec in readers(plugins):
         if kind in spec.kinds and spec.directories == is_dir and claims(spec.patterns, path):
-            return spec
+            if spec.claims is None or resolve_target(spec.claims)(path):
+                return spec
     return None
 
 
@@ -236,26 +237,38 @@ def match_writer(path: Path, fmt: str | None, plugins: LoadedPlugins | None = No
 
 
 def find_writer(
-    path: str | Path, fmt: str | None = None, plugins: LoadedPlugins | None = None
+    path: str | Path, fmt: str | None = None, plugins: LoadedPlugins | None = None, kind: str = "mask"
 ) -> tuple[str, WriterSpec]:
+    """(plugin, writer) of ``kind`` ("mask" or "vector") for ``path`` / ``fmt``; an InputError
+    listing the writers of that kind when none claims it."""
     path = Path(path)
     found = first_result("genseg_get_writer", plugins, path=path, fmt=fmt)
-    if found is None:
-        listed = "; ".join(
+    if found is not None:
+        plugin, spec = found
+        spec = validate_as(WriterSpec, spec, f"plugin {plugin}, genseg_get_writer")
+        if spec.kind == kind:
+            if plugin == BUILTIN:
+                plugin = next((p for p, s in writers(plugins) if s == spec), plugin)
+            return plugin, spec
+    listed = (
+        "; ".join(
             f"{spec.name} ({' '.join(spec.patterns)}; formats {', '.join(spec.formats)}) from {p}"
             for p, spec in writers(plugins)
+            if spec.kind == kind
         )
-        asked = f"format {fmt!r}" if fmt else "this output name"
-        raise InputError(
-            f"no installed writer handles {asked}. Writers: {listed}.",
-            path=path,
-            fix="choose an output name or format listed above, or install the domain plugin that writes it",
-        )
-    plugin, spec = found
-    spec = validate_as(WriterSpec, spec, f"plugin {plugin}, genseg_get_writer")
-    if plugin == BUILTIN:
-        plugin = next((p for p, s in writers(plugins) if s == spec), plugin)
-    return plugin, spec
+        or "none installed"
+    )
+    asked = f"format {fmt!r}" if fmt else "this output name"
+    if found is not None:
+        flag = "--vector" if kind == "mask" else "--output"
+        fix = f"this is a {found[1].kind} format: pass it with {flag}, or choose a {kind} format listed above"
+    else:
+        fix = "choose an output name or format listed above, or install the domain plugin that writes it"
+    raise InputError(
+        f"no installed {kind} writer handles {asked}. {kind.capitalize()} writers: {listed}.",
+        path=path,
+        fix=fix,
+    )
 
 
 def write(
@@ -267,7 +280,34 @@ def write(
 ) -> Path:
     """Write a mask or label map with the writer that handles ``path`` / ``fmt``."""
     _, spec = find_writer(path, fmt, plugins)
+    if spec.write is None:
+        raise InputError(
+            f"writer {spec.name!r} only writes streamed rasters",
+            path=path,
+            fix="report this to the plugin that registered it",
+        )
     return resolve_target(spec.write)(Path(path), mask, reference)
+
+
+def open_stream(
+    path: str | Path,
+    reference: Sample,
+    prompts: list[str],
+    kind: str = "mask",
+    plugins: LoadedPlugins | None = None,
+):
+    """A sink taking finished rows (``write_rows``, ``close``, ``abort``) from the writer of
+    ``kind`` that claims ``path``; None when that writer cannot stream (masks only)."""
+    _, spec = find_writer(path, None, plugins, kind=kind)
+    if spec.stream is None:
+        return None
+    return resolve_target(spec.stream)(Path(path), reference, list(prompts))
+
+
+def domain_info(domain: str, plugins: LoadedPlugins | None = None) -> DomainInfo:
+    """The registration of ``domain`` (an error naming the installed ones if unknown)."""
+    check_domain(domain, plugins)
+    return next(info for _, info in domains(plugins) if info.name == domain)
 
 
 def preprocess(

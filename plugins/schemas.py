@@ -13,7 +13,15 @@ import json
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from genseg.errors import ConfigError
 
@@ -40,6 +48,11 @@ class DomainInfo(_Strict):
 
     name: str = Field(pattern=_NAME)
     description: str = ""
+    tiling: bool = Field(
+        False,
+        description="images larger than the model's input are cut into overlapping tiles at the model's "
+        "resolution (aerial scenes) instead of being resized whole (photographs, slices)",
+    )
 
 
 class DatasetCard(_Strict):
@@ -129,21 +142,47 @@ class ReaderSpec(_Strict):
     directories: bool = Field(False, description="claims folders instead of files (e.g. a DICOM series)")
     description: str = ""
     read: Target
+    claims: Target | None = Field(
+        None,
+        description="names claims(path) -> bool, asked after a pattern matched, for formats that share an "
+        "extension (a GeoTIFF is a TIFF): only files it accepts are read by this reader",
+    )
+    open_windowed: Target | None = Field(
+        None,
+        description="names open(path, domain, options) -> genseg.tiling.RasterSource with a `reference` "
+        "Sample (metadata only): rasters too large to read whole are streamed through it window by window",
+    )
 
 
 class WriterSpec(_Strict):
-    """A mask writer: the output patterns it claims and the function that writes.
+    """An output writer: the patterns it claims and how it writes.
 
-    ``write`` names ``write(path: pathlib.Path, mask: numpy.ndarray, reference: Sample | None)
-    -> pathlib.Path``; ``reference`` is the input the mask was predicted from, whose spatial
-    metadata the writer must carry over unchanged. Writers write atomically.
+    A ``mask`` writer's ``write`` names ``write(path: pathlib.Path, mask: numpy.ndarray,
+    reference: Sample | None) -> pathlib.Path``; ``reference`` is the input the mask was
+    predicted from, whose spatial metadata the writer must carry over unchanged.
+
+    ``stream`` (mask or ``vector`` writers) names ``open(path, reference, prompts) -> sink``
+    whose ``write_rows(row, labels, probabilities)`` takes finished rows in order, ``close()``
+    commits the file and ``abort()`` removes what was written: outputs of rasters too large
+    for memory, and vector layers (polygons with class, prompt and score). Writers write
+    atomically: nothing appears under ``path`` before ``close()``.
     """
 
     name: str = Field(pattern=_NAME)
     patterns: list[str] = Field(min_length=1)
     formats: list[str] = Field(min_length=1, description="format names a user may ask for, e.g. 'png'")
+    kind: Literal["mask", "vector"] = "mask"
     description: str = ""
-    write: Target
+    write: Target | None = None
+    stream: Target | None = None
+
+    @model_validator(mode="after")
+    def _writes_somehow(self) -> WriterSpec:
+        if self.write is None and self.stream is None:
+            raise ValueError("a writer needs `write`, `stream` or both")
+        if self.kind == "vector" and self.stream is None:
+            raise ValueError("a vector writer needs `stream`")
+        return self
 
 
 class AdapterCard(_Strict):

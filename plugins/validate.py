@@ -20,7 +20,11 @@ _LIST_HOOKS = {
     "genseg_register_writers": "WriterSpec",
     "genseg_register_adapters": "AdapterCard",
 }
-_TARGET_FIELDS = {"DatasetRegistration": "loader", "ReaderSpec": "read", "WriterSpec": "write"}
+_TARGET_FIELDS = {
+    "DatasetRegistration": ("loader",),
+    "ReaderSpec": ("read", "claims", "open_windowed"),
+    "WriterSpec": ("write", "stream"),
+}
 
 
 @dataclass
@@ -78,16 +82,11 @@ def validate_plugin(name: str, plugins: LoadedPlugins | None = None) -> Validati
             except ConfigError as exc:
                 report.problems.append(exc.message)
                 continue
-            target_field = _TARGET_FIELDS.get(model_name)
-            target = getattr(value, target_field) if target_field else None
-            if target:
-                try:
-                    if not callable(schemas.resolve_target(target)):
-                        report.problems.append(f"{hook}: {target} is not callable")
-                        continue
-                except (ImportError, AttributeError) as exc:
-                    report.problems.append(f"{hook}: cannot import {target}: {exc}")
-                    continue
+            targets = [getattr(value, f) for f in _TARGET_FIELDS.get(model_name, ())]
+            broken = [problem for t in targets if t and (problem := _target_problem(hook, t))]
+            if broken:
+                report.problems += broken
+                continue
             if model_name == "DomainInfo":
                 domains.add(value.name)
             if model_name == "Vocabulary":
@@ -99,3 +98,15 @@ def validate_plugin(name: str, plugins: LoadedPlugins | None = None) -> Validati
             report.warnings.append(f"domain {domain!r} has no vocabulary (genseg vocab show fails)")
     report.problems += [f"{hook} raised: {err}" for hook, err in record.hook_errors.items()]
     return report
+
+
+def _target_problem(hook: str, target: str) -> str | None:
+    """Why ``target`` ("module:attr") cannot serve, or None when it imports and is callable."""
+    from genseg.plugins import schemas
+
+    try:
+        if not callable(schemas.resolve_target(target)):
+            return f"{hook}: {target} is not callable"
+    except (ImportError, AttributeError) as exc:
+        return f"{hook}: cannot import {target}: {exc}"
+    return None

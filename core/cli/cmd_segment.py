@@ -42,13 +42,31 @@ def segment(
         "-O",
         help="Preprocessing choice KEY=VALUE for the domain, e.g. window=lung; repeatable.",
     ),
-    batch_size: int = typer.Option(8, "--batch-size", help="Slices per forward pass for volumes."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Slices or tiles per forward pass."),
+    tile_size: int = typer.Option(
+        None,
+        "--tile-size",
+        help="Cut images into tiles of this many pixels (0: never). Default: the model's resolution "
+        "in domains that tile (remote-sensing), else no tiling.",
+    ),
+    overlap: int = typer.Option(
+        None, "--overlap", help="Pixels shared by neighbouring tiles (default: tile/4)."
+    ),
+    vector: Path = typer.Option(
+        None, "--vector", help="Also write polygons (class, prompt, score): NAME.gpkg or NAME.geojson."
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse inputs a domain would only warn about (e.g. a GeoTIFF without CRS)."
+    ),
 ) -> None:
     """Segment each prompt in each image; writes the mask (a label map with several prompts) and an overlay.
 
     Example: genseg segment -m runs/demo -p "red circle" -p grass --output out/ img1.png img2.png
 
     Example: genseg segment -m runs/demo --domain medical -O window=abdomen -p liver -o liver.nii.gz scan/
+
+    Example: genseg segment -m runs/demo --domain remote-sensing -p buildings -o buildings.tif
+    --vector buildings.gpkg scene.tif
     """
     from genseg.pipeline import load_pipeline
     from genseg.plugins.registry import check_domain
@@ -56,6 +74,8 @@ def segment(
 
     check_domain(domain)
     options = parse_options(option)
+    if strict:
+        options["strict"] = "true"
     pipe = load_pipeline(model)
     results = segment_files(
         pipe,
@@ -69,6 +89,9 @@ def segment(
         domain=domain,
         options=options,
         batch_size=batch_size,
+        tile_size=tile_size,
+        overlap=overlap,
+        vector=vector,
     )
     for r in results:
         cover = ", ".join(f"{p}: {c:.1%}" for p, c in r.coverage.items())

@@ -1,18 +1,29 @@
-"""Hook implementations of the remote-sensing plugin (registered through the `genseg` entry point).
+"""Hook implementations of the remote-sensing plugin (registered through the ``genseg`` entry point).
 
-Light at import: package data is read and heavy libraries imported only when a hook runs.
+Light at import: package data is read and rasterio, geopandas and shapely are imported only
+when a hook needs them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from genseg.plugins import hookimpl
 
-GENSEG_HOOKSPEC = ">=1.0,<2"
+GENSEG_HOOKSPEC = ">=1.1,<2"
+DOMAIN = "remote-sensing"
 
 
 @hookimpl
 def genseg_register_domains():
-    return [{"name": "remote-sensing", "description": "remote sensing (GeoTIFF scenes, multispectral bands)"}]
+    return [
+        {
+            "name": DOMAIN,
+            "description": "remote sensing (GeoTIFF scenes, multispectral bands)",
+            "tiling": True,
+        }
+    ]
 
 
 @hookimpl
@@ -20,3 +31,64 @@ def genseg_register_vocabularies():
     from genseg.plugins.schemas import Vocabulary, load_package_json
 
     return [load_package_json("genseg_remote_sensing", "data/vocabulary.json", Vocabulary)]
+
+
+@hookimpl
+def genseg_register_datasets():
+    from genseg.plugins.schemas import DatasetCatalog, load_package_json
+
+    return list(load_package_json("genseg_remote_sensing", "data/datasets.json", DatasetCatalog).datasets)
+
+
+@hookimpl
+def genseg_register_readers():
+    return [
+        {
+            "name": "geotiff",
+            "patterns": ["*.tif", "*.tiff"],
+            "description": "GeoTIFF / COG via rasterio, any number of bands; CRS, transform and nodata kept "
+            "(plain TIFFs without georeferencing are left to the generic reader)",
+            "read": "genseg_remote_sensing.readers:read_geotiff",
+            "claims": "genseg_remote_sensing.readers:is_georeferenced",
+            "open_windowed": "genseg_remote_sensing.raster:open_geotiff",
+        }
+    ]
+
+
+@hookimpl
+def genseg_register_writers():
+    return [
+        {
+            "name": "geotiff",
+            "patterns": ["*.tif", "*.tiff"],
+            "formats": ["geotiff", "gtiff", "tif"],
+            "description": "uint8 label GeoTIFF on the input's grid (CRS, transform, nodata), tiled, DEFLATE",
+            "write": "genseg_remote_sensing.raster:write_geotiff",
+            "stream": "genseg_remote_sensing.raster:open_geotiff_sink",
+        },
+        {
+            "name": "geopackage",
+            "patterns": ["*.gpkg"],
+            "formats": ["gpkg", "geopackage"],
+            "kind": "vector",
+            "description": "polygons with class, prompt and score in the raster's CRS, one layer per class",
+            "stream": "genseg_remote_sensing.vector:open_vector_sink",
+        },
+        {
+            "name": "geojson",
+            "patterns": ["*.geojson"],
+            "formats": ["geojson"],
+            "kind": "vector",
+            "description": "polygons with class, prompt and score in the raster's CRS (one collection)",
+            "stream": "genseg_remote_sensing.vector:open_vector_sink",
+        },
+    ]
+
+
+@hookimpl
+def genseg_preprocess(sample, domain: str, options: Mapping[str, Any]):
+    if domain != DOMAIN:
+        return None
+    from genseg_remote_sensing.preprocessing import preprocess_remote_sensing
+
+    return preprocess_remote_sensing(sample, options)

@@ -1,0 +1,153 @@
+"""`genseg segment` for rasters cut into tiles: streamed from disk or held in memory.
+
+A domain that declares ``tiling`` (aerial scenes) has images larger than the model's input
+cut into overlapping tiles at the model's resolution, instead of being resized whole. When
+the file's reader can open it window by window (``ReaderSpec.open_windowed``) and the
+output's writer can take rows (``WriterSpec.stream``), the scene is never read whole and
+the mask is written block by block; otherwise the tiles come from the image in memory.
+Vector writers (``--vector``) take the same rows. Outputs are committed only after the
+last row; a failure aborts every sink, leaving no partial file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from genseg.errors import InputError
+from genseg.tiling import ArraySink, ArraySource, pipeline_predictor, segment_raster
+
+THUMBNAIL = 1024
+"""Longest side of the overlay written for a tiled scene."""
+
+
+def tiling_for(domain: str, tile_size: int | None, resolution: int) -> int:
+    """The tile size to use (0 = do not tile): ``--tile-size`` if given, else the model's
+    resolution for domains that tile."""
+    if tile_size is not None:
+        if tile_size < 0 or 0 < tile_size < 8:
+            raise InputError(f"--tile-size {tile_size} is too small", fix="pass 0 (no tiling) or at least 8")
+        return tile_size
+    from genseg.plugins.registry import domain_info
+
+    return resolution if domain_info(domain).tiling else 0
+
+
+def windowed_opener(path: Path):
+    """The reader's window-by-window opener for ``path``, or None."""
+    from genseg.plugins.registry import find_reader
+    from genseg.plugins.schemas import resolve_target
+
+    _, spec = find_reader(path, "image")
+    return resolve_target(spec.open_windowed) if spec.open_windowed else None
+
+
+class _Tee:
+    """Rows to several sinks; a thumbnail of the labels kept on the side for the overlay."""
+
+    def __init__(self, sinks: list, height: int, width: int, step: int) -> None:
+        self.sinks = sinks
+        self.step = step
+        self.thumb = np.zeros((-(-height // step), -(-width // step)), np.uint8)
+
+    def write_rows(self, row: int, labels: np.ndarray, probabilities: np.ndarray) -> None:
+        for sink in self.sinks:
+            sink.write_rows(row, labels, probabilities)
+        first = (-row) % self.step  # first row of this chunk on the thumbnail grid
+        picked = labels[first :: self.step, :: self.step]
+        start = (row + first) // self.step
+        self.thumb[start : start + picked.shape[0]] = picked
+
+
+def segment_tiled(
+    pipe,
+    src: Path,
+    prompts: Sequence[str],
+    outputs: dict[str, Path],
+    vector: Path | None,
+    tile: int,
+    overlap: int | None,
+    source=None,
+    sample=None,
+    steps: int = 1,
+    ensemble: int = 1,
+    threshold: float = 0.5,
+    seed: int = 0,
+    batch_size: int = 8,
+    progress: bool = True,
+):
+    """Segment one raster tile by tile; ``source`` (windowed) or ``sample`` (in memory).
+
+    Returns (written paths, coverage per prompt, the tiling report).
+    """
+    from genseg.data.readers import write_overlay_png
+    from genseg.plugins.registry import open_stream, write
+
+    prompts = list(prompts)
+    if source is None:
+        source = ArraySource(np.asarray(sample.array, np.float32)[..., :3], sample.meta.get("valid_mask"))
+        reference = sample
+    else:
+        reference = source.reference
+    height, width = source.height, source.width
+    overlap = tile // 4 if overlap is None else overlap
+    mask_path = outputs["mask"]
+    on_value = 255 if mask_path.suffix.lower() == ".png" else 1
+    streamed = open_stream(mask_path, reference, prompts)
+    sinks = [streamed] if streamed is not None else []
+    collected = None
+    if streamed is None:
+        collected = ArraySink(height, width, len(prompts))
+        sinks.append(collected)
+    if vector is not None:
+        sinks.append(open_stream(vector, reference, prompts, kind="vector"))
+    step = max(1, -(-max(height, width) // THUMBNAIL))
+    tee = _Tee(sinks, height, width, step)
+    nodata = getattr(streamed, "nodata", None)
+    if nodata is None:
+        nodata = 0 if on_value == 255 else 255  # PNG has no nodata: such pixels are background
+    try:
+        report = segment_raster(
+            pipeline_predictor(pipe, prompts, steps, ensemble, seed),
+            source,
+            tee,
+            len(prompts),
+            tile,
+            overlap,
+            threshold=threshold,
+            batch_size=batch_size,
+            nodata=nodata,
+            on_value=on_value,
+            progress=progress,
+        )
+        if collected is not None:
+            write(mask_path, collected.labels, reference=reference)
+        written = [s.close() for s in sinks if s is not collected]
+    except BaseException:
+        for s in sinks:
+            if hasattr(s, "abort"):
+                s.abort()
+        raise
+    finally:
+        if hasattr(source, "close"):
+            source.close()
+    thumb = tee.thumb
+    valid = (thumb != nodata) | (thumb == on_value)
+    shown = [(thumb == (on_value if len(prompts) == 1 else i + 1)) & valid for i in range(len(prompts))]
+    image = _thumbnail_image(source, sample, step, thumb.shape)
+    write_overlay_png(outputs["overlay"], image, shown, prompts)
+    coverage = {p: float(m.sum() / max(1, valid.sum())) for p, m in zip(prompts, shown, strict=True)}
+    paths = (
+        [mask_path] + [p for p in written if p is not None and Path(p) != mask_path] + [outputs["overlay"]]
+    )
+    return paths, coverage, report
+
+
+def _thumbnail_image(source, sample, step: int, shape: tuple[int, int]) -> np.ndarray:
+    if sample is not None:
+        return np.asarray(sample.array, np.float32)[::step, ::step, :3]
+    if hasattr(source, "thumbnail"):
+        return source.thumbnail(shape)
+    return np.zeros((*shape, 3), np.float32)

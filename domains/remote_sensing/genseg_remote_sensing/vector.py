@@ -1,0 +1,180 @@
+"""Polygons from streamed label rows: GeoPackage (one layer per class) or GeoJSON.
+
+Rows arrive in strips. Each strip's connected regions (4-connectivity, as
+``rasterio.features.shapes`` traces them) become polygons in the raster's CRS with their
+pixel count and summed probability; regions that continue across a strip boundary are
+joined at the end (union-find over the touching rows, then a geometric union), so memory
+holds polygons, never the label raster. Each polygon has ``class`` (label value),
+``prompt`` and ``score`` (mean probability of its class over its pixels).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from genseg_remote_sensing.raster import temporary_name
+
+STRIP = 512
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while self.parent.get(x, x) != root:  # path compression
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def layer_name(prompt: str) -> str:
+    from genseg.segment import slug
+
+    return slug(prompt)
+
+
+class VectorSink:
+    """Collects polygons strip by strip; ``close()`` writes the file (atomically)."""
+
+    def __init__(self, path: Path, reference, prompts: list[str]) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        self.driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(suffix)
+        if self.driver is None:
+            from genseg.errors import InputError
+
+            raise InputError(
+                f"unknown vector format {suffix!r}", path=path, fix="use NAME.gpkg or NAME.geojson"
+            )
+        self.crs = reference.meta.get("crs")
+        self.transform = reference.meta.get("transform")
+        self.prompts = list(prompts)
+        self.single = len(prompts) == 1
+        self._pending_labels: list[np.ndarray] = []
+        self._pending_probs: list[np.ndarray] = []
+        self._row = 0
+        self._next_id = 1
+        self._pieces: dict[
+            int, tuple[object, int, int, float]
+        ] = {}  # id -> (geometry, class, pixels, prob sum)
+        self._last_row: np.ndarray | None = None  # component ids of the previous strip's last row
+        self._uf = _UnionFind()
+
+    def write_rows(self, row: int, labels: np.ndarray, probabilities: np.ndarray) -> None:
+        self._pending_labels.append(labels)
+        self._pending_probs.append(probabilities)
+        if sum(p.shape[0] for p in self._pending_labels) >= STRIP:
+            self._flush()
+
+    def _flush(self) -> None:
+        from affine import Affine
+        from rasterio.features import shapes
+        from scipy import ndimage
+        from shapely.geometry import shape
+
+        if not self._pending_labels:
+            return
+        labels = np.concatenate(self._pending_labels, axis=0)
+        probs = np.concatenate(self._pending_probs, axis=1)
+        self._pending_labels, self._pending_probs = [], []
+        top = 1 if self.single else len(self.prompts)
+        classes = np.where((labels >= 1) & (labels <= top), labels, 0).astype(np.int64)  # nodata → none
+        ids = np.zeros(labels.shape, np.int64)
+        four = ndimage.generate_binary_structure(2, 1)
+        for value in np.unique(classes[classes > 0]):
+            comp, n = ndimage.label(classes == value, structure=four)
+            if n:
+                ids[comp > 0] = comp[comp > 0] + self._next_id - 1
+                index = np.arange(self._next_id, self._next_id + n)
+                prob = probs[0 if self.single else int(value) - 1]
+                counts = ndimage.sum_labels(np.ones_like(prob), ids, index)
+                sums = ndimage.sum_labels(prob, ids, index)
+                for k, c, s in zip(index, counts, sums, strict=True):
+                    self._pieces[int(k)] = (None, int(value), int(c), float(s))
+                self._next_id += n
+        transform = (self.transform or Affine.identity()) * Affine.translation(0, self._row)
+        for geom, value in shapes(ids.astype(np.int32), mask=ids > 0, connectivity=4, transform=transform):
+            key = int(value)
+            _, cls, count, total = self._pieces[key]
+            self._pieces[key] = (shape(geom), cls, count, total)
+        if self._last_row is not None:  # join regions continuing from the strip above
+            above, below = self._last_row, ids[0]
+            touch = (above > 0) & (below > 0)
+            for a, b in set(zip(above[touch].tolist(), below[touch].tolist(), strict=True)):
+                if self._pieces[a][1] == self._pieces[b][1]:
+                    self._uf.union(a, b)
+        self._last_row = ids[-1].copy()
+        self._row += labels.shape[0]
+
+    def _features(self) -> list[tuple[int, str, float, object]]:
+        from shapely import union_all
+
+        groups: dict[int, list[int]] = {}
+        for key in self._pieces:
+            groups.setdefault(self._uf.find(key), []).append(key)
+        out = []
+        for keys in groups.values():
+            parts = [self._pieces[k] for k in keys]
+            geom = parts[0][0] if len(parts) == 1 else union_all([p[0] for p in parts])
+            cls = parts[0][1]
+            score = sum(p[3] for p in parts) / max(1, sum(p[2] for p in parts))
+            prompt = self.prompts[0] if self.single else self.prompts[cls - 1]
+            out.append((cls, prompt, score, geom))
+        return sorted(out, key=lambda f: (f[0], -f[2]))
+
+    def close(self) -> Path:
+        import geopandas as gpd
+
+        self._flush()
+        features = self._features()
+        tmp = temporary_name(self.path)
+        tmp.unlink(missing_ok=True)
+        try:
+            if self.driver == "GPKG":
+                for i, prompt in enumerate(self.prompts):
+                    cls = 1 if self.single else i + 1
+                    rows = [f for f in features if f[0] == cls]
+                    frame = gpd.GeoDataFrame(
+                        {
+                            "class": [f[0] for f in rows],
+                            "prompt": [f[1] for f in rows],
+                            "score": [f[2] for f in rows],
+                        },
+                        geometry=[f[3] for f in rows],
+                        crs=self.crs,
+                    )
+                    frame.to_file(tmp, driver="GPKG", layer=layer_name(prompt), engine="pyogrio")
+            else:
+                frame = gpd.GeoDataFrame(
+                    {
+                        "class": [f[0] for f in features],
+                        "prompt": [f[1] for f in features],
+                        "score": [f[2] for f in features],
+                    },
+                    geometry=[f[3] for f in features],
+                    crs=self.crs,
+                )
+                frame.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self.path
+
+    def abort(self) -> None:
+        self._pieces.clear()
+
+
+def open_vector_sink(path: Path, reference, prompts: list[str]) -> VectorSink:
+    """``WriterSpec.stream`` target of the GeoPackage and GeoJSON vector writers."""
+    return VectorSink(path, reference, prompts)
