@@ -103,7 +103,7 @@ class VectorSink:
                 for k, c, s in zip(index, counts, sums, strict=True):
                     self._pieces[int(k)] = (None, int(value), int(c), float(s))
                 self._next_id += n
-        transform = (self.transform or Affine.identity()) * Affine.translation(0, self._row)
+        transform = (self.transform or Affine.identity()) @ Affine.translation(0, self._row)
         for geom, value in shapes(ids.astype(np.int32), mask=ids > 0, connectivity=4, transform=transform):
             key = int(value)
             _, cls, count, total = self._pieces[key]
