@@ -7,7 +7,7 @@ what a user gets on their files, not on a resized copy.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ class EvalItem:
     label: Path
     classes: list[tuple[str, list[int]]]  # class name, label values
     domain: str = "generic"
+    ignore: list[int] = field(default_factory=list)  # label values kept out of the scores
 
 
 def split_items(folder: Path, split: str) -> list[EvalItem]:
@@ -51,7 +52,7 @@ def split_items(folder: Path, split: str) -> list[EvalItem]:
             for k, c in spec.classes.items()
             if np.isin(label, spec.class_values(k)).any()
         ]
-        items.append(EvalItem(image_path, label_path, present, spec.domain))
+        items.append(EvalItem(image_path, label_path, present, spec.domain, list(spec.ignore)))
     return items
 
 
@@ -69,6 +70,7 @@ def evaluate_pipeline(
     from rich.progress import track
 
     from genseg.data.io import load_image, load_label
+    from genseg.data.schema import valid_label_pixels
     from genseg.errors import InputError
 
     items = [it for f in folders for it in split_items(Path(f), split)]
@@ -78,8 +80,8 @@ def evaluate_pipeline(
     for item in track(items, description=f"evaluating {split}", disable=not progress):
         if not item.classes:
             continue
-        image = load_image(item.image, item.domain).array
-        label = load_label(item.label).array
+        image_sample, label_sample = load_image(item.image, item.domain), load_label(item.label)
+        image, label = image_sample.array, label_sample.array
         if image.shape[:-1] != label.shape:
             raise InputError(
                 f"image is {image.shape[:-1]} but its label {item.label.name} is {label.shape}",
@@ -105,6 +107,10 @@ def evaluate_pipeline(
             ensemble_size=ensemble,
             generator=torch.Generator().manual_seed(seed),
         )
+        valid = valid_label_pixels(label_sample, item.ignore, image_sample.meta.get("valid_mask"))
         for (name, values), pred in zip(item.classes, out.masks[0], strict=False):
-            meter.update(torch.from_numpy(pred), torch.from_numpy(np.isin(label, values)), name)
+            truth = np.isin(label, values)
+            if valid is not None:  # nodata and ignored pixels are neither hits nor misses
+                pred, truth = pred[valid], truth[valid]
+            meter.update(torch.from_numpy(pred), torch.from_numpy(truth), name)
     return meter.compute()

@@ -17,7 +17,14 @@ import torch
 from torch.utils.data import Dataset
 
 from genseg.data.io import image_size, load_image, load_label
-from genseg.data.schema import DatasetEntry, DatasetSpec, load_dataset_spec, normalise_split, resolve_path
+from genseg.data.schema import (
+    DatasetEntry,
+    DatasetSpec,
+    load_dataset_spec,
+    normalise_split,
+    resolve_path,
+    valid_label_pixels,
+)
 from genseg.errors import DatasetError, InputError
 
 
@@ -123,7 +130,8 @@ class PromptedSegmentationDataset(Dataset):
         image_path, label_path = resolve_path(folder, entry.image), resolve_path(folder, entry.label or "")
         rng = np.random.default_rng([self.seed, self.epoch, index])
 
-        image = load_image(image_path, spec.domain).array
+        image_sample = load_image(image_path, spec.domain)
+        image = image_sample.array
         if image.ndim != 3:
             raise InputError(
                 f"image has shape {image.shape}; the folder dataset takes 2D images (H×W×C)",
@@ -138,15 +146,21 @@ class PromptedSegmentationDataset(Dataset):
                 path=image_path,
                 fix="select three bands first (a domain plugin does this for multispectral data)",
             )
-        label = load_label(label_path).array
+        label_sample = load_label(label_path)
+        label = label_sample.array
         if image.shape[:2] != label.shape:
             raise _size_mismatch(image_path, image.shape[:2], label_path, label.shape)
         mask = np.isin(label, spec.class_values(key)).astype(np.uint8)
+        valid = valid_label_pixels(label_sample, spec.ignore, image_sample.meta.get("valid_mask"))
+        # validity travels with the mask as a second channel, so it gets the same crop and flip
+        stacked = mask if valid is None else np.stack([mask, valid.astype(np.uint8)], axis=-1)
 
         if hasattr(self.transform, "set_random_seed"):
             self.transform.set_random_seed(int(rng.integers(2**31 - 1)))
-        out = self.transform(image=image, mask=mask)
-        image, mask = out["image"], out["mask"]
+        out = self.transform(image=image, mask=stacked)
+        image, mask = out["image"], np.asarray(out["mask"])
+        valid = np.ones(mask.shape[:2], np.float32) if valid is None else mask[..., 1].astype(np.float32)
+        mask = mask if mask.ndim == 2 else mask[..., 0]
         r = self.resolution
         if image.shape[:2] != (r, r) or mask.shape[:2] != (r, r):
             raise ValueError(f"the transform must resize to {r}×{r}; got {image.shape} and {mask.shape}")
@@ -158,6 +172,7 @@ class PromptedSegmentationDataset(Dataset):
                 np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
             ).clamp_(0.0, 1.0),
             "mask": torch.from_numpy((np.asarray(mask) > 0).astype(np.float32)[None]),
+            "valid": torch.from_numpy(np.ascontiguousarray(valid)[None]),
             "prompt": prompt,
             "class_name": spec.classes[key].name,
             "dataset": spec.name,

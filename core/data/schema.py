@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genseg.data.atomic import atomic_write
@@ -73,6 +74,11 @@ class DatasetSpec(BaseModel):
     training: list[DatasetEntry] = []
     validation: list[DatasetEntry] = []
     test: list[DatasetEntry] = []
+    ignore: list[int] = Field(
+        default_factory=list,
+        description="label values that are neither background nor a class (e.g. LoveDA's 0 = no data): "
+        "those pixels are kept out of the loss and the metrics",
+    )
     generator: dict[str, Any] | None = None
 
     @field_validator("classes", mode="before")
@@ -214,3 +220,17 @@ def write_dataset_spec(folder: str | Path, spec: DatasetSpec) -> Path:
     """Write ``folder/dataset.json`` atomically (last, after the files it references)."""
     text = json.dumps(spec.model_dump(exclude_none=True), indent=2, ensure_ascii=False) + "\n"
     return atomic_write(Path(folder) / DATASET_JSON, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def valid_label_pixels(label_sample, ignore=(), image_valid: np.ndarray | None = None) -> np.ndarray | None:
+    """Pixels of a label map that count: not an ``ignore`` value, not the raster's nodata, and
+    valid in the image (``image_valid``); None when every pixel counts."""
+    label = label_sample.array
+    drop = list(ignore)
+    nodata = label_sample.meta.get("nodata")
+    if nodata is not None and float(nodata).is_integer():
+        drop.append(int(nodata))
+    valid = ~np.isin(label, drop) if drop else None
+    if image_valid is not None:
+        valid = image_valid if valid is None else valid & image_valid
+    return valid

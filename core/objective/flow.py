@@ -53,6 +53,18 @@ class FlowBatch:
     x_t: torch.Tensor
     v_pred: torch.Tensor
     mask: torch.Tensor  # B×1×H×W pixel mask in {0, 1}
+    valid: torch.Tensor | None = None  # B×1×H×W: 0 where the pixel is nodata or ignored
+
+
+def _masked_mean(loss: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean of an elementwise loss over valid positions (``valid`` resized to the loss's grid:
+    a latent cell counts only when every pixel under it is valid)."""
+    if valid is None:
+        return loss.mean()
+    if valid.shape[-2:] != loss.shape[-2:]:
+        valid = -F.adaptive_max_pool2d(-valid.float(), loss.shape[-2:])
+    weight = valid.to(loss.dtype).expand_as(loss)
+    return (loss * weight).sum() / weight.sum().clamp(min=1.0)
 
 
 def flow_loss(
@@ -60,11 +72,13 @@ def flow_loss(
 ) -> torch.Tensor:
     """Loss for one batch; `codec` is needed for pixel_bce, the head's logits for linear_bce."""
     if kind == "latent_mse":
-        return F.mse_loss(batch.v_pred.float(), velocity_target(batch.x0, batch.noise).float())
+        target = velocity_target(batch.x0, batch.noise).float()
+        return _masked_mean(F.mse_loss(batch.v_pred.float(), target, reduction="none"), batch.valid)
     x0_hat = predicted_clean(batch.x_t, batch.v_pred, batch.t)
     if kind == "pixel_bce":
         prob = codec.decode_mask(x0_hat).float().clamp(1e-4, 1 - 1e-4)
-        return F.binary_cross_entropy(prob, batch.mask.float())
+        return _masked_mean(F.binary_cross_entropy(prob, batch.mask.float(), reduction="none"), batch.valid)
     if kind == "linear_bce":
-        return F.binary_cross_entropy_with_logits(head_logits.float(), batch.mask.float())
+        bce = F.binary_cross_entropy_with_logits(head_logits.float(), batch.mask.float(), reduction="none")
+        return _masked_mean(bce, batch.valid)
     raise ValueError(f"unknown loss {kind!r}")
