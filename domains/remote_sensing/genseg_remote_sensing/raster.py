@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from genseg_remote_sensing.preprocessing import STATS_MAX_PIXELS, BandPlan, check_crs, plan_bands
-from genseg_remote_sensing.readers import dataset_mask, open_raster, read_window, spatial_meta
+from genseg_remote_sensing.readers import dataset_mask, gdal_env, open_raster, read_window, spatial_meta
 
 DOMAIN = "remote-sensing"
 BLOCK = 512
@@ -51,7 +51,7 @@ class GeoTiffSource:
         self.path = Path(path)
         self.domain = domain
         self.options = dict(options or {})
-        with open_raster(self.path) as src:
+        with gdal_env(), open_raster(self.path) as src:
             self.meta = spatial_meta(src)
             self.height, self.width = src.height, src.width
             if domain == DOMAIN:
@@ -88,14 +88,15 @@ class GeoTiffSource:
 
             self._src = rasterio.open(self.path)
         window = Window(col, row, width, height)
-        valid = dataset_mask(self._src, window=window)
-        if self.plan is not None:
-            raw = read_window(self._src, window, [p + 1 for p in self.plan.picks], "image raster")
-            return self.plan.apply(np.moveaxis(raw, 0, -1), valid), valid
+        with gdal_env():
+            valid = dataset_mask(self._src, window=window)
+            if self.plan is not None:
+                raw = read_window(self._src, window, [p + 1 for p in self.plan.picks], "image raster")
+                return self.plan.apply(np.moveaxis(raw, 0, -1), valid), valid
+            raw = np.moveaxis(read_window(self._src, window, what="image raster"), 0, -1)
         from genseg.data.sample import Sample
         from genseg.plugins.registry import preprocess
 
-        raw = np.moveaxis(read_window(self._src, window, what="image raster"), 0, -1)
         meta = {**self.meta, "valid_mask": valid}
         sample = Sample(array=raw, path=self.path, kind="image", reader="geotiff", meta=meta)
         image = preprocess(sample, self.domain, self.options).array
@@ -103,7 +104,7 @@ class GeoTiffSource:
 
     def thumbnail(self, shape: tuple[int, int]) -> np.ndarray:
         """The scene decimated to ``shape`` (h×w×3, normalised) for the overlay picture."""
-        with open_raster(self.path) as src:
+        with gdal_env(), open_raster(self.path) as src:
             valid = dataset_mask(src, out_shape=shape)
             if self.plan is None:
                 raw = src.read(list(range(1, min(3, src.count) + 1)), out_shape=(min(3, src.count), *shape))
@@ -195,13 +196,15 @@ class GeoTiffSink:
         if not self._pending:
             return
         rows = np.concatenate(self._pending, axis=0)
-        self._dst.write(rows[None], window=Window(0, self._row, rows.shape[1], rows.shape[0]))
+        with gdal_env():
+            self._dst.write(rows[None], window=Window(0, self._row, rows.shape[1], rows.shape[0]))
         self._row += rows.shape[0]
         self._pending = []
 
     def close(self) -> Path:
         self._flush()
-        self._dst.close()
+        with gdal_env():
+            self._dst.close()
         os.replace(self.tmp, self.path)
         return self.path
 

@@ -23,6 +23,18 @@ _FIX_CORRUPT = (
 )
 
 
+GDAL_CACHE_MB = 128
+"""GDAL's block cache while genseg reads and writes rasters. GDAL's default (5 % of RAM) would
+let a scene's memory grow with its size; a window row of a 100,000-pixel-wide scene fits."""
+
+
+def gdal_env():
+    """A rasterio environment with the bounded block cache (enter it around reads and writes)."""
+    import rasterio
+
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+
+
 @contextmanager
 def open_raster(path: Path):
     """``rasterio.open`` with errors that name the file (and without the not-georeferenced warning)."""
