@@ -97,10 +97,12 @@ class PluginDatasets:
         classes: dict[str, dict[str, Any]],
         splits: dict[str, list[DatasetEntry]],
         unregistered: dict[str, str] | None = None,
+        ignore: list[int] | None = None,
     ) -> Path:
         """Write ``folder/dataset.json`` (last, atomically) from the card and the entries found.
 
-        ``unregistered`` gives description, license and reference for a dataset without a card.
+        ``unregistered`` gives description, license and reference for a dataset without a card;
+        ``ignore`` lists label values that are neither background nor a class (no-data values).
         """
         from genseg.data.schema import DatasetSpec, write_dataset_spec
 
@@ -122,6 +124,7 @@ class PluginDatasets:
             training=splits.get("training", []),
             validation=splits.get("validation", []),
             test=splits.get("test", []),
+            ignore=list(ignore or []),
             generator={"loader": name, "root": str(root), "version": INDEX_VERSION},
         )
         write_dataset_spec(folder, spec)

@@ -108,22 +108,3 @@ def read_geotiff(path: Path, kind: str):
             array = np.moveaxis(read_window(src, what="image raster"), 0, -1)
             meta["valid_mask"] = dataset_mask(src)
     return Sample(array=array, path=path, kind=kind, reader="geotiff", meta=meta)
-
-
-def check_same_grid(image: Path, label: Path) -> None:
-    """Image and label rasters must share CRS, transform and size (nothing is resampled)."""
-    with open_raster(image) as a, open_raster(label) as b:
-        problems = []
-        if a.crs != b.crs:
-            problems.append(f"CRS {a.crs} vs {b.crs}")
-        if a.transform != b.transform:
-            problems.append(f"transform {tuple(a.transform)[:6]} vs {tuple(b.transform)[:6]}")
-        if (a.height, a.width) != (b.height, b.width):
-            problems.append(f"size {a.height}×{a.width} vs {b.height}×{b.width}")
-    if problems:
-        raise InputError(
-            f"image {image} and label {label} are on different grids: {'; '.join(problems)}",
-            path=label,
-            fix="reproject or resample one onto the other's grid yourself (gdalwarp -tr/-te/-t_srs); "
-            "genseg never does it implicitly",
-        )
