@@ -1,8 +1,10 @@
 """Band names and sensor presets (``data/bands.json``): which three bands the model sees.
 
-The model takes three channels, whatever the sensor; a scene's bands are named (from the
-file's band descriptions, a ``sensor`` preset, or ``b1``...``bN``) and three are picked by
-name, by 1-based index, or by a named composite (``rgb``, ``false-colour``, ``swir``).
+The model takes three channels, whatever the sensor. A scene's bands are named (``-O
+bands=`` declares them in file order; else a ``sensor`` preset; else the file's band
+descriptions; else ``b1``...``bN``) and ``-O composite=`` picks three: a named composite
+(``rgb``, ``false-colour``, ``swir``) or three band names or 1-based indices. The
+agriculture plugin gives ``bands`` and ``composite`` the same meanings.
 """
 
 from __future__ import annotations
@@ -59,17 +61,28 @@ def presets() -> BandPresets:
     return load_package_json("genseg_remote_sensing", "data/bands.json", BandPresets)
 
 
-def band_names(descriptions: list[str | None], sensor: SensorPreset | None, path=None) -> list[str]:
-    """Canonical (lower-case common) name of each band: the sensor preset's when the band count
-    matches it, else the file's band descriptions, else ``b1``...``bN``."""
+def band_names(
+    descriptions: list[str | None], sensor: SensorPreset | None, path=None, declared: str | None = None
+) -> list[str]:
+    """Canonical (lower-case common) name of each band: as ``declared`` (comma list in file
+    order), else the sensor preset's, else the file's band descriptions, else ``b1``...``bN``."""
     count = len(descriptions)
+    if declared:
+        names = [n.strip().lower() for n in declared.split(",") if n.strip()]
+        if len(names) != count:
+            raise InputError(
+                f"-O bands names {len(names)} bands ({', '.join(names)}) but the file has {count}",
+                path=path,
+                fix="name every band of the file in order, e.g. -O bands=blue,green,red,nir",
+            )
+        return names
     if sensor is not None:
         if len(sensor.bands) != count:
             listed = ", ".join(b.name for b in sensor.bands)
             raise InputError(
                 f"the file has {count} bands but the {sensor.name} preset has {len(sensor.bands)} ({listed})",
                 path=path,
-                fix="pick the bands yourself with -O bands=... or drop -O sensor",
+                fix="name the bands yourself with -O bands=... or drop -O sensor",
             )
         return [b.common for b in sensor.bands]
     aliases = {b.name.lower(): b.common for s in presets().sensors for b in s.bands}
@@ -80,23 +93,23 @@ def band_names(descriptions: list[str | None], sensor: SensorPreset | None, path
     return names
 
 
-def select_bands(names: list[str], request: str | None, composite: str | None, path=None) -> list[int]:
+def select_bands(names: list[str], composite: str | None, path=None) -> list[int]:
     """0-based indices of the three bands the model sees.
 
-    ``request`` is a comma list of band names or 1-based indices (``red,green,blue``,
-    ``4,3,2``); ``composite`` names a preset composite; with neither, RGB when the bands are
-    named so, else the first three (one or two bands are repeated to make three).
+    ``composite`` is a preset name or a comma list of band names or 1-based indices
+    (``red,green,blue``, ``4,3,2``); without it, RGB when the bands are named so, else the
+    first three (one or two bands are repeated to make three).
     """
     available = ", ".join(f"{i + 1}:{n}" for i, n in enumerate(names))
-    if request:
-        wanted = [w.strip() for w in request.split(",") if w.strip()]
+    if composite and "," in composite:
+        wanted = [w.strip() for w in composite.split(",") if w.strip()]
     elif composite:
         table = presets().composites
         if composite not in table:
             raise InputError(
                 f"unknown composite {composite!r}; known: {', '.join(table)}",
                 path=path,
-                fix="pass -O composite=rgb (or false-colour, swir), or -O bands=NAME,NAME,NAME",
+                fix="pass -O composite=rgb (or false-colour, swir), or three bands: -O composite=A,B,C",
             )
         wanted = table[composite]
     elif all(c in names for c in ("red", "green", "blue")):
@@ -108,7 +121,7 @@ def select_bands(names: list[str], request: str | None, composite: str | None, p
         raise InputError(
             f"the model sees exactly three bands; {len(wanted)} were asked for ({', '.join(wanted)})",
             path=path,
-            fix=f"pass three with -O bands=A,B,C; the file's bands are {available}",
+            fix=f"pass three with -O composite=A,B,C; the file's bands are {available}",
         )
     picks = []
     for w in wanted:
@@ -126,7 +139,7 @@ def select_bands(names: list[str], request: str | None, composite: str | None, p
             raise InputError(
                 f"no band named {w!r} in this file; its bands are {available}",
                 path=path,
-                fix="name bands as listed, give 1-based indices, or pass -O sensor=NAME to name them",
+                fix="use the names listed or 1-based indices; name bands with -O bands=... or -O sensor=NAME",
             )
         picks.append(index)
     return picks

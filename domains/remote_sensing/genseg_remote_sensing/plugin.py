@@ -46,8 +46,8 @@ def genseg_register_readers():
         {
             "name": "geotiff",
             "patterns": ["*.tif", "*.tiff", "*.vrt", "*.jp2"],
-            "description": "GeoTIFF / COG (also VRT, JPEG 2000) via rasterio, any number of bands; CRS, transform and nodata kept "
-            "(plain TIFFs without georeferencing are left to the generic reader)",
+            "description": "GeoTIFF / COG (also VRT, JPEG 2000) via rasterio, any number of bands; "
+            "CRS, transform, nodata kept (plain TIFFs without georeferencing are left to the generic reader)",
             "read": "genseg_remote_sensing.readers:read_geotiff",
             "claims": "genseg_remote_sensing.readers:is_georeferenced",
             "open_windowed": "genseg_remote_sensing.raster:open_geotiff",

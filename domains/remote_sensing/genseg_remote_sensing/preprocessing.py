@@ -101,8 +101,8 @@ def plan_bands(
 
     check_options(options)
     sensor = presets().sensor(options["sensor"]) if options.get("sensor") else None
-    names = band_names(descriptions, sensor, path)
-    picks = select_bands(names, options.get("bands"), options.get("composite"), path)
+    names = band_names(descriptions, sensor, path, options.get("bands"))
+    picks = select_bands(names, options.get("composite"), path)
     default = sensor.normalise if sensor else ("dtype" if dtype == "uint8" else "percentile")
     mode = str(options.get("normalise", default)).strip().lower()
     if mode == "reflectance":

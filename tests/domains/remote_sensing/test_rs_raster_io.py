@@ -74,7 +74,7 @@ def test_preprocessing_picks_named_bands_and_keeps_nodata_out_of_the_statistics(
     assert rgb.meta["band_plan"]["low"][0] > 100
     fc = load_image(path, "remote-sensing", {"composite": "false-colour"})
     assert fc.meta["bands"] == ["nir", "red", "green"]
-    by_index = load_image(path, "remote-sensing", {"bands": "4,3,2"})
+    by_index = load_image(path, "remote-sensing", {"composite": "4,3,2"})
     np.testing.assert_array_equal(by_index.array, fc.array)
 
 
@@ -94,9 +94,13 @@ def test_a_band_index_out_of_range_lists_the_bands(tmp_path):
 
     path = write_scene(tmp_path / "s.tif")
     with pytest.raises(InputError, match=r"band index 7 is out of range.*1:blue, 2:green, 3:red, 4:nir"):
-        load_image(path, "remote-sensing", {"bands": "7,3,2"})
+        load_image(path, "remote-sensing", {"composite": "7,3,2"})
     with pytest.raises(InputError, match="no band named 'swir16'"):
-        load_image(path, "remote-sensing", {"bands": "swir16,nir,red"})
+        load_image(path, "remote-sensing", {"composite": "swir16,nir,red"})
+    renamed = load_image(path, "remote-sensing", {"bands": "b,g,r,n", "composite": "n,r,g"})
+    assert renamed.meta["bands"] == ["n", "r", "g"]
+    with pytest.raises(InputError, match="names 3 bands"):
+        load_image(path, "remote-sensing", {"bands": "r,g,b"})
 
 
 def test_a_geotiff_without_crs_warns_and_is_refused_under_strict(tmp_path):
