@@ -25,7 +25,8 @@ from genseg.data.schema import ClassSpec, DatasetEntry, DatasetSpec, load_datase
 GENERATOR_VERSION = 1
 
 
-def _up_to_date(root: Path, params: dict[str, Any]) -> bool:
+def up_to_date(root: Path, params: dict[str, Any]) -> bool:
+    """Whether ``root`` holds a generation made with exactly ``params`` (its dataset.json says so)."""
     if not (root / "dataset.json").is_file():
         return False
     try:
@@ -37,7 +38,7 @@ def _up_to_date(root: Path, params: dict[str, Any]) -> bool:
 def _begin(root: Path, params: dict[str, Any]) -> bool:
     """False when `root` already holds this generation; else clears its dataset.json and
     makes the folders. dataset.json is written last, so a half-written dataset never looks done."""
-    if _up_to_date(root, params):
+    if up_to_date(root, params):
         return False
     (root / "dataset.json").unlink(missing_ok=True)
     (root / "images").mkdir(parents=True, exist_ok=True)

@@ -170,18 +170,6 @@ def write_scene(
     return path
 
 
-def _up_to_date(root: Path, params: dict[str, Any]) -> bool:
-    from genseg.data.schema import load_dataset_spec
-    from genseg.errors import GenSegError
-
-    if not (root / "dataset.json").is_file():
-        return False
-    try:
-        return load_dataset_spec(root).generator == params
-    except (GenSegError, OSError, ValueError):  # a broken or foreign dataset.json is regenerated
-        return False
-
-
 def make_rs_scenes(
     root: str | Path,
     seed: int = 0,
@@ -200,6 +188,7 @@ def make_rs_scenes(
     """
     import numpy as np
 
+    from genseg.data.sample_data import up_to_date
     from genseg.data.schema import DatasetEntry, DatasetSpec, write_dataset_spec
     from genseg_remote_sensing.datasets import PLUGIN_DATASETS
 
@@ -213,7 +202,7 @@ def make_rs_scenes(
         "n_test": n_test,
         "size": size,
     }
-    if _up_to_date(root, params):
+    if up_to_date(root, params):
         return root
     (root / "dataset.json").unlink(missing_ok=True)
     spacing = 2 * size * PIXEL_SIZE
