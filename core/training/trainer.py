@@ -227,7 +227,9 @@ def train(
         noise = torch.randn(x0.shape, generator=t_gen, dtype=x0.dtype).to(device)
         x_t = interpolate(x0, noise, t)
         v, head_logits = trainable(x_t, z_img, t, text, image)
-        return flow_loss(mcfg.objective.loss, FlowBatch(x0, noise, t, x_t, v, mask), pipe.codec, head_logits)
+        valid = batch["valid"].to(device) if "valid" in batch else None  # nodata / ignored pixels
+        flow = FlowBatch(x0, noise, t, x_t, v, mask, valid)
+        return flow_loss(mcfg.objective.loss, flow, pipe.codec, head_logits)
 
     log_path = output / LOSS_LOG
     first_loss = last_loss = None
