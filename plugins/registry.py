@@ -264,10 +264,9 @@ def find_writer(
         fix = f"this is a {found[1].kind} format: pass it with {flag}, or choose a {kind} format listed above"
     else:
         fix = "choose an output name or format listed above, or install the domain plugin that writes it"
+    what = "writer" if kind == "mask" else f"{kind} writer"
     raise InputError(
-        f"no installed {kind} writer handles {asked}. {kind.capitalize()} writers: {listed}.",
-        path=path,
-        fix=fix,
+        f"no installed {what} handles {asked}. {what.capitalize()}s: {listed}.", path=path, fix=fix
     )
 
 
