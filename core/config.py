@@ -125,6 +125,23 @@ class ModelConfig(_Strict):
         return self
 
 
+class FinetuneConfig(_Strict):
+    """Fine-tuning a trained model (`genseg finetune`): LoRA on a frozen base, or a full fine-tune."""
+
+    base_model: str = Field(min_length=1, description="model folder written by `genseg train`")
+    mode: Literal["lora", "full"] = "lora"
+    adapter_name: str = Field("adapter", pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    description: str = ""
+    lora_rank: int = Field(4, ge=1)
+    lora_alpha: float | None = Field(None, gt=0, description="LoRA scale numerator; default = rank")
+    targets: Literal["attn", "attn+ff", "all-linear"] = "attn"
+    text_encoder: bool = Field(False, description="also put LoRA on the text encoder")
+    domain: str | None = Field(None, description="the adapter's domain; default that of its datasets")
+    eval_split: Literal["training", "validation", "test", "none"] = Field(
+        "validation", description="split scored at the end of training and written into the card"
+    )
+
+
 class TrainConfig(_Strict):
     """A training run: the model to build plus the optimisation schedule."""
 
@@ -144,6 +161,10 @@ class TrainConfig(_Strict):
     seed: int = 0
     num_workers: int = 0
     max_grad_norm: float = 1.0
+    shots: int | None = Field(
+        None, ge=1, description="labelled images per class, drawn from the seed; None uses all"
+    )
+    finetune: FinetuneConfig | None = None
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:

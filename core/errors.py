@@ -49,3 +49,7 @@ class PromptError(GenSegError):
 
 class CheckpointError(GenSegError):
     """A training checkpoint cannot be resumed from."""
+
+
+class AdapterError(GenSegError):
+    """An adapter folder is incomplete or invalid, or was made for another base model."""

@@ -173,6 +173,9 @@ class GenSegPipeline(DiffusionPipeline):
         """
         images = image if isinstance(image, list) else [image]
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        input_check = self.__dict__.get("_input_check")  # set by genseg.adapters when active
+        if input_check is not None:
+            input_check(images)
         tensors = [to_image_tensor(i) for i in images]
         self.check_inputs(tensors, prompts, num_inference_steps, ensemble_size, threshold)
         sizes = {tuple(t.shape[1:]) for t in tensors}
@@ -235,8 +238,18 @@ class GenSegPipeline(DiffusionPipeline):
         return GenSegOutput(masks=masks, probabilities=mean, uncertainty=std)
 
 
-def load_pipeline(ref: str | Path, device: str | None = None) -> GenSegPipeline:
-    """Open a trained model folder with one clear error when it is missing or incomplete."""
+def load_pipeline(
+    ref: str | Path,
+    device: str | None = None,
+    adapters: list[str] | tuple[str, ...] = (),
+    force: bool = False,
+    fuse: bool = False,
+) -> GenSegPipeline:
+    """Open a trained model folder with one clear error when it is missing or incomplete.
+
+    `adapters` are LoRA adapters (`NAME|DIR[:WEIGHT]`) applied together; one trained on
+    other base weights is refused unless `force`. `fuse` merges them into the weights.
+    """
     from genseg.errors import ModelNotFoundError
     from genseg.models.loading import check_reference
 
@@ -262,4 +275,8 @@ def load_pipeline(ref: str | Path, device: str | None = None) -> GenSegPipeline:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pipe.set_progress_bar_config(disable=True)
+    if adapters:
+        from genseg.adapters.runtime import attach_adapters
+
+        attach_adapters(pipe, list(adapters), force=force, fuse=fuse)
     return pipe.to(device)

@@ -12,19 +12,52 @@ adapters_app = typer.Typer(
 )
 
 
+def _describe(plugin: str, card) -> dict:
+    """A registered adapter with where its folder resolved to and what its own card says."""
+    from genseg.adapters.card import read_manifest
+    from genseg.adapters.store import registered_location
+    from genseg.errors import GenSegError
+
+    row = {"plugin": plugin, **card.model_dump(), "path": None, "status": "ok", "card": None}
+    try:
+        folder = registered_location(plugin, card.location)
+        row["path"] = str(folder)
+        manifest = read_manifest(folder)
+    except GenSegError as exc:
+        row["status"] = exc.one_line()
+        return row
+    row["card"] = {
+        "base": manifest.base.model_dump(),
+        "input": manifest.input.model_dump(),
+        "rank": manifest.lora.rank,
+        "targets": manifest.lora.targets,
+        "trainable_parameters": manifest.lora.trainable_parameters,
+        "scores": {k: manifest.scores[k] for k in ("split", "mIoU", "dice") if k in manifest.scores},
+    }
+    return row
+
+
 @adapters_app.command("list")
 def list_adapters(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
     """List adapters with their domain, base model, location and expected preprocessing.
 
-    Example: genseg adapters list
+    Each registered location is resolved (package data, absolute path) and its
+    genseg_adapter.json read, so a broken or missing adapter shows its error.
+
+    Example: genseg adapters list --json
     """
     from genseg.plugins.registry import adapters
 
-    found = adapters()
+    rows = [_describe(p, a) for p, a in adapters()]
     if as_json:
-        typer.echo(json.dumps([{"plugin": p, **a.model_dump()} for p, a in found], indent=2))
+        typer.echo(json.dumps(rows, indent=2))
         return
-    if not found:
+    if not rows:
         typer.echo("no adapters registered (domain plugins add them; see docs/plugins.md)")
-    for plugin, a in found:
-        typer.echo(f"{a.name:<24} {a.domain:<16} {a.location}  (base {a.base_model or '?'}, from {plugin})")
+    for r in rows:
+        base = r["base_model"] or (r["card"]["base"]["name"] if r["card"] else "?")
+        state = "" if r["status"] == "ok" else f"  [{r['status']}]"
+        typer.echo(
+            f"{r['name']:<24} {r['domain']:<16} {r['path'] or r['location']}  "
+            f"(base {base}, from {r['plugin']}){state}"
+        )

@@ -16,6 +16,10 @@ def evaluate(
     ensemble: int = typer.Option(1, help="Noise draws averaged per prediction."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
     seed: int = typer.Option(0, help="Noise seed."),
+    adapter: list[str] = typer.Option(
+        [], "--adapter", help="LoRA adapter NAME or folder, optionally :WEIGHT; repeat to mix them."
+    ),
+    force: bool = typer.Option(False, "--force", help="Apply adapters trained on other base weights."),
 ) -> None:
     """Score every (image, class) pair of a split, prompting with the class name.
 
@@ -27,7 +31,11 @@ def evaluate(
     from genseg.pipeline import load_pipeline
 
     folders = [resolve_dataset(d) for d in dataset]
-    pipe = load_pipeline(model)
+    pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True)
+    if adapter:
+        from genseg.adapters.contract import check_dataset_domains
+
+        check_dataset_domains(pipe, folders)
     scores = evaluate_pipeline(pipe, folders, split=split, steps=steps, ensemble=ensemble, seed=seed)
     result = {
         "model": str(model),
@@ -35,6 +43,7 @@ def evaluate(
         "split": split,
         "steps": steps,
         "ensemble": ensemble,
+        "adapters": list(adapter),
         **scores.as_dict(),
     }
     if json_out:

@@ -58,6 +58,10 @@ def segment(
     strict: bool = typer.Option(
         False, "--strict", help="Refuse inputs a domain would only warn about (e.g. a GeoTIFF without CRS)."
     ),
+    adapter: list[str] = typer.Option(
+        [], "--adapter", help="LoRA adapter NAME or folder, optionally :WEIGHT; repeat to mix them."
+    ),
+    force: bool = typer.Option(False, "--force", help="Apply adapters trained on other base weights."),
 ) -> None:
     """Segment each prompt in each image; writes the mask (a label map with several prompts) and an overlay.
 
@@ -76,7 +80,11 @@ def segment(
     options = parse_options(option)
     if strict:
         options["strict"] = "true"
-    pipe = load_pipeline(model)
+    pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True)
+    if adapter:
+        from genseg.adapters.contract import apply_input_contract
+
+        domain, options = apply_input_contract(pipe, domain, options)
     results = segment_files(
         pipe,
         list(inputs),

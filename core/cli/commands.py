@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
         cmd_datasets,
         cmd_env,
         cmd_evaluate,
+        cmd_finetune,
         cmd_plugins,
         cmd_sample_data,
         cmd_segment,
@@ -21,6 +22,7 @@ def register(app: typer.Typer) -> None:
 
     app.command("env")(cmd_env.env)
     app.command("train")(cmd_train.train)
+    app.command("finetune")(cmd_finetune.finetune)
     app.command("segment")(cmd_segment.segment)
     app.command("evaluate")(cmd_evaluate.evaluate)
     app.command("sample-data")(cmd_sample_data.sample_data)

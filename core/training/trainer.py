@@ -2,7 +2,9 @@
 
 accelerate chooses CPU or CUDA, handles mixed precision (bf16/fp16 on GPU only),
 gradient accumulation, DDP/FSDP when launched with `accelerate launch`, and saves and
-restores the full training state for `--resume`.
+restores the full training state for `--resume`. The same loop fine-tunes a trained model
+(`cfg.finetune`, `genseg finetune`): LoRA on the frozen base, with checkpoints that hold
+only the adapter, or a full fine-tune; `genseg.adapters.finetune` supplies those parts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -31,6 +34,8 @@ class TrainResult:
     first_loss: float | None
     last_loss: float | None
     seconds: float
+    pipeline: Any = None  # the trained pipeline (on CPU), for callers that go on using it
+    scores: dict[str, Any] | None = None  # end-of-training evaluation of a fine-tune
 
 
 def _mixed_precision(requested: str) -> str:
@@ -78,7 +83,7 @@ def _prepare_output(
                 fix=f"pass --steps larger than {step} to continue",
             )
         return cfg, step, ckpt
-    if (output / "model_index.json").exists() or record.exists():
+    if (output / "model_index.json").exists() or record.exists() or (output / "genseg_adapter.json").exists():
         raise ConfigError(
             "output folder already holds a training run",
             path=output,
@@ -137,7 +142,12 @@ def train(
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Train a pipeline on the given dataset folders and export it to `output`."""
+    """Train a pipeline on the given dataset folders and export it to `output`.
+
+    With `cfg.finetune` the pipeline is the base model named there: LoRA layers train on
+    the frozen base and `output` becomes an adapter folder, or (mode "full") the denoiser
+    trains and `output` a model folder. `cfg.shots` keeps K labelled images per class.
+    """
     from accelerate import Accelerator, PartialState
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
@@ -150,13 +160,18 @@ def train(
 
     def make_dataset(c: TrainConfig):
         res = c.model.resolution
-        return PromptedSegmentationDataset(
+        data = PromptedSegmentationDataset(
             dataset_paths,
             split="training",
             resolution=res,
             transform=build_transform(res, train=True),
             seed=c.seed,
         )
+        if c.shots is not None:
+            from genseg.adapters.shots import select_shots
+
+            select_shots(data, c.shots, c.seed, min_items=c.batch_size)
+        return data
 
     output = Path(output)
     # a fresh run checks its data before writing anything into the output folder
@@ -182,8 +197,22 @@ def train(
             f"of {cfg.batch_size}",
             fix="add training images or lower --batch-size",
         )
-    pipe = build_pipeline(mcfg, seed=cfg.seed)
-    trainable = FlowModel(pipe.denoiser, pipe.image_encoder, pipe.mask_head, mcfg.objective.prediction)
+    if cfg.finetune is None:
+        pipe = build_pipeline(mcfg, seed=cfg.seed)
+    else:
+        from genseg.adapters.finetune import prepare_pipeline
+
+        pipe = prepare_pipeline(cfg)
+    train_text = cfg.finetune is not None and cfg.finetune.mode == "lora" and cfg.finetune.text_encoder
+    trainable = FlowModel(
+        pipe.denoiser,
+        pipe.image_encoder,
+        pipe.mask_head,
+        mcfg.objective.prediction,
+        text_encoder=pipe.text_encoder if train_text else None,
+        tokenizer=pipe.tokenizer,
+        max_length=mcfg.text_encoder.max_length,
+    )
     params = [p for p in trainable.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(
@@ -199,6 +228,10 @@ def train(
     )
     pipe.codec.to(device)
     pipe.text_encoder.to(device)
+    if cfg.finetune is not None and cfg.finetune.mode == "lora":
+        from genseg.adapters.finetune import save_only_trainable
+
+        save_only_trainable(accelerator, trainable)  # checkpoints hold the adapter, not the base
     if ckpt is not None:
         accelerator.load_state(str(ckpt))
     prompts = PromptCache(pipe.text_encoder, pipe.tokenizer, mcfg.text_encoder.max_length)
@@ -222,7 +255,7 @@ def train(
         with torch.no_grad():
             z_img = pipe.codec.encode_image(image)
             x0 = pipe.codec.encode_mask(mask)
-            text = prompts(list(batch["prompt"])).to(device)
+            text = list(batch["prompt"]) if train_text else prompts(list(batch["prompt"])).to(device)
         t = sample_t(x0.shape[0], t_gen, device)
         noise = torch.randn(x0.shape, generator=t_gen, dtype=x0.dtype).to(device)
         x_t = interpolate(x0, noise, t)
@@ -279,17 +312,39 @@ def train(
                 save_checkpoint(accelerator, output, done, {"loss": step_loss}, cfg.keep_checkpoints)
             bar.update(task, completed=done)
     accelerator.wait_for_everyone()
+    seconds = time.perf_counter() - t0
+    scores = None
     if accelerator.is_main_process:
-        export_pipeline(pipe.to("cpu"), output)
-    return TrainResult(output, cfg.steps, first_loss, last_loss, time.perf_counter() - t0)
+        if cfg.finetune is None:
+            export_pipeline(pipe.to("cpu"), output)
+        else:
+            from genseg.adapters.finetune import export_finetune
+
+            scores = export_finetune(pipe, cfg, output, dataset, seconds)
+    elapsed = time.perf_counter() - t0  # with the export, as before
+    return TrainResult(output, cfg.steps, first_loss, last_loss, elapsed, pipe.to("cpu"), scores)
 
 
 class FlowModel(torch.nn.Module):
-    """The trainable parts behind one forward, so DDP sees every parameter used."""
+    """The trainable parts behind one forward, so DDP sees every parameter used.
 
-    def __init__(self, denoiser, image_encoder=None, mask_head=None, prediction: str = "sample") -> None:
+    With a `text_encoder` (LoRA on it), `text` is the list of prompts, encoded here with
+    gradients; otherwise it is the features of the frozen encoder.
+    """
+
+    def __init__(
+        self,
+        denoiser,
+        image_encoder=None,
+        mask_head=None,
+        prediction: str = "sample",
+        text_encoder=None,
+        tokenizer=None,
+        max_length: int = 16,
+    ) -> None:
         super().__init__()
         self.denoiser, self.image_encoder, self.mask_head = denoiser, image_encoder, mask_head
+        self.text_encoder, self.tokenizer, self.max_length = text_encoder, tokenizer, max_length
         self.prediction = prediction
 
     def forward(self, x_t, z_image, t, text, image):
@@ -297,6 +352,13 @@ class FlowModel(torch.nn.Module):
         from genseg.models.image_encoder import join_image_tokens
         from genseg.objective.flow import predicted_clean, velocity_from_output
 
+        if self.text_encoder is not None and isinstance(text, list):
+            import inspect
+
+            from genseg.models.text_encoder import encode_prompts
+
+            encode = inspect.unwrap(encode_prompts)  # the same encoding, without its no_grad
+            text = encode(self.text_encoder, self.tokenizer, text, self.max_length).to(x_t.device, x_t.dtype)
         if self.image_encoder is not None:
             text = join_image_tokens(text, self.image_encoder(image))
         v = velocity_from_output(

@@ -1,0 +1,273 @@
+"""What `genseg train`'s loop needs to fine-tune instead of training from scratch.
+
+- `prepare_pipeline`: load the base model, hash its weights, freeze it and inject LoRA
+  (or, with `mode="full"`, leave the denoiser trainable for a full fine-tune);
+- `save_only_trainable`: accelerate checkpoint hooks so a LoRA run's checkpoints hold
+  only the adapter (and its optimizer state), not another copy of the base;
+- `export_finetune`: evaluate, then write the adapter folder (weights + card) or, for a
+  full fine-tune, a model folder.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genseg.config import ModelConfig, TrainConfig
+from genseg.errors import CheckpointError, GenSegError
+
+TEXT_ENCODER = "text_encoder"
+
+
+def base_model_config(base: str | Path) -> ModelConfig:
+    """The base's recorded model config when genseg trained it, else one read off the loaded pipeline.
+
+    Either way the base must be a finished model folder (a clear error otherwise), checked
+    before the training loop writes anything.
+    """
+    from genseg.pipeline import load_pipeline
+    from genseg.training.trainer import RUN_CONFIG
+
+    record = Path(base) / RUN_CONFIG
+    if record.is_file() and (Path(base) / "model_index.json").is_file():
+        return TrainConfig.model_validate_json(record.read_text()).model
+    pipe = load_pipeline(base, device="cpu")
+    cfg = pipe.config
+    return ModelConfig.model_validate(
+        {
+            "resolution": cfg.resolution,
+            "text_encoder": {"kind": "tiny", "max_length": cfg.max_text_length},
+            "codec": {"kind": "space_to_depth", "factor": pipe.codec.downsample}
+            if type(pipe.codec).__name__ == "SpaceToDepthCodec"
+            else {"kind": "tiny_autoencoder_kl"},
+            "denoiser": {"kind": "unet" if type(pipe.denoiser).__name__.startswith("UNet") else "dit"},
+            "objective": {
+                "prediction": cfg.prediction_type,
+                "loss": "linear_bce" if pipe.mask_head is not None else "latent_mse",
+            },
+        }
+    )
+
+
+def adapter_modules(pipe, cfg: TrainConfig) -> dict[str, torch.nn.Module]:
+    """The components a LoRA fine-tune adapts."""
+    out = {"denoiser": pipe.denoiser}
+    if cfg.finetune is not None and cfg.finetune.text_encoder:
+        out[TEXT_ENCODER] = pipe.text_encoder
+    return out
+
+
+def prepare_pipeline(cfg: TrainConfig):
+    """The base pipeline, on CPU, ready for the training loop (base hash kept on it)."""
+    from genseg.adapters.runtime import base_hash, inject_lora
+    from genseg.adapters.targets import target_modules
+    from genseg.pipeline import load_pipeline
+
+    ft = cfg.finetune
+    pipe = load_pipeline(ft.base_model, device="cpu")
+    base_hash(pipe)  # of the untouched base
+    for part in pipe.components.values():
+        if isinstance(part, torch.nn.Module):
+            part.requires_grad_(False)
+    if ft.mode == "full":
+        pipe.denoiser.requires_grad_(True)
+        if pipe.mask_head is not None:
+            pipe.mask_head.requires_grad_(True)
+        return pipe
+    alpha = ft.lora_alpha or float(ft.lora_rank)
+    for component, module in adapter_modules(pipe, cfg).items():
+        names = target_modules(module, ft.targets, component)
+        inject_lora(module, ft.adapter_name, ft.lora_rank, alpha, names)
+    return pipe
+
+
+def parameter_counts(pipe, cfg: TrainConfig) -> tuple[int, int, int]:
+    """(trainable, base parameters of the adapted components, base parameters of the pipeline)."""
+    modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
+    trainable = sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad)
+
+    def base(ms) -> int:
+        return sum(p.numel() for m in ms for n, p in m.named_parameters() if "lora_" not in n)
+
+    return trainable, base(adapter_modules(pipe, cfg).values()), base(modules)
+
+
+def save_only_trainable(accelerator, model: torch.nn.Module) -> None:
+    """Checkpoints of `model` keep only its trainable tensors (the adapter), and load them back."""
+    from accelerate.utils import SAFE_WEIGHTS_NAME
+    from safetensors.torch import load_file
+
+    target = accelerator.unwrap_model(model)
+    keep = {name for name, p in target.named_parameters() if p.requires_grad}
+
+    def save_hook(models, weights, output_dir):
+        for i, m in enumerate(models):
+            if accelerator.unwrap_model(m) is target and i < len(weights):
+                weights[i] = {k: v for k, v in weights[i].items() if k.removeprefix("module.") in keep}
+
+    def load_hook(models, input_dir):
+        for m in list(models):
+            if accelerator.unwrap_model(m) is not target:
+                continue
+            models.remove(m)
+            path = Path(input_dir) / SAFE_WEIGHTS_NAME
+            state = {k.removeprefix("module."): v for k, v in load_file(str(path)).items()}
+            if set(state) != keep:
+                odd = sorted(set(state) ^ keep)
+                raise CheckpointError(
+                    f"the checkpoint's adapter tensors do not match this run "
+                    f"({len(odd)} differ, e.g. {odd[0]})",
+                    path=path,
+                    fix="resume with the same base model, --lora-rank and --targets",
+                )
+            try:
+                target.load_state_dict(state, strict=False)
+            except RuntimeError as exc:  # same names, other shapes (another --lora-rank)
+                raise CheckpointError(
+                    f"the checkpoint's adapter tensors do not match this run: {str(exc).splitlines()[-1]}",
+                    path=path,
+                    fix="resume with the same base model, --lora-rank and --targets",
+                ) from None
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _input_contract(dataset, domain: str, resolution: int):
+    """What the training images looked like after the reader and the domain's preprocessing."""
+    from genseg.adapters.card import InputContract
+    from genseg.data.io import load_image
+    from genseg.data.schema import resolve_path
+
+    entry, _, ds = dataset.items[0]
+    sample = load_image(resolve_path(dataset.folders[ds], entry.image), dataset.specs[ds].domain)
+    bands = sample.meta.get("bands")
+    return InputContract(
+        domain=domain,
+        channels=int(sample.array.shape[-1]),
+        bands=[str(b) for b in bands] if bands else None,
+        preprocessing=_jsonable(sample.meta.get("preprocessing") or {}),
+        resolution=resolution,
+    )
+
+
+def _vocabulary_id(domain: str) -> str:
+    from genseg.errors import GenSegError
+    from genseg.plugins.registry import vocabulary
+
+    try:
+        plugin, vocab = vocabulary(domain)[0]
+    except GenSegError:
+        return ""
+    return f"{plugin}:{vocab.name}"
+
+
+def adapter_domain(dataset, requested: str | None) -> str:
+    """The adapter's domain: as asked, else the one domain its datasets share."""
+    from genseg.errors import ConfigError
+
+    if requested:
+        return requested
+    domains = sorted({spec.domain for spec in dataset.specs})
+    if len(domains) > 1:
+        raise ConfigError(
+            f"the datasets are of several domains ({', '.join(domains)})",
+            fix="name the adapter's domain with --domain",
+        )
+    return domains[0]
+
+
+def evaluate_at_end(pipe, cfg: TrainConfig, folders: list[Path]) -> dict[str, Any]:
+    """Scores on the chosen split of the training datasets (empty when the split is 'none')."""
+    from genseg.evaluation.runner import evaluate_pipeline
+
+    split = cfg.finetune.eval_split
+    if split == "none":
+        return {}
+    for part in pipe.components.values():
+        if isinstance(part, torch.nn.Module):
+            part.eval()
+    try:
+        scores = evaluate_pipeline(pipe, folders, split=split, seed=cfg.seed, progress=False)
+    except GenSegError as exc:  # e.g. an empty split: keep the trained adapter, say why it has no scores
+        warnings.warn(f"no end-of-training scores: {exc.one_line()}", UserWarning, stacklevel=2)
+        return {"split": split, "error": exc.one_line()}
+    return {"split": split, **_jsonable(scores.as_dict())}
+
+
+def export_finetune(pipe, cfg: TrainConfig, output: Path, dataset, seconds: float) -> dict[str, Any]:
+    """Evaluate, then write the adapter (or, for `mode="full"`, the model); returns the scores."""
+    import genseg
+    from genseg.adapters.card import AdapterManifest, BaseModelRef, DatasetUse, LoraSpec, TrainingCard
+    from genseg.adapters.runtime import base_hash
+    from genseg.adapters.shots import images_used, pairs_per_class
+    from genseg.adapters.store import save_adapter
+    from genseg.training.checkpoints import export_pipeline
+
+    ft = cfg.finetune
+    scores = evaluate_at_end(pipe, cfg, list(dataset.folders))
+    pipe.to("cpu")
+    if ft.mode == "full":
+        export_pipeline(pipe, output)
+        return scores
+    trainable, adapted, _ = parameter_counts(pipe, cfg)
+    domain = adapter_domain(dataset, ft.domain)
+    pairs, images = pairs_per_class(dataset), images_used(dataset)
+    uses = [
+        DatasetUse(
+            name=spec.name,
+            path=str(folder),
+            domain=spec.domain,
+            images=images.get(spec.name, 0),
+            pairs_per_class=pairs.get(spec.name, {}),
+        )
+        for folder, spec in zip(dataset.folders, dataset.specs, strict=True)
+    ]
+    modules = adapter_modules(pipe, cfg)
+    manifest = AdapterManifest(
+        name=ft.adapter_name,
+        description=ft.description,
+        genseg_version=genseg.__version__,
+        domain=domain,
+        vocabulary=_vocabulary_id(domain),
+        prompts=dataset.class_names(),
+        base=BaseModelRef(
+            name=Path(ft.base_model).name or ft.base_model,
+            weights_sha256=base_hash(pipe),
+            denoiser=type(pipe.denoiser).__name__,
+        ),
+        input=_input_contract(dataset, domain, cfg.model.resolution),
+        lora=LoraSpec(
+            rank=ft.lora_rank,
+            alpha=ft.lora_alpha or float(ft.lora_rank),
+            targets=ft.targets,
+            modules={c: lora_targets(m) for c, m in modules.items()},
+            trainable_parameters=trainable,
+            adapted_parameters=adapted,
+        ),
+        training=TrainingCard(
+            datasets=uses,
+            shots=cfg.shots,
+            steps=cfg.steps,
+            batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate,
+            seed=cfg.seed,
+            seconds=round(seconds, 1),
+        ),
+        scores=scores,
+    )
+    save_adapter(output, modules, ft.adapter_name, manifest)
+    return scores
+
+
+def lora_targets(module: torch.nn.Module) -> list[str]:
+    """The names of the layers LoRA wraps in `module` (as they were before wrapping)."""
+    return [n for n, m in module.named_modules() if hasattr(m, "base_layer") and "lora_" not in n]

@@ -1,0 +1,360 @@
+"""Adapters on a loaded pipeline: load, switch, weight, disable, fuse, unload.
+
+LoRA layers are injected in place with PEFT (`inject_adapter_in_model`), so the denoiser
+keeps its class and the pipeline its `__call__`; several adapters live side by side under
+their names and switching or re-weighting them is a flag change on the layers (diffusers'
+`set_weights_and_activate_adapters`), never a reload. Fusing merges the active adapters
+into the base weights for speed (PEFT `merge`); unfusing restores them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from genseg.adapters.card import CARD_FILE, AdapterManifest
+from genseg.adapters.store import COMPONENTS, AdapterFiles, read_adapter, resolve_adapter
+from genseg.errors import AdapterError
+
+STATE_ATTRIBUTE = "_genseg_adapters"
+
+
+class AdapterWarning(UserWarning):
+    """An adapter is used outside what its card describes (another base, domain or input)."""
+
+
+@dataclass
+class LoadedAdapter:
+    name: str
+    folder: Path
+    manifest: AdapterManifest
+    options: dict
+
+
+@dataclass
+class AdapterState:
+    """What genseg keeps on a pipeline about its adapters."""
+
+    base_hash: str | None = None
+    loaded: dict[str, LoadedAdapter] = field(default_factory=dict)
+    active: list[str] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    enabled: bool = True
+    fused: bool = False
+    warned: set[str] = field(default_factory=set)
+
+
+def adapter_state(pipe) -> AdapterState:
+    """The pipeline's adapter state (created empty on first use)."""
+    state = pipe.__dict__.get(STATE_ATTRIBUTE)
+    if state is None:
+        state = AdapterState()
+        pipe.__dict__[STATE_ATTRIBUTE] = state
+    return state
+
+
+def base_hash(pipe) -> str:
+    """The hash of the pipeline's base weights, computed once and kept."""
+    state = adapter_state(pipe)
+    if state.base_hash is None:
+        if state.fused:
+            raise AdapterError("cannot hash the base weights while adapters are fused into them")
+        from genseg.adapters.hashing import weights_hash
+
+        state.base_hash = weights_hash(pipe)
+    return state.base_hash
+
+
+def parse_adapter_spec(spec: str) -> tuple[str, float]:
+    """`NAME`, `DIR`, `NAME:0.7` or `DIR:0.7` → (reference, weight)."""
+    ref, sep, weight = str(spec).rpartition(":")
+    if sep and ref:
+        try:
+            return ref, float(weight)
+        except ValueError:
+            pass
+    return str(spec), 1.0
+
+
+def _tuner_layers(module: torch.nn.Module):
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [m for m in module.modules() if isinstance(m, BaseTunerLayer)]
+
+
+def _adapted(pipe) -> list[torch.nn.Module]:
+    """The components that carry LoRA layers."""
+    out = []
+    for name in COMPONENTS:
+        module = getattr(pipe, name, None)
+        if isinstance(module, torch.nn.Module) and _tuner_layers(module):
+            out.append(module)
+    return out
+
+
+def _check_modules(pipe, files: AdapterFiles) -> None:
+    """Every tensor must fit a linear layer the model has, at the card's rank."""
+    rank = files.manifest.lora.rank
+    for component, state in files.tensors.items():
+        model = getattr(pipe, component, None)
+        if not isinstance(model, torch.nn.Module):
+            raise AdapterError(
+                f"the adapter has weights for the {component}, which this pipeline does not have",
+                path=files.weights_path,
+                fix="load it onto the base model named in its card",
+            )
+        for key, tensor in state.items():
+            module_name, _, kind = key.rpartition(".lora_")
+            try:
+                layer = model.get_submodule(module_name)
+            except AttributeError:
+                raise AdapterError(
+                    f"weights for {component} layer {module_name!r}, which the model does not have",
+                    path=files.weights_path,
+                    fix="the adapter was made for another architecture; load it onto its base model",
+                ) from None
+            layer = getattr(layer, "base_layer", layer)
+            if not isinstance(layer, torch.nn.Linear):
+                raise AdapterError(
+                    f"{component} layer {module_name!r} is a {type(layer).__name__}, not a linear layer",
+                    path=files.weights_path,
+                    fix="the adapter was made for another architecture; load it onto its base model",
+                )
+            expected = (rank, layer.in_features) if kind == "A.weight" else (layer.out_features, rank)
+            if tuple(tensor.shape) != expected:
+                raise AdapterError(
+                    f"{key} has shape {tuple(tensor.shape)}, but {component} layer {module_name!r} "
+                    f"needs {expected} at rank {rank}",
+                    path=files.weights_path,
+                    fix="the adapter was made for another architecture; load it onto its base model",
+                )
+
+
+def inject_lora(module: torch.nn.Module, name: str, rank: int, alpha: float, modules: list[str]) -> None:
+    """Add an (untrained) LoRA adapter `name` on the listed layers of `module`, in place."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(modules), lora_dropout=0.0)
+    training = module.training
+    with warnings.catch_warnings():
+        # several adapters on one model are what we want; PEFT warns about it
+        warnings.filterwarnings("ignore", message=".*Already found a `peft_config` attribute.*")
+        inject_adapter_in_model(config, module, adapter_name=name)
+    module.train(training)
+
+
+def load_adapter(
+    pipe,
+    ref: str | Path,
+    *,
+    name: str | None = None,
+    weight: float = 1.0,
+    force: bool = False,
+    activate: bool = True,
+) -> str:
+    """Load an adapter folder (or registered name) next to those already loaded; returns its name.
+
+    Refused when its card's base hash differs from this pipeline's weights, unless `force`.
+    """
+    from peft import set_peft_model_state_dict
+
+    folder, options = resolve_adapter(ref)
+    files = read_adapter(folder, options)
+    manifest = files.manifest
+    state = adapter_state(pipe)
+    if state.fused:
+        raise AdapterError(
+            "adapters are fused into the weights", fix="call unfuse_adapters(pipe) before loading another"
+        )
+    name = name or manifest.name
+    if name in state.loaded:
+        raise AdapterError(
+            f"an adapter named {name!r} is already loaded",
+            path=folder,
+            fix="load it once, or give it another name",
+        )
+    expected = base_hash(pipe)
+    if manifest.base.weights_sha256 != expected:
+        message = (
+            f"adapter {manifest.name!r} was trained on base model {manifest.base.name!r} (weights "
+            f"{manifest.base.weights_sha256[:12]}…), but the loaded model's weights hash to {expected[:12]}…"
+        )
+        if not force:
+            raise AdapterError(
+                message,
+                path=folder / CARD_FILE,
+                fix="load it onto the model it was trained on, or pass --force to apply it anyway",
+            )
+        warnings.warn(f"{folder}: {message}; applied anyway (--force)", AdapterWarning, stacklevel=2)
+    _check_modules(pipe, files)
+    for component, tensors in files.tensors.items():
+        module = getattr(pipe, component)
+        lora = manifest.lora
+        inject_lora(module, name, lora.rank, lora.alpha, lora.modules[component])
+        result = set_peft_model_state_dict(module, tensors, adapter_name=name)
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            raise AdapterError(
+                f"{len(unexpected)} tensors did not load into the {component}, e.g. {unexpected[0]!r}",
+                path=files.weights_path,
+                fix="the adapter was made for another architecture; load it onto its base model",
+            )
+    state.loaded[name] = LoadedAdapter(name, Path(folder), manifest, files.options)
+    if pipe.config.resolution != manifest.input.resolution:
+        warnings.warn(
+            f"{folder}: adapter {name!r} was trained at {manifest.input.resolution} px, the model runs at "
+            f"{pipe.config.resolution} px",
+            AdapterWarning,
+            stacklevel=2,
+        )
+    if activate:
+        set_adapters(pipe, [*state.active, name], [*state.weights, weight])
+    else:
+        # PEFT makes a freshly injected adapter active; keep the active set as it was
+        _activate(pipe, state.active, state.weights)
+    return name
+
+
+def _activate(pipe, names: list[str], weights: list[float]) -> None:
+    from diffusers.utils.peft_utils import set_weights_and_activate_adapters
+
+    for module in _adapted(pipe):
+        if names:
+            set_weights_and_activate_adapters(module, names, weights)
+        else:
+            for layer in _tuner_layers(module):
+                layer.set_adapter([])
+
+
+def set_adapters(pipe, names: Sequence[str], weights: Sequence[float] | None = None) -> None:
+    """Make `names` the active adapters, mixed with `weights` (1.0 each by default). No reload."""
+    state = adapter_state(pipe)
+    names = list(names)
+    weights = [1.0] * len(names) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(names):
+        raise AdapterError(f"{len(names)} adapters but {len(weights)} weights")
+    unknown = [n for n in names if n not in state.loaded]
+    if unknown:
+        raise AdapterError(
+            f"adapter {unknown[0]!r} is not loaded",
+            fix=f"load it first; loaded: {', '.join(state.loaded) or 'none'}",
+        )
+    if state.fused:
+        raise AdapterError("adapters are fused into the weights", fix="call unfuse_adapters(pipe) first")
+    _activate(pipe, names, weights)
+    state.active, state.weights = names, weights
+    install_input_check(pipe)
+
+
+def active_adapters(pipe) -> list[tuple[str, float]]:
+    """The active adapters and their weights (empty when disabled)."""
+    state = adapter_state(pipe)
+    return list(zip(state.active, state.weights, strict=True)) if state.enabled else []
+
+
+def disable_adapters(pipe) -> None:
+    """Run the base model alone; the adapters stay loaded (`enable_adapters` brings them back)."""
+    from diffusers.utils.peft_utils import set_adapter_layers
+
+    state = adapter_state(pipe)
+    if state.fused:
+        unfuse_adapters(pipe)
+    for module in _adapted(pipe):
+        set_adapter_layers(module, enabled=False)
+    state.enabled = False
+
+
+def enable_adapters(pipe) -> None:
+    from diffusers.utils.peft_utils import set_adapter_layers
+
+    state = adapter_state(pipe)
+    for module in _adapted(pipe):
+        set_adapter_layers(module, enabled=True)
+    state.enabled = True
+    _activate(pipe, state.active, state.weights)
+
+
+def fuse_adapters(pipe) -> None:
+    """Merge the active adapters (with their weights) into the base weights: no LoRA cost per call."""
+    state = adapter_state(pipe)
+    if not state.enabled or not state.active:
+        raise AdapterError("no active adapter to fuse", fix="load or enable an adapter first")
+    if state.fused:
+        return
+    base_hash(pipe)  # keep the hash of the unfused base
+    for module in _adapted(pipe):
+        for layer in _tuner_layers(module):
+            layer.merge(adapter_names=list(state.active))
+    state.fused = True
+
+
+def unfuse_adapters(pipe) -> None:
+    """Subtract fused adapters from the base weights again."""
+    state = adapter_state(pipe)
+    for module in _adapted(pipe):
+        for layer in _tuner_layers(module):
+            layer.unmerge()
+    state.fused = False
+
+
+def unload_adapter(pipe, name: str) -> None:
+    """Remove one adapter's layers; the others stay active with their weights."""
+    from diffusers.utils.peft_utils import delete_adapter_layers
+
+    state = adapter_state(pipe)
+    if name not in state.loaded:
+        raise AdapterError(f"adapter {name!r} is not loaded")
+    if state.fused:
+        unfuse_adapters(pipe)
+    for module in _adapted(pipe):
+        delete_adapter_layers(module, name)
+    keep = [(n, w) for n, w in zip(state.active, state.weights, strict=True) if n != name]
+    del state.loaded[name]
+    state.active, state.weights = [n for n, _ in keep], [w for _, w in keep]
+    if state.loaded:
+        _activate(pipe, state.active, state.weights)
+    else:
+        unload_adapters(pipe)
+
+
+def unload_adapters(pipe) -> None:
+    """Remove every LoRA layer: the pipeline is its base model again."""
+    from diffusers.utils.peft_utils import recurse_remove_peft_layers
+
+    state = adapter_state(pipe)
+    if state.fused:
+        unfuse_adapters(pipe)
+    for module in _adapted(pipe):
+        recurse_remove_peft_layers(module)
+        if hasattr(module, "peft_config"):
+            del module.peft_config
+    state.loaded.clear()
+    state.active, state.weights = [], []
+    state.enabled = True
+    install_input_check(pipe)
+
+
+def attach_adapters(pipe, specs: Sequence[str], force: bool = False, fuse: bool = False) -> list[str]:
+    """Load `NAME|DIR[:WEIGHT]` specs and activate them together; what `--adapter` does."""
+    names, weights = [], []
+    for spec in specs:
+        ref, weight = parse_adapter_spec(spec)
+        names.append(load_adapter(pipe, ref, force=force, activate=False))
+        weights.append(weight)
+    if names:
+        set_adapters(pipe, names, weights)
+        if fuse:
+            fuse_adapters(pipe)
+    return names
+
+
+def install_input_check(pipe) -> None:
+    """Let the pipeline warn when images differ from the active adapters' input contract."""
+    from genseg.adapters.contract import check_images
+
+    state = adapter_state(pipe)
+    pipe.__dict__["_input_check"] = (lambda images: check_images(pipe, images)) if state.active else None

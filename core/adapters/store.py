@@ -1,0 +1,181 @@
+"""Adapter folders on disk: find one by name or path, read it with checks, write it atomically.
+
+A folder holds `adapter_model.safetensors` (LoRA tensors named `COMPONENT.MODULE.lora_A.weight`
+and `...lora_B.weight`, never pickle) and `genseg_adapter.json`. The card is written last,
+so a folder with a card is complete. Every problem is one AdapterError naming the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genseg.adapters.card import WEIGHTS_FILE, AdapterManifest, read_manifest, write_manifest
+from genseg.errors import AdapterError
+
+if TYPE_CHECKING:  # listing adapters must not import torch
+    import torch
+
+COMPONENTS = ("denoiser", "text_encoder")
+_LORA_SUFFIXES = (".lora_A.weight", ".lora_B.weight")
+
+
+@dataclass
+class AdapterFiles:
+    """What an adapter folder holds, checked against its own card (not yet against a model)."""
+
+    folder: Path
+    manifest: AdapterManifest
+    tensors: dict[str, dict[str, torch.Tensor]]  # component → PEFT state dict (no adapter name)
+    options: dict  # preprocessing options a plugin's registration adds
+
+    @property
+    def weights_path(self) -> Path:
+        return self.folder / self.manifest.weights
+
+
+def _plugin_folder(plugin: str) -> Path | None:
+    """The folder of the package (or module) that implements `plugin`."""
+    from genseg.plugins.manager import load_plugins
+
+    obj = load_plugins().manager.get_plugin(plugin)
+    if obj is None:
+        return None
+    module_name = obj.__name__ if hasattr(obj, "__file__") else type(obj).__module__
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None:
+        return None
+    if spec.submodule_search_locations:  # a package
+        return Path(spec.origin).parent
+    package = module_name.rpartition(".")[0]
+    return Path(str(resources.files(package))) if package else Path(spec.origin).parent
+
+
+def registered_location(plugin: str, location: str) -> Path:
+    """Where a registered adapter's folder lies: an absolute path, a folder inside an
+    importable package (`pkg/adapters/x`) or inside the registering plugin's package."""
+    path = Path(location).expanduser()
+    if path.is_absolute():
+        return path
+    first, _, rest = location.partition("/")
+    if rest and first.isidentifier():
+        try:
+            spec = importlib.util.find_spec(first)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            candidate = Path(str(resources.files(first).joinpath(rest)))
+            if candidate.exists():
+                return candidate
+    base = _plugin_folder(plugin)
+    return (base / location) if base is not None else path
+
+
+def resolve_adapter(ref: str | Path) -> tuple[Path, dict]:
+    """`ref` as an adapter folder, plus preprocessing options its registration adds.
+
+    A path that exists is taken as is; otherwise `ref` is looked up among the adapters
+    plugins registered (`genseg adapters list`).
+    """
+    path = Path(str(ref)).expanduser()
+    if path.exists():
+        return path, {}
+    from genseg.plugins.registry import adapters
+
+    found = {card.name: (plugin, card) for plugin, card in adapters()}
+    if str(ref) in found:
+        plugin, card = found[str(ref)]
+        folder = registered_location(plugin, card.location)
+        if not folder.exists():
+            raise AdapterError(
+                f"adapter {card.name!r} (from plugin {plugin}) points to a folder that does not exist",
+                path=folder,
+                fix="reinstall the plugin, or download the adapter and pass its folder",
+            )
+        return folder, dict(card.preprocessing)
+    close = difflib.get_close_matches(str(ref), list(found), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise AdapterError(
+        f"no adapter folder or registered adapter named {str(ref)!r}{hint}",
+        path=path if ("/" in str(ref) or str(ref).startswith(".")) else None,
+        fix=f"pass an adapter folder or one of: {', '.join(sorted(found)) or 'none registered'}",
+    )
+
+
+def read_adapter(folder: str | Path, options: dict | None = None) -> AdapterFiles:
+    """Read and check the card and the weights of an adapter folder."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    weights = folder / manifest.weights
+    if not weights.is_file():
+        raise AdapterError(
+            "adapter weights are missing",
+            path=weights,
+            fix="copy the whole adapter folder, or fine-tune again",
+        )
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        flat = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AdapterError(
+            f"cannot read the adapter weights: {exc}", path=weights, fix="fine-tune the adapter again"
+        ) from None
+    tensors: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        component, _, rest = key.partition(".")
+        module = next((rest[: -len(s)] for s in _LORA_SUFFIXES if rest.endswith(s)), None)
+        if component not in COMPONENTS or module is None:
+            raise AdapterError(
+                f"unexpected tensor {key!r}: expected COMPONENT.MODULE.lora_A/lora_B.weight "
+                f"with COMPONENT one of {', '.join(COMPONENTS)}",
+                path=weights,
+                fix="write adapters with `genseg finetune` (or genseg.adapters.save_adapter)",
+            )
+        if module not in manifest.lora.modules.get(component, []):
+            raise AdapterError(
+                f"tensor {key!r} is for a layer its card does not list under lora.modules.{component}",
+                path=weights,
+                fix=f"the weights and {folder / 'genseg_adapter.json'} do not belong together",
+            )
+        tensors.setdefault(component, {})[rest] = value
+    for component, modules in manifest.lora.modules.items():
+        have = {k.rsplit(".lora_", 1)[0] for k in tensors.get(component, {})}
+        missing = [m for m in modules if m not in have]
+        if missing:
+            raise AdapterError(
+                f"no weights for {component} layer {missing[0]!r} that the card lists"
+                + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""),
+                path=weights,
+                fix="copy the whole adapter folder, or fine-tune again",
+            )
+    return AdapterFiles(folder, manifest, tensors, dict(options or {}))
+
+
+def save_adapter(
+    folder: str | Path, modules: dict[str, torch.nn.Module], adapter_name: str, manifest: AdapterManifest
+) -> Path:
+    """Write the named adapter's LoRA tensors of each component and then its card."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    from genseg.data.atomic import atomic_write
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    flat = {}
+    for component, module in modules.items():
+        state = get_peft_model_state_dict(module, adapter_name=adapter_name)
+        for key, value in state.items():
+            flat[f"{component}.{key}"] = value.detach().to("cpu").contiguous().clone()
+    if not flat:
+        raise AdapterError(f"the model holds no LoRA weights named {adapter_name!r}", path=folder)
+    metadata = {"format": "pt", "genseg": "adapter", "name": manifest.name}
+    atomic_write(folder / WEIGHTS_FILE, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
+    write_manifest(folder, manifest.model_copy(update={"weights": WEIGHTS_FILE}))
+    return folder
