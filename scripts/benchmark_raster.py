@@ -48,7 +48,7 @@ def write_scene(path: Path, size: int, seed: int = 0) -> None:
         compress="deflate",
         BIGTIFF="IF_SAFER",
     )
-    with rasterio.Env(GDAL_CACHEMAX=128), rasterio.open(path, "w", **profile) as dst:
+    with rasterio.Env(GDAL_CACHEMAX=128 * 2**20), rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, 512):
             h = min(512, size - row)
             reps = -(-size // 512)

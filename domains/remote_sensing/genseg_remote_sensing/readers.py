@@ -32,7 +32,7 @@ def gdal_env():
     """A rasterio environment with the bounded block cache (enter it around reads and writes)."""
     import rasterio
 
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20)  # rasterio passes bytes to GDALSetCacheMax
 
 
 @contextmanager
