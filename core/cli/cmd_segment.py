@@ -79,7 +79,9 @@ def segment(
     check_domain(domain)
     options = parse_options(option)
     if strict:
-        options["strict"] = "true"
+        from genseg.plugins.options import STRICT
+
+        options[STRICT] = "true"  # each domain decides what it refuses under --strict
     pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True)
     if adapter:
         from genseg.adapters.contract import apply_input_contract

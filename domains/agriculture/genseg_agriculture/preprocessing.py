@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from genseg.data.sample import Sample
 from genseg.errors import ConfigError, InputError
+from genseg.plugins.options import check_option_keys, is_strict
 from genseg_agriculture import formulas
 
 OPTIONS = ("bands", "indices", "composite", "illumination", "strict")
@@ -137,19 +138,6 @@ def _as_list(value: Any) -> list[str]:
     return [str(item).strip() for item in items if str(item).strip()]
 
 
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def check_options(options: Mapping[str, Any]) -> None:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"unknown agriculture option(s) {', '.join(unknown)}",
-            fix="use -O bands=..., indices=..., composite=..., illumination=... (see docs/agriculture.md)",
-        )
-
-
 def _described_bands(sample: Sample, config: Preprocessing) -> list[str] | None:
     """Band names from a GeoTIFF's band descriptions, when every band has a known one."""
     descriptions = sample.meta.get("band_descriptions") or []
@@ -172,7 +160,7 @@ def band_names(sample: Sample, options: Mapping[str, Any], config: Preprocessing
     elif str(count) in config.default_bands:
         names, source = list(config.default_bands[str(count)]), f"assumed for {count} channels"
         if count > config.assume_quietly_up_to:
-            if _truthy(options.get("strict", "")):
+            if is_strict(options):
                 raise InputError(
                     f"no band order declared for its {count} channels (--strict)",
                     path=sample.path,
@@ -282,7 +270,7 @@ def channel_stack(sample: Sample, options: Mapping[str, Any] | None = None) -> t
     from genseg.data.readers import to_unit_float
 
     options = dict(options or {})
-    check_options(options)
+    check_option_keys(options, OPTIONS, "agriculture", "-O bands=red,green,blue,nir -O indices=ndvi")
     config = presets()
     bands, source = band_names(sample, options, config)
     raw = to_unit_float(np.asarray(sample.array))

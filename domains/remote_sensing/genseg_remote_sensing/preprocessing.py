@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from genseg.errors import InputError
+from genseg.plugins.options import check_option_keys, is_strict
 
 STATS_MAX_PIXELS = 2048 * 2048
 """Scenes up to this size get exact statistics; larger ones a decimated sample of this size."""
@@ -61,25 +62,12 @@ class BandPlan:
         return {"bands": self.bands, "normalise": self.mode, "low": list(self.low), "high": list(self.high)}
 
 
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def check_options(options: Mapping[str, Any]) -> None:
-    unknown = sorted(set(options) - set(OPTION_KEYS))
-    if unknown:
-        raise InputError(
-            f"unknown remote-sensing option(s) {', '.join(unknown)}",
-            fix=f"options are {', '.join(OPTION_KEYS)} (e.g. -O sensor=sentinel-2 -O composite=false-colour)",
-        )
-
-
 def check_crs(meta: Mapping[str, Any], path: Path | None, options: Mapping[str, Any]) -> None:
     """A GeoTIFF without a CRS: a warning, or an error under ``strict``."""
     if meta.get("crs") is not None or path is None or path.suffix.lower() not in (".tif", ".tiff"):
         return
     message = f"{path}: the raster has no CRS, so its outputs cannot be placed on a map"
-    if _truthy(options.get("strict", "")):
+    if is_strict(options):
         raise InputError(
             "the raster has no CRS (--strict)",
             path=path,
@@ -99,7 +87,9 @@ def plan_bands(
     of the picked bands (the whole scene, or a decimated sample of it)."""
     from genseg_remote_sensing.bands import band_names, presets, select_bands
 
-    check_options(options)
+    check_option_keys(
+        options, OPTION_KEYS, "remote-sensing", "-O sensor=sentinel-2 -O composite=false-colour"
+    )
     sensor = presets().sensor(options["sensor"]) if options.get("sensor") else None
     names = band_names(descriptions, sensor, path, options.get("bands"))
     picks = select_bands(names, options.get("composite"), path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,20 @@ def dataset_mask(src, window=None, out_shape=None) -> np.ndarray:
 
 
 def is_georeferenced(path: Path) -> bool:
-    """A TIFF with a CRS or a geotransform: read by this plugin so the georeferencing is kept."""
+    """A TIFF with a CRS or a geotransform: read by this plugin so the georeferencing is kept.
+
+    Asked each time a TIFF is looked up (a training epoch reads every file), so the answer is
+    kept per file version (size and modification time) instead of reopening the file.
+    """
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return False
+    return _georeferenced(str(Path(path).absolute()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _georeferenced(path: str, size: int, mtime_ns: int) -> bool:
     from affine import Affine
 
     try:
