@@ -1,0 +1,1 @@
+"""Performance harness: one place that times genseg and its peers on the same inputs."""

@@ -1,0 +1,1 @@
+"""Text-to-image generation with the segmentation DiT (GenMask's joint training)."""

@@ -1,0 +1,1 @@
+"""Benchmark protocols declared as data (one YAML file per protocol)."""
