@@ -1,0 +1,152 @@
+"""Scoring a predictions folder: no model needed, the same numbers every time.
+
+Scores are grouped three ways, each per tag (seen / unseen / paraphrase / test): per
+dataset, per domain (classes of all the domain's datasets together) and over everything.
+Domain plugins' metrics (``genseg_register_metrics``) are computed per domain beside
+genseg's own. A prediction missing from disk is an error that lists what is missing,
+unless the caller asks for missing masks to be scored as empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genseg.errors import InputError
+from genseg.evaluation.metrics import SegmentationMeter, SegmentationScores
+from genseg.evaluation.predictions import PredictionIndex, PredictionRecord, read_index, read_mask_png
+
+
+@dataclass
+class ScoredGroup:
+    level: str  # "dataset", "domain" or "all"
+    key: str  # the dataset or domain name; "all"
+    tag: str
+    scores: SegmentationScores
+    plugin_metrics: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "key": self.key,
+            "tag": self.tag,
+            **self.scores.as_dict(),
+            "plugin_metrics": self.plugin_metrics,
+        }
+
+
+@dataclass
+class ScoredPredictions:
+    folder: Path
+    index: PredictionIndex
+    groups: list[ScoredGroup]
+    missing: list[PredictionRecord]
+
+    def get(self, level: str, key: str, tag: str) -> ScoredGroup | None:
+        for g in self.groups:
+            if (g.level, g.key, g.tag) == (level, key, tag):
+                return g
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "protocol": self.index.protocol,
+            "method": self.index.method,
+            "model": self.index.model,
+            "adapters": self.index.adapters,
+            "steps": self.index.steps,
+            "missing": [f"{r.image} · {r.prompt}" for r in self.missing],
+            "groups": [g.as_dict() for g in self.groups],
+        }
+
+
+def missing_error(folder: Path, missing: list[PredictionRecord], total: int) -> InputError:
+    shown = "; ".join(f"{Path(r.image).name} · {r.prompt!r}" for r in missing[:8])
+    more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+    return InputError(
+        f"{len(missing)} of {total} predictions are missing: {shown}{more}",
+        path=folder,
+        fix="re-run the predictions, or pass --missing-as-empty to score them as empty masks",
+    )
+
+
+def _plugin_metric_factories(domain: str) -> list[tuple[str, Any]]:
+    from genseg.plugins import registry
+    from genseg.plugins.schemas import resolve_target
+
+    return [
+        (f"{plugin}:{spec.name}", resolve_target(spec.factory)) for plugin, spec in registry.metrics(domain)
+    ]
+
+
+def score_predictions(
+    folder: str | Path,
+    missing_as_empty: bool = False,
+    bootstrap: int = 0,
+    seed: int = 0,
+    plugin_metrics: bool = True,
+) -> ScoredPredictions:
+    """Score every record of ``folder``'s index against its label (ignored / nodata pixels excluded)."""
+    import torch
+
+    from genseg.data.io import load_label
+
+    folder = Path(folder)
+    index = read_index(folder)
+    missing = [r for r in index.records if not (folder / r.file).is_file()]
+    if missing and not missing_as_empty:
+        raise missing_error(folder, missing, len(index.records))
+    missing_files = {r.file for r in missing}
+
+    meters: dict[tuple[str, str, str], SegmentationMeter] = {}
+    extra: dict[tuple[str, str], dict[str, Any]] = {}
+    labels: dict[str, np.ndarray] = {}
+    for rec in index.records:
+        if rec.label not in labels:
+            labels = {rec.label: load_label(rec.label).array}  # records of one image are consecutive
+        label = labels[rec.label]
+        truth = np.isin(label, rec.values)
+        if rec.file in missing_files:
+            pred = np.zeros_like(truth)
+        else:
+            pred = read_mask_png(folder / rec.file)
+            if pred.shape != truth.shape:
+                raise InputError(
+                    f"prediction is {pred.shape} but the label is {truth.shape}",
+                    path=folder / rec.file,
+                    fix="predictions must be made at the label's size",
+                )
+        valid = None
+        if rec.valid:
+            valid = read_mask_png(folder / rec.valid)
+        elif rec.ignore:
+            valid = ~np.isin(label, rec.ignore)
+        image_key = f"{rec.dataset}/{rec.image_id}"
+        for level, key in (("dataset", rec.dataset), ("domain", rec.domain), ("all", "all")):
+            meter = meters.setdefault((level, key, rec.tag), SegmentationMeter())
+            meter.update(
+                torch.from_numpy(pred),
+                torch.from_numpy(truth),
+                rec.class_name,
+                valid=None if valid is None else torch.from_numpy(valid),
+                image_id=image_key,
+            )
+        if plugin_metrics:
+            slot = extra.setdefault((rec.domain, rec.tag), {})
+            if not slot:
+                slot.update({name: make() for name, make in _plugin_metric_factories(rec.domain)})
+            p, t = (pred[valid], truth[valid]) if valid is not None else (pred.ravel(), truth.ravel())
+            for metric in slot.values():
+                metric.update(torch.from_numpy(p).long(), torch.from_numpy(t).long())
+
+    groups = []
+    for (level, key, tag), meter in sorted(meters.items()):
+        computed = {}
+        if level == "domain" and (key, tag) in extra:
+            computed = {name: float(m.compute()) for name, m in extra[(key, tag)].items()}
+        groups.append(ScoredGroup(level, key, tag, meter.compute(bootstrap=bootstrap, seed=seed), computed))
+    return ScoredPredictions(folder, index, groups, missing)
