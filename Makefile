@@ -29,8 +29,9 @@ $(STAMP): $(PY) pyproject.toml $(foreach d,$(DOMAINS),$(d)/pyproject.toml)
 
 install: $(STAMP)
 
+# the benchmark on every domain's sample data: genseg and its baselines, ~15 min on 2 CPU cores
 demo: $(STAMP)
-	$(PY) scripts/demo.py --output demo-output
+	$(VENV)/bin/genseg benchmark --quick --output demo-output
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -43,8 +44,10 @@ format: $(STAMP)
 test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=15
 
+# Speed and memory (docs/performance.md): BENCH_DEVICE=cuda make bench on a GPU machine.
+# Accuracy tables (docs/results.md) come from scripts/benchmark_core.py, which trains models.
 bench: $(STAMP)
-	$(PY) scripts/benchmark_core.py --output docs/results.md
+	$(VENV)/bin/genseg bench --device $${BENCH_DEVICE:-cpu} --json bench-$${BENCH_DEVICE:-cpu}.json
 
 clean:
 	rm -rf $(VENV) demo-output build dist *.egg-info

@@ -98,7 +98,12 @@ def evaluate_pipeline(
             for (name, values), pred in zip(item.classes, seg.masks, strict=True):
                 truth = np.isin(label, values)
                 for z in range(label.shape[0]):
-                    meter.update(torch.from_numpy(pred[z]), torch.from_numpy(truth[z]), name)
+                    meter.update(
+                        torch.from_numpy(pred[z]),
+                        torch.from_numpy(truth[z]),
+                        name,
+                        image_id=f"{item.image}:{z}",
+                    )
             continue
         out = pipe(
             image,
@@ -110,7 +115,11 @@ def evaluate_pipeline(
         valid = valid_label_pixels(label_sample, item.ignore, image_sample.meta.get("valid_mask"))
         for (name, values), pred in zip(item.classes, out.masks[0], strict=False):
             truth = np.isin(label, values)
-            if valid is not None:  # nodata and ignored pixels are neither hits nor misses
-                pred, truth = pred[valid], truth[valid]
-            meter.update(torch.from_numpy(pred), torch.from_numpy(truth), name)
+            meter.update(  # nodata and ignored pixels are neither hits nor misses
+                torch.from_numpy(pred),
+                torch.from_numpy(truth),
+                name,
+                valid=None if valid is None else torch.from_numpy(valid),
+                image_id=str(item.image),
+            )
     return meter.compute()
