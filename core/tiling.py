@@ -147,12 +147,16 @@ def segment_raster(
     grid = TileGrid(source.height, source.width, tile, overlap)
     th, tw, width = grid.tile_height, grid.tile_width, source.width
     weights = blend_weights(th, tw, overlap)
-    # Rolling strip: rows [top, top + th) of the blended sums; index 0 = row `top`.
-    acc = np.zeros((prompts, th, width), dtype=np.float32)
-    wsum = np.zeros((th, width), dtype=np.float32)
-    valid = np.zeros((th, width), dtype=bool)
+    # Batches run across tile rows (narrow scenes would otherwise send a few tiles per call),
+    # so the rolling strip holds every row a pending batch may touch: rows [top, top + strip).
+    rows_per_batch = -(-batch_size // max(len(grid.cols), 1))
+    strip = min(th + grid.stride * rows_per_batch, source.height)
+    acc = np.zeros((prompts, strip, width), dtype=np.float32)
+    wsum = np.zeros((strip, width), dtype=np.float32)
+    valid = np.zeros((strip, width), dtype=bool)
     top = 0
     counter = {"tile": 0, "predicted": 0, "skipped": 0}
+    batch: list[tuple[int, int, np.ndarray, np.ndarray]] = []
 
     def flush(until: int) -> None:
         """Hand rows [top, until) to the sink and shift the strip."""
@@ -170,7 +174,10 @@ def segment_raster(
         valid = np.concatenate([valid[n:], np.zeros((n, width), bool)], axis=0)
         top = until
 
-    def run_batch(batch: list[tuple[int, int, np.ndarray, np.ndarray]], row: int) -> None:
+    def run_batch() -> None:
+        nonlocal batch
+        if not batch:
+            return
         probs = np.asarray(predict([b[2] for b in batch], counter["tile"] - len(batch)), dtype=np.float32)
         if probs.shape != (len(batch), prompts, th, tw):
             raise ValueError(f"predictor returned {probs.shape}, expected {(len(batch), prompts, th, tw)}")
@@ -179,12 +186,16 @@ def segment_raster(
             y = r - top
             acc[:, y : y + th, c : c + tw] += p * w
             wsum[y : y + th, c : c + tw] += w
+        batch = []
 
     with Progress(disable=not progress) as bar:
         task = bar.add_task("segmenting tiles", total=len(grid))
         for r in grid.rows:
-            flush(r)  # rows above this tile row are final
-            batch: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+            # rows above the earliest row still waiting in the batch are final
+            flush(min([r] + [b[0] for b in batch]))
+            if r + th > top + strip:  # the strip cannot hold this row beside the pending ones
+                run_batch()
+                flush(r)
             for c in grid.cols:
                 image, ok = source.read(r, c, th, tw)
                 counter["tile"] += 1
@@ -195,11 +206,9 @@ def segment_raster(
                     batch.append((r, c, image, ok))
                     counter["predicted"] += 1
                 if len(batch) == batch_size:
-                    run_batch(batch, r)
-                    batch = []
+                    run_batch()
                 bar.advance(task)
-            if batch:
-                run_batch(batch, r)
+        run_batch()
         flush(source.height)
     return TilingReport(tiles=len(grid), predicted=counter["predicted"], skipped_nodata=counter["skipped"])
 

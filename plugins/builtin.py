@@ -94,6 +94,14 @@ def genseg_preprocess(sample, domain: str, options: Mapping[str, Any]):
     return sample.with_array(to_unit_float(sample.array), normalised=True)
 
 
+@hookimpl(trylast=True)
+def genseg_refine_query(request: str, domain: str, vocabulary, top_k: int, threshold: float):
+    """Ground the request in the vocabulary by MiniLM cosine; a plugin answering first overrides it."""
+    from genseg.refine import ground_request
+
+    return ground_request(request, vocabulary, top_k=top_k, threshold=threshold)
+
+
 @hookimpl
 def genseg_register_metrics(domain: str):
     return [

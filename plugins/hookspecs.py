@@ -7,8 +7,8 @@ a plugin states the range it was written for in a module attribute
 ``GENSEG_HOOKSPEC = ">=1.0,<2"``; a plugin outside its range is not loaded.
 
 Registration hooks return lists of the models in :mod:`genseg.plugins.schemas` (or dicts
-with the same fields). ``genseg_get_reader``, ``genseg_get_writer`` and
-``genseg_preprocess`` are *first result* hooks: the first plugin to answer wins; the
+with the same fields). ``genseg_get_reader``, ``genseg_get_writer``, ``genseg_preprocess``
+and ``genseg_refine_query`` are *first result* hooks: the first plugin to answer wins; the
 built-in generic plugin answers last, so domain plugins override it.
 Registration hooks should return static data: genseg calls each once per process and
 keeps the validated result.
@@ -36,11 +36,13 @@ if TYPE_CHECKING:  # annotations only: keep plugin loading free of heavy imports
         Vocabulary,
         WriterSpec,
     )
+    from genseg.refine import RefinedQuery
 
 PROJECT = "genseg"
-GENSEG_HOOKSPEC_VERSION = "1.1.0"
+GENSEG_HOOKSPEC_VERSION = "1.2.0"
 """1.1: optional fields, compatible with 1.0 plugins: ``DomainInfo.tiling``,
-``ReaderSpec.claims`` / ``open_windowed``, ``WriterSpec.kind`` / ``stream`` (vector and streamed writers)."""
+``ReaderSpec.claims`` / ``open_windowed``, ``WriterSpec.kind`` / ``stream`` (vector and streamed writers).
+1.2: the first-result hook ``genseg_refine_query`` (free-form request → vocabulary phrases)."""
 HOOKSPEC_ATTRIBUTE = "GENSEG_HOOKSPEC"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -106,3 +108,13 @@ def genseg_register_commands(app: typer.Typer) -> None:
 @hookspec
 def genseg_register_metrics(domain: str) -> list[MetricSpec | dict[str, Any]]:
     """Metrics worth reporting for ``domain`` besides IoU and Dice."""
+
+
+@hookspec(firstresult=True)
+def genseg_refine_query(
+    request: str, domain: str, vocabulary: Vocabulary, top_k: int, threshold: float
+) -> RefinedQuery | dict[str, Any] | None:
+    """The phrase(s) to segment for a free-form ``request`` (GenMask's reasoning stage), or None
+    to pass. ``vocabulary`` is ``domain``'s merged vocabulary; the built-in answer grounds the
+    request in it by MiniLM cosine and raises PromptError below ``threshold``. A plugin may
+    answer with a VLM loaded from a local path (docs/plugins.md)."""

@@ -1,0 +1,48 @@
+"""`genseg refine`: what a free-form request would be segmented as, before segmenting anything."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from genseg.refine import DEFAULT_THRESHOLD
+
+
+def refine(
+    request: str = typer.Argument(
+        ..., help='What to segment, in your own words, e.g. "the organ that stores bile".'
+    ),
+    domain: str = typer.Option("generic", "--domain", help="Domain whose vocabulary grounds the request."),
+    top_k: int = typer.Option(1, "--top-k", min=1, help="How many terms to return, best first."),
+    threshold: float = typer.Option(
+        DEFAULT_THRESHOLD, "--threshold", help="Cosine a term must reach; below it the request is refused."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the validated result as JSON."),
+) -> None:
+    """Turn a free-form request into the vocabulary phrase(s) to segment (genseg_refine_query).
+
+    Built in: MiniLM cosine between the request and each term's name, synonyms and description.
+
+    A plugin may answer instead, e.g. with a VLM from a local path (docs/plugins.md).
+
+    A request that no term matches at --threshold is refused with the closest terms, never guessed.
+
+    Example: genseg refine "the organ that stores bile" --domain medical --top-k 3
+    """
+    from genseg.refine import refine as run_refine
+
+    plugin, result = run_refine(request, domain, top_k=top_k, threshold=threshold)
+    if as_json:
+        typer.echo(json.dumps({"plugin": plugin, **result.model_dump()}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "phrase", "score", "matched text", title=f"{request!r} in {domain} (by {plugin}, {result.method})"
+    )
+    matched = {c.term: c.matched for c in result.candidates}
+    for phrase, score in zip(result.phrases, result.scores, strict=True):
+        table.add_row(phrase, f"{score:.3f}", matched.get(phrase, ""))
+    Console().print(table)
