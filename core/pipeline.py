@@ -6,6 +6,10 @@ whole model as one folder. Inference only (training lives in `genseg.training`):
 - N Euler steps of the rectified-flow ODE (label diffusion, as in GS);
 - an ensemble of K noise draws, returning the mean mask and a per-pixel uncertainty
   (the standard deviation across draws), as Marigold does for depth.
+
+Two baselines run through the same call (`formulation`, `image_shortcut` in the config,
+see genseg.objective.discriminative): a discriminative segmenter (one deterministic
+forward; steps ignored, no noise drawn) and the flow model without the image-latent shortcut.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from genseg.errors import InputError, PromptError
 from genseg.models.denoisers import predict_velocity
 from genseg.models.image_encoder import join_image_tokens
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
+from genseg.objective.discriminative import discriminative_inputs, output_to_logits
 from genseg.objective.flow import velocity_from_output
 
 ImageLike = Any  # PIL.Image, H×W×C numpy in [0,1] or uint8, C×H×W tensor in [0,1]
@@ -86,6 +91,8 @@ class GenSegPipeline(DiffusionPipeline):
         resolution: int = 128,
         max_text_length: int = 16,
         prediction_type: str = "sample",
+        formulation: str = "flow",
+        image_shortcut: bool = True,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -97,8 +104,13 @@ class GenSegPipeline(DiffusionPipeline):
             image_encoder=image_encoder,
             mask_head=mask_head,
         )
+        # the two baseline keys have defaults, so folders saved before them load as flow models
         self.register_to_config(
-            resolution=resolution, max_text_length=max_text_length, prediction_type=prediction_type
+            resolution=resolution,
+            max_text_length=max_text_length,
+            prediction_type=prediction_type,
+            formulation=formulation,
+            image_shortcut=image_shortcut,
         )
 
     # ------------------------------------------------------------------ inputs
@@ -119,11 +131,41 @@ class GenSegPipeline(DiffusionPipeline):
             raise InputError(f"num_inference_steps must be ≥ 1, got {num_inference_steps}")
         if ensemble_size < 1:
             raise InputError(f"ensemble_size must be ≥ 1, got {ensemble_size}")
+        if ensemble_size > 1 and self.config.formulation == "discriminative":
+            raise InputError(
+                f"ensemble_size={ensemble_size} on a discriminative model: it draws no noise, so every "
+                "member would be the same forward pass and the uncertainty zero",
+                fix="use ensemble_size=1 with this model",
+            )
         if not 0.0 <= threshold <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {threshold}")
 
     def encode_text(self, prompts: list[str]) -> TextFeatures:
         return encode_prompts(self.text_encoder, self.tokenizer, prompts, self.config.max_text_length)
+
+    def cached_text(self, prompts: list[str]) -> TextFeatures:
+        """``encode_text`` kept across calls: a tiled raster or a benchmark asks for the same
+        prompts thousands of times, and on a CPU encoding them costs more than a one-step
+        denoiser pass. The key holds the text encoder's parameter versions (any in-place
+        change of its weights: training, fusing) and the active adapters, so a stale entry
+        is never returned."""
+        from collections import OrderedDict
+
+        state = self.__dict__.get("_genseg_adapters")
+        adapters = None
+        if state is not None:
+            adapters = (tuple(state.active), tuple(state.weights), state.enabled, state.fused)
+        versions = sum(p._version for p in self.text_encoder.parameters())
+        key = (tuple(prompts), self.config.max_text_length, id(self.text_encoder), versions, adapters)
+        cache = self.__dict__.setdefault("_text_cache", OrderedDict())
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        feats = self.encode_text(prompts)
+        cache[key] = feats
+        while len(cache) > 32:
+            cache.popitem(last=False)
+        return feats
 
     # ------------------------------------------------------------------ core
     def denoise(
@@ -147,6 +189,14 @@ class GenSegPipeline(DiffusionPipeline):
             v = velocity_from_output(out, x, t_batch, self.config.prediction_type)
             x = self.scheduler.step(v.to(x.dtype), t, x).prev_sample
         return x
+
+    def predict_logits(self, z_image: torch.Tensor, text: TextFeatures) -> torch.Tensor:
+        """The discriminative baseline's single forward: pixel logits B×1×res×res, no noise."""
+        empty, t = discriminative_inputs(z_image, self.codec.mask_latent_channels)
+        out = predict_velocity(self.denoiser, empty, z_image, t, text)
+        if self.mask_head is not None:
+            out = out.to(self.mask_head.dtype)
+        return output_to_logits(out, self.codec.downsample, self.mask_head)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         if self.mask_head is not None:
@@ -189,10 +239,13 @@ class GenSegPipeline(DiffusionPipeline):
         res = self.config.resolution
         n_img, n_prompt, k = len(tensors), len(prompts), ensemble_size
 
-        text = self.encode_text(prompts).to(device, dtype)
+        text = self.cached_text(prompts).to(device, dtype)
         batch = torch.stack(tensors).to(device)
         resized = F.interpolate(batch, size=(res, res), mode="bilinear", align_corners=False, antialias=True)
         z_images = self.codec.encode_image(resized.to(self.codec.dtype)).to(dtype)
+        if not self.config.image_shortcut:
+            z_images = torch.zeros_like(z_images)  # the ablation: the slot is there, the image is not
+        discriminative = self.config.formulation == "discriminative"
         img_tokens = (
             self.image_encoder(resized.to(self.image_encoder.dtype))
             if self.image_encoder is not None
@@ -203,7 +256,11 @@ class GenSegPipeline(DiffusionPipeline):
         # depend on batch_size
         rows = [(i, p) for i in range(n_img) for p in range(n_prompt) for _ in range(k)]
         latent_shape = (self.codec.mask_latent_channels, z_images.shape[2], z_images.shape[3])
-        noise = torch.randn((len(rows), *latent_shape), generator=generator, dtype=torch.float32)
+        noise = (
+            None
+            if discriminative
+            else torch.randn((len(rows), *latent_shape), generator=generator, dtype=torch.float32)
+        )
         probs = torch.empty(len(rows), 1, res, res)
         for start in range(0, len(rows), batch_size):
             idx = rows[start : start + batch_size]
@@ -212,6 +269,10 @@ class GenSegPipeline(DiffusionPipeline):
             feats = TextFeatures(text.tokens[pp], text.mask[pp], text.pooled[pp])
             if img_tokens is not None:
                 feats = join_image_tokens(feats, img_tokens[ii])
+            if discriminative:
+                logits = self.predict_logits(z_images[ii], feats)
+                probs[start : start + len(idx)] = torch.sigmoid(logits.float()).cpu()
+                continue
             chunk_noise = noise[start : start + len(idx)].to(device, dtype)
             latent = self.denoise(
                 chunk_noise,
