@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
+
+
+class Method(str, Enum):
+    generator = "generator"
+    attention_probe = "attention-probe"
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -18,6 +24,19 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
             raise ConfigError(f"--option {pair!r} is not KEY=VALUE", fix="write e.g. --option window=lung")
         options[key.strip()] = value.strip()
     return options
+
+
+def refine_prompts(prompts: list[str], domain: str) -> list[str]:
+    """Each prompt through ``genseg_refine_query``; prints what it became, and raises if refused."""
+    from genseg.refine import refine
+
+    chosen = []
+    for text in prompts:
+        plugin, result = refine(text, domain)
+        chosen.append(result.phrases[0])
+        score, how = result.scores[0], f"{result.method}, {plugin}"
+        typer.echo(f"refined {text!r} → {result.phrases[0]!r} (score {score:.3f}, {how})")
+    return chosen
 
 
 def segment(
@@ -62,6 +81,21 @@ def segment(
         [], "--adapter", help="LoRA adapter NAME or folder, optionally :WEIGHT; repeat to mix them."
     ),
     force: bool = typer.Option(False, "--force", help="Apply adapters trained on other base weights."),
+    method: Method = typer.Option(
+        Method.generator,
+        "--method",
+        help="generator: the one-step mask generator; attention-probe: zero-shot masks from an MM-DiT "
+        "block's image-to-text attention (Seg4Diff; mmdit models only).",
+    ),
+    layer: int | None = typer.Option(
+        None, "--layer", help="Block read by --method attention-probe (default: middle; see probe-layers)."
+    ),
+    probe_lora: Path | None = typer.Option(
+        None, "--probe-lora", help="Probe adapter from `genseg probe-finetune` (attention-probe only)."
+    ),
+    refine: bool = typer.Option(
+        False, "--refine", help="Turn each free-form --prompt into the domain's closest term (genseg refine)."
+    ),
 ) -> None:
     """Segment each prompt in each image; writes the mask (a label map with several prompts) and an overlay.
 
@@ -71,12 +105,20 @@ def segment(
 
     Example: genseg segment -m runs/demo --domain remote-sensing -p buildings -o buildings.tif
     --vector buildings.gpkg scene.tif
+
+    Example: genseg segment -m runs/demo --domain medical --refine -p "the organ that stores bile"
+    -o out/ scan/
+
+    Example: genseg segment -m runs/probe/mmdit --method attention-probe --layer 3 -p "red circle"
+    -o out/ a.png
     """
     from genseg.pipeline import load_pipeline
     from genseg.plugins.registry import check_domain
     from genseg.segment import segment_files
 
     check_domain(domain)
+    if refine:
+        prompt = refine_prompts(list(prompt), domain)
     options = parse_options(option)
     if strict:
         from genseg.plugins.options import STRICT
@@ -87,6 +129,10 @@ def segment(
         from genseg.adapters.contract import apply_input_contract
 
         domain, options = apply_input_contract(pipe, domain, options)
+    if method == Method.attention_probe or layer is not None or probe_lora is not None:
+        from genseg.probe.probe import as_probe
+
+        pipe = as_probe(pipe, method.value, layer, probe_lora, path=model)
     results = segment_files(
         pipe,
         list(inputs),

@@ -8,6 +8,7 @@ from enum import Enum
 class Backbone(str, Enum):
     unet = "unet"
     dit = "dit"
+    mmdit = "mmdit"
 
 
 class Timesteps(str, Enum):

@@ -8,6 +8,9 @@ text features:
   conditions every ResNet block, and through cross-attention at the coarser levels (all
   levels with `cross_attention_levels`; the SD U-Net has it at every level but the coarsest).
 - DiT (GenMask): diffusers `PixArtTransformer2DModel`; text by cross-attention in every block.
+- MM-DiT (SD3, Seg4Diff): diffusers `SD3Transformer2DModel`; image and text tokens attend
+  jointly (one softmax over the concatenated sequence) in every block, and the pooled text
+  vector joins the time embedding. Its image-to-text attention is what `genseg.probe` reads.
 
 Starting from pretrained weights, the input layer is widened and the new image-latent input
 weights start at zero, so at step 0 the network computes what it was pretrained to compute.
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import PixArtTransformer2DModel, UNet2DConditionModel
+from diffusers import PixArtTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel
 
 from genseg.config import DenoiserConfig
 from genseg.errors import ConfigError
@@ -126,7 +129,62 @@ def dit_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: i
     return dit
 
 
+def build_tiny_mmdit(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+    """SD3's layout at toy width: text tokens enter through `joint_attention_dim`, the pooled
+    vector through `pooled_projection_dim`; both are the text encoder's width."""
+    inner = cfg.num_attention_heads * cfg.dit_head_dim
+    return SD3Transformer2DModel(
+        sample_size=sample_size,
+        patch_size=cfg.patch_size,
+        in_channels=mask_ch + img_ch,
+        out_channels=mask_ch,
+        num_layers=cfg.num_layers,
+        attention_head_dim=cfg.dit_head_dim,
+        num_attention_heads=cfg.num_attention_heads,
+        joint_attention_dim=text_dim,
+        caption_projection_dim=inner,
+        pooled_projection_dim=text_dim,
+        pos_embed_max_size=max(sample_size // cfg.patch_size, 1),
+    )
+
+
+def mmdit_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: int):
+    """SD3 (or any `SD3Transformer2DModel` folder) with the patch embedding widened for the
+    image latent (zero init) and new text entry layers when the text encoder's width differs
+    from SD3's T5/CLIP; the new pooled-text path starts silent so the time embedding is SD3's."""
+    sub = "transformer" if (Path(path) / "transformer" / "config.json").is_file() else None
+    base = load_pretrained(SD3Transformer2DModel, path, subfolder=sub, what="MM-DiT")
+    cfg = _public(base.config)
+    if cfg["in_channels"] != mask_ch:
+        raise ConfigError(
+            f"the pretrained MM-DiT takes {cfg['in_channels']} latent channels but the codec gives {mask_ch}",
+            path=path,
+            fix="use codec.kind=autoencoder_kl with the VAE the MM-DiT was trained with (SD3: 16 channels)",
+        )
+    cfg.update(
+        in_channels=mask_ch + img_ch,
+        out_channels=mask_ch,
+        joint_attention_dim=text_dim,
+        pooled_projection_dim=text_dim,
+    )
+    mmdit = SD3Transformer2DModel.from_config(cfg)
+    state = base.state_dict()
+    state["pos_embed.proj.weight"] = _widen_input(state["pos_embed.proj.weight"], mask_ch + img_ch)
+    if base.config.joint_attention_dim != text_dim:
+        state = {k: v for k, v in state.items() if not k.startswith("context_embedder.")}
+    if base.config.pooled_projection_dim != text_dim:
+        state = {k: v for k, v in state.items() if not k.startswith("time_text_embed.text_embedder.")}
+        torch.nn.init.zeros_(mmdit.time_text_embed.text_embedder.linear_2.weight)
+        torch.nn.init.zeros_(mmdit.time_text_embed.text_embedder.linear_2.bias)
+    mmdit.load_state_dict(state, strict=False)
+    return mmdit
+
+
 def build_denoiser(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+    if cfg.kind == "mmdit":
+        if cfg.path:
+            return mmdit_from_pretrained(cfg.path, mask_ch, img_ch, text_dim)
+        return build_tiny_mmdit(cfg, mask_ch, img_ch, text_dim, sample_size)
     if cfg.kind == "unet":
         if cfg.path:
             return unet_from_pretrained(cfg.path, mask_ch, img_ch, text_dim)
@@ -151,6 +209,14 @@ def predict_velocity(
             encoder_hidden_states=text.tokens,
             class_labels=class_labels,
             encoder_attention_mask=text.mask,
+        ).sample
+    elif isinstance(denoiser, SD3Transformer2DModel):
+        # as in SD3, padding tokens stay in the joint sequence (its processor takes no text mask)
+        out = denoiser(
+            inp,
+            encoder_hidden_states=text.tokens,
+            pooled_projections=text.pooled,
+            timestep=timestep,
         ).sample
     else:
         b, _, h, w = inp.shape
