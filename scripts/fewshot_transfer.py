@@ -7,9 +7,12 @@ class, K = 1, 5, 10, 25 by default. For each K the three methods get the same im
 from the seed), the same number of steps and batch size, and are scored on the held-out
 domain's test split. Prints the table as Markdown plus the trainable-parameter fraction and
 the adapter size against the pipeline folder. Runs are kept under --runs, so an interrupted
-run picks up where it stopped.
+run picks up where it stopped; --reuse names an earlier --runs folder whose finished runs
+(base, full fine-tunes, scratch runs of the same name) are read instead of trained again.
 
     python scripts/fewshot_transfer.py --runs runs/fewshot --json runs/fewshot/results.json
+    python scripts/fewshot_transfer.py --runs runs/fewshot2 --reuse runs/fewshot --targets attn+embed \
+        --lora-lr 1e-2 --seeds 0 1
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import json
 import platform
 import time
 from pathlib import Path
+
+from genseg.adapters.targets import TARGET_CHOICES
 
 METHODS = ("lora", "full", "scratch")
 
@@ -51,10 +56,17 @@ def base_config(args):
     )
 
 
+def _reused(args, name: str, record: str) -> Path | None:
+    """The finished run `name` of the --reuse folder, when there is one."""
+    if args.reuse is not None and (args.reuse / name / record).is_file():
+        return args.reuse / name
+    return None
+
+
 def train_base(args, source: Path) -> tuple[Path, float]:
     from genseg.training.trainer import train
 
-    out = args.runs / "base"
+    out = _reused(args, "base", "fewshot_base.json") or args.runs / "base"
     record = out / "fewshot_base.json"
     if (out / "model_index.json").is_file() and record.is_file():
         return out, json.loads(record.read_text())["seconds"]
@@ -85,6 +97,7 @@ def run_one(
 
     `variant` = (targets, rank, steps) replaces the LoRA defaults (the ablation).
     """
+    from genseg.adapters.finetune import is_adapter_tensor
     from genseg.config import FinetuneConfig, TrainConfig
     from genseg.pipeline import load_pipeline
     from genseg.training.trainer import train
@@ -95,8 +108,14 @@ def run_one(
     tag = "" if split == "test" else f"-lr{lr:g}-{split}"
     if variant:
         tag += (f"-{targets}-r{rank}" if method == "lora" else "") + f"-n{steps}"
-    out = args.runs / f"k{k:02d}-{method}-s{seed}{tag}"
+    elif method == "lora" and (targets, rank) != ("attn", 4):  # the first study's runs are attn r=4
+        tag += f"-{targets}-r{rank}"
+    name = f"k{k:02d}-{method}-s{seed}{tag}"
+    out = args.runs / name
     record = out / "fewshot_result.json"
+    reused = _reused(args, name, "fewshot_result.json")
+    if reused is not None:
+        return {**json.loads((reused / "fewshot_result.json").read_text()), "reused_from": str(reused)}
     if record.is_file():
         return json.loads(record.read_text())
     recorded = TrainConfig.model_validate_json((base / "genseg_train.json").read_text())
@@ -130,9 +149,10 @@ def run_one(
         if hasattr(part, "eval"):
             part.eval()
     scores = score(pipe, target, seed=0, split=split)
-    denoiser_params = sum(p.numel() for n, p in pipe.denoiser.named_parameters() if "lora_" not in n)
-    if method == "lora":
-        trainable = sum(p.numel() for n, p in pipe.denoiser.named_parameters() if "lora_" in n)
+    named = list(pipe.denoiser.named_parameters())
+    denoiser_params = sum(p.numel() for n, p in named if not is_adapter_tensor(n))
+    if method == "lora":  # LoRA factors and the copies of layers trained in full
+        trainable = sum(p.numel() for n, p in named if is_adapter_tensor(n))
     else:
         trainable = denoiser_params  # the optimizer updated the whole denoiser
     row = {
@@ -220,6 +240,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/samples"), help="sample-data folder")
     parser.add_argument("--runs", type=Path, default=Path("runs/fewshot"))
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="earlier --runs folder whose finished runs are read, not redone",
+    )
     parser.add_argument("--base-steps", type=int, default=1500)
     parser.add_argument("--steps", type=int, default=300, help="steps of every few-shot run")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -228,7 +254,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the shot draw")
     parser.add_argument("--seed", type=int, default=0, help="seed of the base training")
     parser.add_argument("--rank", type=int, default=4)
-    parser.add_argument("--targets", default="attn", choices=["attn", "attn+ff", "all-linear"])
+    parser.add_argument("--targets", default="attn", choices=list(TARGET_CHOICES))
+    parser.add_argument(
+        "--lora-lr",
+        type=float,
+        default=None,
+        help="LoRA learning rate, chosen beforehand on the validation split (skips LoRA's --lr-grid)",
+    )
     parser.add_argument(
         "--lr-grid", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3], help="learning rates tried per method"
     )
@@ -261,6 +293,9 @@ def main() -> None:
     )
     lrs = {}
     for method in METHODS:  # each method's learning rate, chosen on the validation split at one K
+        if method == "lora" and args.lora_lr is not None:
+            lrs[method] = args.lora_lr
+            continue
         tried = [
             run_one(args, base, target, args.select_k, method, 0, lr, "validation") for lr in args.lr_grid
         ]

@@ -20,7 +20,9 @@ from genseg.errors import AdapterError
 CARD_FILE = "genseg_adapter.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 FORMAT = "genseg-adapter"
-Targets = Literal["attn", "attn+ff", "all-linear"]
+Targets = Literal[
+    "attn", "attn+ff", "all-linear", "attn+embed", "all-linear+embed", "attn+embed+head"
+]  # = TARGET_CHOICES
 
 
 class _Strict(BaseModel):
@@ -50,13 +52,20 @@ class InputContract(_Strict):
     resolution: int = Field(ge=16, description="square model resolution in pixels")
 
 
+Component = Literal["denoiser", "text_encoder"]
+
+
 class LoraSpec(_Strict):
-    """The LoRA shape; `modules` lists, per pipeline component, the layers that carry it."""
+    """The LoRA shape; `modules` lists, per pipeline component, the layers that carry it, and
+    `trained` the layers the adapter replaces by a fully trained copy (PEFT `modules_to_save`)."""
 
     rank: int = Field(ge=1)
     alpha: float = Field(gt=0)
     targets: Targets
-    modules: dict[Literal["denoiser", "text_encoder"], list[str]] = Field(min_length=1)
+    modules: dict[Component, list[str]] = Field(min_length=1)
+    trained: dict[Component, list[str]] = Field(
+        default_factory=dict, description="layers trained in full (their whole tensors are in the weights)"
+    )
     trainable_parameters: int = Field(ge=1)
     adapted_parameters: int = Field(ge=1, description="parameters of the adapted components")
 

@@ -1,7 +1,8 @@
 """What `genseg train`'s loop needs to fine-tune instead of training from scratch.
 
-- `prepare_pipeline`: load the base model, hash its weights, freeze it and inject LoRA
-  (or, with `mode="full"`, leave the denoiser trainable for a full fine-tune);
+- `prepare_pipeline`: load the base model, hash its weights, freeze it and inject LoRA, plus
+  trainable copies of the layers the targets train in full (or, with `mode="full"`, leave
+  the denoiser trainable for a full fine-tune);
 - `save_only_trainable`: accelerate checkpoint hooks so a LoRA run's checkpoints hold
   only the adapter (and its optimizer state), not another copy of the base;
 - `export_finetune`: evaluate, then write the adapter folder (weights + card) or, for a
@@ -64,7 +65,7 @@ def adapter_modules(pipe, cfg: TrainConfig) -> dict[str, torch.nn.Module]:
 def prepare_pipeline(cfg: TrainConfig):
     """The base pipeline, on CPU, ready for the training loop (base hash kept on it)."""
     from genseg.adapters.runtime import base_hash, inject_lora
-    from genseg.adapters.targets import target_modules
+    from genseg.adapters.targets import target_modules, trained_modules
     from genseg.pipeline import load_pipeline
 
     ft = cfg.finetune
@@ -81,7 +82,8 @@ def prepare_pipeline(cfg: TrainConfig):
     alpha = ft.lora_alpha or float(ft.lora_rank)
     for component, module in adapter_modules(pipe, cfg).items():
         names = target_modules(module, ft.targets, component)
-        inject_lora(module, ft.adapter_name, ft.lora_rank, alpha, names)
+        full = trained_modules(module, ft.targets) if component == "denoiser" else []
+        inject_lora(module, ft.adapter_name, ft.lora_rank, alpha, names, full)
     return pipe
 
 
@@ -91,7 +93,7 @@ def parameter_counts(pipe, cfg: TrainConfig) -> tuple[int, int, int]:
     trainable = sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad)
 
     def base(ms) -> int:
-        return sum(p.numel() for m in ms for n, p in m.named_parameters() if "lora_" not in n)
+        return sum(p.numel() for m in ms for n, p in m.named_parameters() if not is_adapter_tensor(n))
 
     return trainable, base(adapter_modules(pipe, cfg).values()), base(modules)
 
@@ -250,6 +252,7 @@ def export_finetune(pipe, cfg: TrainConfig, output: Path, dataset, seconds: floa
             alpha=ft.lora_alpha or float(ft.lora_rank),
             targets=ft.targets,
             modules={c: lora_targets(m) for c, m in modules.items()},
+            trained={c: names for c, m in modules.items() if (names := trained_targets(m))},
             trainable_parameters=trainable,
             adapted_parameters=adapted,
         ),
@@ -271,3 +274,16 @@ def export_finetune(pipe, cfg: TrainConfig, output: Path, dataset, seconds: floa
 def lora_targets(module: torch.nn.Module) -> list[str]:
     """The names of the layers LoRA wraps in `module` (as they were before wrapping)."""
     return [n for n, m in module.named_modules() if hasattr(m, "base_layer") and "lora_" not in n]
+
+
+def trained_targets(module: torch.nn.Module) -> list[str]:
+    """The names of the layers of `module` an adapter replaces by a trained copy (`modules_to_save`)."""
+    from peft.utils.other import ModulesToSaveWrapper
+
+    return [n for n, m in module.named_modules() if isinstance(m, ModulesToSaveWrapper)]
+
+
+def is_adapter_tensor(name: str) -> bool:
+    """Whether a parameter name is an adapter's (a LoRA factor or a trained copy), not the base's."""
+    parts = name.split(".")
+    return "modules_to_save" in parts or any(p.startswith("lora_") for p in parts)

@@ -3,7 +3,9 @@
 The hash covers every tensor of every `nn.Module` component (denoiser, text encoder, codec,
 image encoder, mask head) in a fixed order, with names, dtypes and shapes. LoRA layers that
 PEFT injected are skipped and their wrapped base weights counted under their original
-names, so the hash of a model is the same before and after adapters are loaded. It is
+names (and so are the originals of layers an adapter replaces by a trained copy, PEFT
+`modules_to_save`, whose copies are skipped), so the hash of a model is the same before and
+after adapters are loaded. It is
 computed once per pipeline and kept, because fused adapters change the base tensors.
 """
 
@@ -16,10 +18,12 @@ import torch
 
 
 def _base_name(key: str) -> str | None:
-    """`a.to_q.base_layer.weight` → `a.to_q.weight`; LoRA tensors → None."""
-    if any(part.startswith("lora_") for part in key.split(".")):
+    """`a.to_q.base_layer.weight` → `a.to_q.weight`, `proj_out.original_module.weight` →
+    `proj_out.weight`; LoRA tensors and trained copies (`proj_out.modules_to_save.NAME.weight`) → None."""
+    parts = key.split(".")
+    if any(part.startswith("lora_") for part in parts) or "modules_to_save" in parts:
         return None
-    return key.replace(".base_layer.", ".")
+    return key.replace(".base_layer.", ".").replace(".original_module.", ".")
 
 
 def module_hash(module: torch.nn.Module, prefix: str, digest: Any) -> None:

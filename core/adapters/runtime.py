@@ -5,6 +5,12 @@ keeps its class and the pipeline its `__call__`; several adapters live side by s
 their names and switching or re-weighting them is a flag change on the layers (diffusers'
 `set_weights_and_activate_adapters`), never a reload. Fusing merges the active adapters
 into the base weights for speed (PEFT `merge`); unfusing restores them.
+
+Layers an adapter trains in full (`--targets ...+head`, PEFT `modules_to_save`) are kept as
+one copy per adapter next to the untouched original (`ModulesToSaveWrapper`); switching
+picks the active adapter's copy, the original when no active adapter has one. Such a copy
+cannot be mixed or scaled: two active adapters that both replace a layer are refused, and a
+weight other than 1 scales only the LoRA part (with a warning).
 """
 
 from __future__ import annotations
@@ -86,19 +92,54 @@ def _tuner_layers(module: torch.nn.Module):
     return [m for m in module.modules() if isinstance(m, BaseTunerLayer)]
 
 
+def _wrappers(module: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """The layers replaced by trained copies (PEFT `ModulesToSaveWrapper`), by name."""
+    from peft.utils.other import ModulesToSaveWrapper
+
+    return {n: m for n, m in module.named_modules() if isinstance(m, ModulesToSaveWrapper)}
+
+
 def _adapted(pipe) -> list[torch.nn.Module]:
-    """The components that carry LoRA layers."""
+    """The components that carry LoRA layers or trained copies."""
     out = []
     for name in COMPONENTS:
         module = getattr(pipe, name, None)
-        if isinstance(module, torch.nn.Module) and _tuner_layers(module):
+        if isinstance(module, torch.nn.Module) and (_tuner_layers(module) or _wrappers(module)):
             out.append(module)
     return out
 
 
+def _remove_wrappers(module: torch.nn.Module, only: str | None = None) -> None:
+    """Drop adapter `only`'s trained copies (all adapters' with None); a layer left without any
+    copy gets its original module back, so the model is its base class again."""
+    for name, wrapper in _wrappers(module).items():
+        for adapter in [a for a in list(wrapper.modules_to_save) if only in (None, a)]:
+            wrapper.delete_adapter(adapter, new_active_adapters=[])
+        if not len(wrapper.modules_to_save):
+            parent, _, child = name.rpartition(".")
+            setattr(module.get_submodule(parent) if parent else module, child, wrapper.original_module)
+
+
+def _lora_shapes(layer: torch.nn.Module, rank: int) -> dict[str, tuple[int, ...]] | None:
+    """The shapes PEFT gives `lora_A`/`lora_B` on `layer` at `rank`; None for a layer kind LoRA cannot wrap.
+
+    A Conv2d (the DiT's patch embedding) gets a conv `A` with the layer's kernel and a 1×1 `B`.
+    """
+    if isinstance(layer, torch.nn.Linear):
+        return {"A.weight": (rank, layer.in_features), "B.weight": (layer.out_features, rank)}
+    if isinstance(layer, torch.nn.Conv2d):
+        return {
+            "A.weight": (rank, layer.in_channels // layer.groups, *layer.kernel_size),
+            "B.weight": (layer.out_channels, rank, 1, 1),
+        }
+    return None
+
+
 def _check_modules(pipe, files: AdapterFiles) -> None:
-    """Every tensor must fit a linear layer the model has, at the card's rank."""
+    """Every LoRA tensor must fit a linear or conv layer the model has, at the card's rank, and
+    every fully trained tensor (`modules_to_save`) one of the model's own, shape for shape."""
     rank = files.manifest.lora.rank
+    fix = "the adapter was made for another architecture; load it onto its base model"
     for component, state in files.tensors.items():
         model = getattr(pipe, component, None)
         if not isinstance(model, torch.nn.Module):
@@ -108,37 +149,73 @@ def _check_modules(pipe, files: AdapterFiles) -> None:
                 fix="load it onto the base model named in its card",
             )
         for key, tensor in state.items():
-            module_name, _, kind = key.rpartition(".lora_")
+            module_name, lora, kind = key.rpartition(".lora_")
+            if not lora:  # a module trained in full: the base must hold a tensor of that name and shape
+                module_name, _, param = key.rpartition(".")
+                try:
+                    layer = model.get_submodule(module_name)
+                except AttributeError:
+                    raise AdapterError(
+                        f"weights for {component} layer {module_name!r}, which the model does not have",
+                        path=files.weights_path,
+                        fix=fix,
+                    ) from None
+                layer = getattr(layer, "original_module", layer)
+                base = getattr(layer, param, None)
+                if not isinstance(base, torch.Tensor) or tuple(base.shape) != tuple(tensor.shape):
+                    have = tuple(base.shape) if isinstance(base, torch.Tensor) else "no such tensor"
+                    raise AdapterError(
+                        f"{key} has shape {tuple(tensor.shape)}, but the {component} has {have} there",
+                        path=files.weights_path,
+                        fix=fix,
+                    )
+                continue
             try:
                 layer = model.get_submodule(module_name)
             except AttributeError:
                 raise AdapterError(
                     f"weights for {component} layer {module_name!r}, which the model does not have",
                     path=files.weights_path,
-                    fix="the adapter was made for another architecture; load it onto its base model",
+                    fix=fix,
                 ) from None
             layer = getattr(layer, "base_layer", layer)
-            if not isinstance(layer, torch.nn.Linear):
+            shapes = _lora_shapes(layer, rank)
+            if shapes is None:
                 raise AdapterError(
-                    f"{component} layer {module_name!r} is a {type(layer).__name__}, not a linear layer",
+                    f"{component} layer {module_name!r} is a {type(layer).__name__}, "
+                    "not a linear or conv layer",
                     path=files.weights_path,
-                    fix="the adapter was made for another architecture; load it onto its base model",
+                    fix=fix,
                 )
-            expected = (rank, layer.in_features) if kind == "A.weight" else (layer.out_features, rank)
+            expected = shapes.get(kind)
             if tuple(tensor.shape) != expected:
                 raise AdapterError(
                     f"{key} has shape {tuple(tensor.shape)}, but {component} layer {module_name!r} "
                     f"needs {expected} at rank {rank}",
                     path=files.weights_path,
-                    fix="the adapter was made for another architecture; load it onto its base model",
+                    fix=fix,
                 )
 
 
-def inject_lora(module: torch.nn.Module, name: str, rank: int, alpha: float, modules: list[str]) -> None:
-    """Add an (untrained) LoRA adapter `name` on the listed layers of `module`, in place."""
+def inject_lora(
+    module: torch.nn.Module,
+    name: str,
+    rank: int,
+    alpha: float,
+    modules: list[str],
+    trained: Sequence[str] = (),
+) -> None:
+    """Add an (untrained) LoRA adapter `name` on the listed layers of `module`, in place, and a
+    trainable copy of each `trained` layer (PEFT `modules_to_save`; the original stays as it is)."""
     from peft import LoraConfig, inject_adapter_in_model
 
-    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(modules), lora_dropout=0.0)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        target_modules=list(modules),
+        lora_dropout=0.0,
+        modules_to_save=list(trained) or None,
+    )
     training = module.training
     with warnings.catch_warnings():
         # several adapters on one model are what we want; PEFT warns about it
@@ -194,7 +271,9 @@ def load_adapter(
     for component, tensors in files.tensors.items():
         module = getattr(pipe, component)
         lora = manifest.lora
-        inject_lora(module, name, lora.rank, lora.alpha, lora.modules[component])
+        inject_lora(
+            module, name, lora.rank, lora.alpha, lora.modules[component], lora.trained.get(component, [])
+        )
         result = set_peft_model_state_dict(module, tensors, adapter_name=name)
         unexpected = getattr(result, "unexpected_keys", [])
         if unexpected:
@@ -228,6 +307,33 @@ def _activate(pipe, names: list[str], weights: list[float]) -> None:
         else:
             for layer in _tuner_layers(module):
                 layer.set_adapter([])
+        for wrapper in _wrappers(module).values():  # the active adapter's copy, else the original
+            wrapper.set_adapter([n for n in names if n in wrapper.modules_to_save], inference_mode=True)
+
+
+def _check_trained_copies(state: AdapterState, names: list[str], weights: list[float]) -> None:
+    """Refuse two active adapters that replace the same layer; warn when a weight cannot apply."""
+    owner: dict[tuple[str, str], str] = {}
+    for name, weight in zip(names, weights, strict=True):
+        trained = state.loaded[name].manifest.lora.trained
+        for component, layers in trained.items():
+            for layer in layers:
+                other = owner.setdefault((component, layer), name)
+                if other != name:
+                    raise AdapterError(
+                        f"adapters {other!r} and {name!r} both replace {component} layer {layer!r} by a "
+                        "trained copy; only one of them can be active",
+                        fix="activate one of them, or fine-tune them with --targets without +head",
+                    )
+        key = f"scaled trained copies of {name}"
+        if trained and weight != 1.0 and key not in state.warned:
+            state.warned.add(key)
+            warnings.warn(
+                f"adapter {name!r} replaces {sum(map(len, trained.values()))} layer(s) by trained copies, "
+                f"which are used whole; the weight {weight:g} scales only its LoRA layers",
+                AdapterWarning,
+                stacklevel=3,
+            )
 
 
 def set_adapters(pipe, names: Sequence[str], weights: Sequence[float] | None = None) -> None:
@@ -245,6 +351,7 @@ def set_adapters(pipe, names: Sequence[str], weights: Sequence[float] | None = N
         )
     if state.fused:
         raise AdapterError("adapters are fused into the weights", fix="call unfuse_adapters(pipe) first")
+    _check_trained_copies(state, names, weights)
     _activate(pipe, names, weights)
     state.active, state.weights = names, weights
     install_input_check(pipe)
@@ -265,6 +372,8 @@ def disable_adapters(pipe) -> None:
         unfuse_adapters(pipe)
     for module in _adapted(pipe):
         set_adapter_layers(module, enabled=False)
+        for wrapper in _wrappers(module).values():
+            wrapper.enable_adapters(False)
     state.enabled = False
 
 
@@ -274,6 +383,8 @@ def enable_adapters(pipe) -> None:
     state = adapter_state(pipe)
     for module in _adapted(pipe):
         set_adapter_layers(module, enabled=True)
+        for wrapper in _wrappers(module).values():
+            wrapper.enable_adapters(True)
     state.enabled = True
     _activate(pipe, state.active, state.weights)
 
@@ -312,6 +423,7 @@ def unload_adapter(pipe, name: str) -> None:
         unfuse_adapters(pipe)
     for module in _adapted(pipe):
         delete_adapter_layers(module, name)
+        _remove_wrappers(module, only=name)
     keep = [(n, w) for n, w in zip(state.active, state.weights, strict=True) if n != name]
     del state.loaded[name]
     state.active, state.weights = [n for n, _ in keep], [w for _, w in keep]
@@ -329,6 +441,7 @@ def unload_adapters(pipe) -> None:
     if state.fused:
         unfuse_adapters(pipe)
     for module in _adapted(pipe):
+        _remove_wrappers(module)
         recurse_remove_peft_layers(module)
         if hasattr(module, "peft_config"):
             del module.peft_config

@@ -1,7 +1,8 @@
 """Adapter folders on disk: find one by name or path, read it with checks, write it atomically.
 
 A folder holds `adapter_model.safetensors` (LoRA tensors named `COMPONENT.MODULE.lora_A.weight`
-and `...lora_B.weight`, never pickle) and `genseg_adapter.json`. The card is written last,
+and `...lora_B.weight`, plus `COMPONENT.MODULE.weight`/`.bias` for the layers the card lists as
+trained in full; never pickle) and `genseg_adapter.json`. The card is written last,
 so a folder with a card is complete. Every problem is one AdapterError naming the file.
 """
 
@@ -127,17 +128,20 @@ def read_adapter(folder: str | Path, options: dict | None = None) -> AdapterFile
             f"cannot read the adapter weights: {exc}", path=weights, fix="fine-tune the adapter again"
         ) from None
     tensors: dict[str, dict[str, torch.Tensor]] = {}
+    trained = manifest.lora.trained
     for key, value in flat.items():
         component, _, rest = key.partition(".")
         module = next((rest[: -len(s)] for s in _LORA_SUFFIXES if rest.endswith(s)), None)
-        if component not in COMPONENTS or module is None:
+        whole = module is None and rest.rpartition(".")[0] in trained.get(component, [])
+        if component not in COMPONENTS or (module is None and not whole):
             raise AdapterError(
                 f"unexpected tensor {key!r}: expected COMPONENT.MODULE.lora_A/lora_B.weight "
+                f"(or a tensor of a layer the card lists under lora.trained) "
                 f"with COMPONENT one of {', '.join(COMPONENTS)}",
                 path=weights,
                 fix="write adapters with `genseg finetune` (or genseg.adapters.save_adapter)",
             )
-        if module not in manifest.lora.modules.get(component, []):
+        if module is not None and module not in manifest.lora.modules.get(component, []):
             raise AdapterError(
                 f"tensor {key!r} is for a layer its card does not list under lora.modules.{component}",
                 path=weights,
@@ -154,13 +158,23 @@ def read_adapter(folder: str | Path, options: dict | None = None) -> AdapterFile
                 path=weights,
                 fix="copy the whole adapter folder, or fine-tune again",
             )
+    for component, modules in trained.items():
+        have = {k.rpartition(".")[0] for k in tensors.get(component, {}) if ".lora_" not in k}
+        missing = [m for m in modules if m not in have]
+        if missing:
+            raise AdapterError(
+                f"no weights for the fully trained {component} layer {missing[0]!r} that the card lists",
+                path=weights,
+                fix="copy the whole adapter folder, or fine-tune again",
+            )
     return AdapterFiles(folder, manifest, tensors, dict(options or {}))
 
 
 def save_adapter(
     folder: str | Path, modules: dict[str, torch.nn.Module], adapter_name: str, manifest: AdapterManifest
 ) -> Path:
-    """Write the named adapter's LoRA tensors of each component and then its card."""
+    """Write the named adapter's tensors of each component (LoRA, and the layers it trains in
+    full) and then its card."""
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 

@@ -13,6 +13,9 @@ class TargetChoice(str, Enum):
     attn = "attn"
     attn_ff = "attn+ff"
     all_linear = "all-linear"
+    attn_embed = "attn+embed"
+    all_linear_embed = "all-linear+embed"
+    attn_embed_head = "attn+embed+head"
 
 
 class EvalSplit(str, Enum):
@@ -42,7 +45,12 @@ def finetune(
     ),
     lora_rank: int = typer.Option(4, "--lora-rank", min=1, help="LoRA rank r."),
     lora_alpha: float | None = typer.Option(None, "--lora-alpha", help="LoRA alpha (default: the rank)."),
-    targets: TargetChoice = typer.Option(TargetChoice.attn, "--targets", help="Layers that get LoRA."),
+    targets: TargetChoice = typer.Option(
+        TargetChoice.attn,
+        "--targets",
+        help="Layers that get LoRA; +embed adds the patch-embedding conv (a new image modality), "
+        "+head trains the output layer in full.",
+    ),
     text_encoder: bool = typer.Option(False, "--text-encoder", help="Also put LoRA on the text encoder."),
     full: bool = typer.Option(False, "--full", help="Full fine-tune of the denoiser instead of LoRA."),
     steps: int = typer.Option(300, help="Optimizer steps."),

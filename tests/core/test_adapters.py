@@ -395,3 +395,152 @@ def test_adapter_specs_and_input_contract(space, trained):
         assert apply_input_contract(pipe, "medical", {})[0] == "medical"
     with pytest.warns(AdapterWarning, match="trained on 3-channel images; this input has 1"):
         pipe(np.zeros((32, 32, 1), np.float32), "thing")
+
+
+@pytest.fixture(scope="module")
+def trained_head(space):
+    """A fine-tune with `attn+embed+head`: conv LoRA on the patch embedding and a trained copy of proj_out."""
+    from genseg.training.trainer import train
+
+    before = _file_bytes(space / "base")
+    cfg = _cfg(space, finetune={"targets": "attn+embed+head", "adapter_name": "tiny-head"})
+    result = train(cfg, space / "head", [space / "data"], progress=False)
+    return result, before
+
+
+def test_embed_and_head_targets_pick_the_patch_conv_and_the_output_layer():
+    from genseg.adapters.card import Targets
+    from genseg.adapters.targets import TARGET_CHOICES, target_modules, trained_modules
+    from genseg.config import LoraTargets
+    from genseg.plugins.testing import build_tiny_pipeline
+
+    dit = build_tiny_pipeline("dit")
+    attn = target_modules(dit.denoiser, "attn")
+    assert target_modules(dit.denoiser, "attn+embed") == ["pos_embed.proj", *attn]
+    assert target_modules(dit.denoiser, "attn+embed+head") == ["pos_embed.proj", *attn]
+    assert trained_modules(dit.denoiser, "attn+embed+head") == ["proj_out"]
+    assert trained_modules(dit.denoiser, "attn+embed") == []
+    every = target_modules(dit.denoiser, "all-linear+embed")
+    assert set(every) == {"pos_embed.proj", *target_modules(dit.denoiser, "all-linear")}
+    unet = build_tiny_pipeline("unet").denoiser
+    assert "conv_in" in target_modules(unet, "attn+embed")
+    assert trained_modules(unet, "attn+embed+head") == ["conv_out"]  # not the inner proj_outs
+    # the choices are the same everywhere they are spelled out
+    assert set(TARGET_CHOICES) == set(Targets.__args__)
+    assert set(TARGET_CHOICES) == set(LoraTargets.__args__)
+
+
+@pytest.mark.parametrize("targets", ["attn+embed", "attn+embed+head"])
+def test_new_targets_train_under_5_percent_of_the_default_denoiser(targets):
+    """On the tiny default DiT (the few-shot study's base), with its real shapes."""
+    from genseg.adapters.runtime import inject_lora
+    from genseg.adapters.targets import target_modules, trained_modules
+    from genseg.config import DenoiserConfig
+    from genseg.models.denoisers import build_tiny_dit
+
+    denoiser = build_tiny_dit(DenoiserConfig(), mask_ch=64, img_ch=192, text_dim=384, sample_size=16)
+    total = sum(p.numel() for p in denoiser.parameters())
+    denoiser.requires_grad_(False)
+    inject_lora(denoiser, "a", 4, 4.0, target_modules(denoiser, targets), trained_modules(denoiser, targets))
+    trainable = sum(p.numel() for p in denoiser.parameters() if p.requires_grad)
+    assert total == 1_966_208
+    assert trainable / total < 0.05, f"{trainable:,} of {total:,}"
+
+
+def test_head_adapter_trains_only_its_tensors_and_round_trips(space, trained_head):
+    from genseg.adapters import active_adapters, read_manifest
+    from genseg.adapters.finetune import is_adapter_tensor
+
+    result, before = trained_head
+    tuned = result.pipeline
+    assert _file_bytes(space / "base") == before
+    # only adapter tensors were trainable, and the base (proj_out's original included) is bit-identical
+    trainable = [n for n, p in tuned.denoiser.named_parameters() if p.requires_grad]
+    assert trainable and all(is_adapter_tensor(n) for n in trainable)
+    assert any(n.startswith("pos_embed.proj.lora_") for n in trainable)
+    assert {n for n in trainable if "modules_to_save" in n} == {
+        "proj_out.modules_to_save.tiny-head.weight",
+        "proj_out.modules_to_save.tiny-head.bias",
+    }
+    fresh = _base(space)
+    got, want = _base_state(tuned.denoiser), fresh.denoiser.state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    copy = tuned.denoiser.proj_out.modules_to_save["tiny-head"].weight
+    assert not torch.equal(copy, want["proj_out.weight"])  # the copy did learn
+    manifest = read_manifest(space / "head")
+    assert manifest.lora.targets == "attn+embed+head"
+    assert manifest.lora.trained == {"denoiser": ["proj_out"]}
+    assert "pos_embed.proj" in manifest.lora.modules["denoiser"]
+    for part in tuned.components.values():
+        if isinstance(part, torch.nn.Module):
+            part.eval()
+    loaded = _base(space, adapters=[str(space / "head")])
+    assert active_adapters(loaded) == [("tiny-head", 1.0)]
+    assert torch.equal(_run(loaded), _run(tuned))
+
+
+def test_head_adapter_switches_fuses_and_unloads(space, trained, trained_head):
+    from genseg.adapters import (
+        AdapterWarning,
+        disable_adapters,
+        enable_adapters,
+        fuse_adapters,
+        set_adapters,
+        unfuse_adapters,
+        unload_adapter,
+        unload_adapters,
+        weights_hash,
+    )
+
+    plain_pipe = _base(space)
+    plain, base_hash = _run(plain_pipe), weights_hash(plain_pipe)
+    only_head = _run(_base(space, adapters=[str(space / "head")]))
+    only_lora = _run(_base(space, adapters=[str(space / "lora")]))
+    pipe = _base(space, adapters=[str(space / "lora"), str(space / "head")])
+    set_adapters(pipe, ["tiny-lora"])
+    assert torch.equal(_run(pipe), only_lora)  # proj_out is the original again
+    set_adapters(pipe, ["tiny-head"])
+    assert torch.equal(_run(pipe), only_head)
+    disable_adapters(pipe)
+    assert torch.equal(_run(pipe), plain)
+    enable_adapters(pipe)
+    assert torch.equal(_run(pipe), only_head)
+    fuse_adapters(pipe)
+    assert torch.allclose(_run(pipe), only_head, atol=1e-5)
+    unfuse_adapters(pipe)
+    with pytest.warns(AdapterWarning, match="scales only its LoRA layers"):
+        set_adapters(pipe, ["tiny-head"], [0.5])
+    # two adapters that both replace proj_out cannot be active together
+    other = _base(space, adapters=[str(space / "head")])
+    from genseg.adapters import load_adapter
+
+    load_adapter(other, space / "head", name="tiny-head2", activate=False)
+    with pytest.raises(AdapterError, match="both replace denoiser layer 'proj_out'"):
+        set_adapters(other, ["tiny-head", "tiny-head2"])
+    unload_adapter(pipe, "tiny-head")
+    assert type(pipe.denoiser.proj_out) is torch.nn.Linear  # no copy left: the original layer is back
+    set_adapters(pipe, ["tiny-lora"])
+    assert torch.allclose(_run(pipe), only_lora, atol=1e-5)  # (fuse + unfuse is exact only to rounding)
+    unload_adapters(pipe)
+    assert torch.allclose(_run(pipe), plain, atol=1e-5)
+    fresh = plain_pipe.denoiser.state_dict()
+    assert pipe.denoiser.state_dict().keys() == fresh.keys()  # nothing of the adapters is left
+    assert base_hash == weights_hash(_base(space))
+
+
+def test_a_head_adapter_with_a_wrong_trained_tensor_is_refused(space, trained_head, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from genseg.adapters import active_adapters, load_adapter
+
+    dst = tmp_path / "bad-head"
+    shutil.copytree(space / "head", dst, ignore=shutil.ignore_patterns("checkpoints"))
+    weights = dst / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    tensors["denoiser.proj_out.weight"] = torch.zeros(3, 3)
+    save_file(tensors, str(weights))
+    pipe = _base(space)
+    with pytest.raises(AdapterError, match="denoiser.proj_out.weight|proj_out.weight has shape") as err:
+        load_adapter(pipe, dst)
+    assert err.value.path == str(weights)
+    assert active_adapters(pipe) == []
