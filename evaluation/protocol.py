@@ -104,8 +104,8 @@ class Budget(_Strict):
     resolution: int = Field(128, ge=16)
     lora_steps: int = Field(150, ge=1)
     lora_rank: int = Field(4, ge=1)
-    lora_learning_rate: float = Field(1e-3, gt=0)
-    lora_targets: str = "attn"
+    lora_learning_rate: float = Field(1e-2, gt=0)
+    lora_targets: str = "attn+embed+head"
     test_limit: int | None = Field(None, ge=1, description="at most this many test images per dataset")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for the 95 % intervals")
     overlays: int = Field(3, ge=0, description="overlay images per (protocol, dataset)")

@@ -24,6 +24,11 @@ from genseg.errors import CheckpointError, GenSegError
 TEXT_ENCODER = "text_encoder"
 
 
+def _denoiser_kind(denoiser) -> str:
+    name = type(denoiser).__name__
+    return "unet" if name.startswith("UNet") else "mmdit" if name.startswith("SD3") else "dit"
+
+
 def base_model_config(base: str | Path) -> ModelConfig:
     """The base's recorded model config when genseg trained it, else one read off the loaded pipeline.
 
@@ -45,10 +50,14 @@ def base_model_config(base: str | Path) -> ModelConfig:
             "codec": {"kind": "space_to_depth", "factor": pipe.codec.downsample}
             if type(pipe.codec).__name__ == "SpaceToDepthCodec"
             else {"kind": "tiny_autoencoder_kl"},
-            "denoiser": {"kind": "unet" if type(pipe.denoiser).__name__.startswith("UNet") else "dit"},
+            "denoiser": {"kind": _denoiser_kind(pipe.denoiser)},
             "objective": {
                 "prediction": cfg.prediction_type,
-                "loss": "linear_bce" if pipe.mask_head is not None else "latent_mse",
+                "formulation": cfg.get("formulation", "flow"),
+                "image_shortcut": cfg.get("image_shortcut", True),
+                "loss": "linear_bce"
+                if pipe.mask_head is not None and cfg.get("formulation", "flow") == "flow"
+                else "latent_mse",
             },
         }
     )
