@@ -41,6 +41,11 @@ class CodecConfig(_Strict):
     kind: Literal["space_to_depth", "autoencoder_kl", "tiny_autoencoder_kl"] = "space_to_depth"
     factor: int = Field(8, description="space-to-depth block size (latent = resolution / factor)")
     path: str | None = Field(None, description="AutoencoderKL folder (the SD VAE), for kind=autoencoder_kl")
+    mask_as_image: bool = Field(
+        False,
+        description="space_to_depth only: encode a mask as a black/white 3-channel image, so its latent has "
+        "the image latent's channel count (needed by joint_generation; a VAE codec always does this)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CodecConfig:
@@ -54,8 +59,8 @@ class CodecConfig(_Strict):
 class DenoiserConfig(_Strict):
     """The network that predicts the velocity of the mask latent."""
 
-    kind: Literal["unet", "dit"] = "dit"
-    path: str | None = Field(None, description="pretrained SD U-Net or PixArt DiT folder")
+    kind: Literal["unet", "dit", "mmdit"] = "dit"
+    path: str | None = Field(None, description="pretrained SD U-Net, PixArt DiT or SD3 MM-DiT folder")
     # tiny U-Net (DiGSeg)
     block_out_channels: list[int] = [64, 128, 128]
     layers_per_block: int = 1
@@ -72,6 +77,7 @@ class DenoiserConfig(_Strict):
     num_attention_heads: int = 4
     dit_head_dim: int = 32
     patch_size: int = 2
+    # the tiny MM-DiT (SD3 joint attention, Seg4Diff) takes the four DiT fields above
 
     @model_validator(mode="after")
     def _levels(self) -> DenoiserConfig:
@@ -104,6 +110,28 @@ class ObjectiveConfig(_Strict):
         "latents such as space-to-depth patches (Li & He 2025, 'Back to Basics: Let Denoising Generative "
         "Models Denoise'): the network need not carry the noise through.",
     )
+    formulation: Literal["flow", "discriminative"] = Field(
+        "flow",
+        description="flow: generate the mask latent by rectified flow (GenMask). discriminative: a baseline "
+        "with the same denoiser and text features run once, deterministically (mask-latent slot zero, "
+        "t = 1), its output laid out as pixel logits and trained with BCE + Dice; timesteps and prediction "
+        "are then unused, and loss=linear_bce only selects the linear head as the latent-to-logit map.",
+    )
+    image_shortcut: bool = Field(
+        True,
+        description="feed the clean image latent next to the mask latent (GenMask's low-level shortcut). "
+        "False zeroes that slot in training and inference (same architecture and parameter count): the "
+        "ablation. Without image_encoder the model then sees no image at all.",
+    )
+
+    @model_validator(mode="after")
+    def _formulation(self) -> ObjectiveConfig:
+        if self.formulation == "discriminative" and self.loss == "pixel_bce":
+            raise ValueError(
+                "objective.loss=pixel_bce decodes a generated latent; a discriminative model outputs logits "
+                "(use the default loss, or linear_bce for a linear latent-to-logit head)"
+            )
+        return self
 
 
 class ModelConfig(_Strict):
@@ -125,6 +153,27 @@ class ModelConfig(_Strict):
         return self
 
 
+class JointGenerationConfig(_Strict):
+    """GenMask's joint training: the denoiser also learns text-to-image generation.
+
+    Generation samples (the training images, captioned with the classes in their labels) join
+    every step next to the mask samples; see genseg.generation.joint and docs/methods.md.
+    """
+
+    ratio: float = Field(
+        1.0, gt=0, le=8, description="generation samples per mask sample (1.0 = GenMask's 1:1 mix)"
+    )
+    text_dropout: float = Field(
+        0.1, ge=0, le=1, description="share of generation captions replaced by the empty prompt (for CFG)"
+    )
+    logit_mean: float = Field(0.0, description="SD3 logit-normal timesteps for generation samples: mean")
+    logit_std: float = Field(1.0, gt=0, description="SD3 logit-normal timesteps for generation samples: std")
+
+
+# = genseg.adapters.targets.TARGET_CHOICES (spelled out: the config must not import torch)
+LoraTargets = Literal["attn", "attn+ff", "all-linear", "attn+embed", "all-linear+embed", "attn+embed+head"]
+
+
 class FinetuneConfig(_Strict):
     """Fine-tuning a trained model (`genseg finetune`): LoRA on a frozen base, or a full fine-tune."""
 
@@ -134,7 +183,7 @@ class FinetuneConfig(_Strict):
     description: str = ""
     lora_rank: int = Field(4, ge=1)
     lora_alpha: float | None = Field(None, gt=0, description="LoRA scale numerator; default = rank")
-    targets: Literal["attn", "attn+ff", "all-linear"] = "attn"
+    targets: LoraTargets = "attn"
     text_encoder: bool = Field(False, description="also put LoRA on the text encoder")
     domain: str | None = Field(None, description="the adapter's domain; default that of its datasets")
     eval_split: Literal["training", "validation", "test", "none"] = Field(
@@ -161,10 +210,24 @@ class TrainConfig(_Strict):
     seed: int = 0
     num_workers: int = 0
     max_grad_norm: float = 1.0
+    gradient_checkpointing: bool = Field(
+        False, description="recompute the denoiser's block activations in the backward pass to save memory"
+    )
+    optimizer: Literal["adamw", "adamw8bit"] = Field(
+        "adamw", description="adamw8bit keeps AdamW's moments in 8 bits (needs: pip install bitsandbytes)"
+    )
     shots: int | None = Field(
         None, ge=1, description="labelled images per class, drawn from the seed; None uses all"
     )
+    exclude_classes: list[str] = Field(
+        [],
+        description="class names left out of training (their pixels are background for the other "
+        "prompts), so an open-vocabulary benchmark can test them as unseen",
+    )
     finetune: FinetuneConfig | None = None
+    joint_generation: JointGenerationConfig | None = Field(
+        None, description="also train text-to-image generation (GenMask); None: segmentation only"
+    )
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`genseg evaluate`: IoU and Dice of a model on a dataset split."""
+"""`genseg evaluate`: IoU and Dice of a model on a dataset split, or of predictions on disk."""
 
 from __future__ import annotations
 
@@ -9,23 +9,65 @@ import typer
 
 
 def evaluate(
-    model: str = typer.Option(..., "--model", "-m", help="Model folder written by `genseg train`."),
-    dataset: list[str] = typer.Option(..., "--dataset", "-d", help="Dataset folder or registered name."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model folder written by `genseg train`."),
+    dataset: list[str] = typer.Option([], "--dataset", "-d", help="Dataset folder or registered name."),
+    predictions: Path | None = typer.Option(
+        None, "--predictions", help="Score a predictions folder (written by `genseg benchmark`); no model."
+    ),
+    missing_as_empty: bool = typer.Option(
+        False, "--missing-as-empty", help="With --predictions: score missing masks as empty."
+    ),
+    bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="Bootstrap resamples for 95 % intervals."),
     split: str = typer.Option("test", help="training, validation or test."),
     steps: int = typer.Option(1, help="Euler steps at inference."),
     ensemble: int = typer.Option(1, help="Noise draws averaged per prediction."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
-    seed: int = typer.Option(0, help="Noise seed."),
+    seed: int = typer.Option(0, help="Noise seed (and bootstrap seed)."),
     adapter: list[str] = typer.Option(
         [], "--adapter", help="LoRA adapter NAME or folder, optionally :WEIGHT; repeat to mix them."
     ),
     force: bool = typer.Option(False, "--force", help="Apply adapters trained on other base weights."),
 ) -> None:
-    """Score every (image, class) pair of a split, prompting with the class name.
+    """Score every (image, class) pair of a split, prompting with the class name; or re-score
+    saved predictions without the model (the same numbers every time).
 
     Example: genseg evaluate --model runs/demo --dataset data/samples/mni152 --json scores.json
+
+    Example: genseg evaluate --predictions runs/benchmark/predictions/in-domain/genseg
     """
+    from rich.console import Console
+
     from genseg.data.atomic import atomic_write
+    from genseg.errors import InputError
+    from genseg.evaluation.report import scores_table
+
+    console = Console()
+    if predictions is not None:
+        if model or dataset:
+            raise InputError(
+                "--predictions scores saved masks; it takes no --model or --dataset",
+                fix="drop --model/--dataset, or drop --predictions to predict with the model",
+            )
+        from genseg.evaluation.scoring import score_predictions
+
+        scored = score_predictions(
+            predictions, missing_as_empty=missing_as_empty, bootstrap=bootstrap, seed=seed
+        )
+        if scored.missing:
+            console.print(f"[yellow]{len(scored.missing)} missing predictions scored as empty masks[/]")
+        if json_out:
+            text = json.dumps(scored.as_dict(), indent=2)
+            atomic_write(json_out, lambda tmp: tmp.write_text(text))
+        for g in scored.groups:
+            if g.level != "dataset":
+                title = f"{scored.index.method or predictions.name} · {g.level} {g.key} · {g.tag}"
+                console.print(scores_table(g.scores, title=title))
+        return
+    if not model or not dataset:
+        raise InputError(
+            "pass --model and --dataset (or --predictions DIR to score saved masks)",
+            fix="e.g. genseg evaluate --model runs/demo --dataset mni152",
+        )
     from genseg.datasets import resolve_dataset
     from genseg.evaluation.runner import evaluate_pipeline
     from genseg.pipeline import load_pipeline
@@ -48,8 +90,4 @@ def evaluate(
     }
     if json_out:
         atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
-    from rich.console import Console
-
-    from genseg.evaluation.report import scores_table
-
-    Console().print(scores_table(scores, title=f"{Path(str(model)).name} on {split} ({steps} step)"))
+    console.print(scores_table(scores, title=f"{Path(str(model)).name} on {split} ({steps} step)"))

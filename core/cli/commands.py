@@ -9,11 +9,14 @@ import typer
 def register(app: typer.Typer) -> None:
     from genseg.cli import (
         cmd_adapters,
+        cmd_bench,
+        cmd_benchmark,
         cmd_datasets,
         cmd_env,
         cmd_evaluate,
         cmd_finetune,
         cmd_plugins,
+        cmd_refine,
         cmd_sample_data,
         cmd_segment,
         cmd_train,
@@ -24,8 +27,18 @@ def register(app: typer.Typer) -> None:
     app.command("train")(cmd_train.train)
     app.command("finetune")(cmd_finetune.finetune)
     app.command("segment")(cmd_segment.segment)
+    app.command("bench")(cmd_bench.bench)
+    app.command("refine")(cmd_refine.refine)
+    from genseg.cli import cmd_generate  # text-to-image from a jointly trained model (GenMask)
+
+    app.command("generate")(cmd_generate.generate)
     app.command("evaluate")(cmd_evaluate.evaluate)
+    app.command("benchmark")(cmd_benchmark.benchmark)
     app.command("sample-data")(cmd_sample_data.sample_data)
+    from genseg.cli import cmd_probe  # Seg4Diff attention probe on MM-DiT models
+
+    app.command("probe-layers")(cmd_probe.probe_layers)
+    app.command("probe-finetune")(cmd_probe.probe_finetune)
     app.add_typer(cmd_plugins.plugins_app, name="plugins")
     app.add_typer(cmd_datasets.datasets_app, name="datasets")
     app.add_typer(cmd_vocab.vocab_app, name="vocab")

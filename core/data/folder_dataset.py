@@ -36,6 +36,10 @@ def _size_mismatch(image_path: Path, image_hw: tuple[int, ...], label_path: Path
     )
 
 
+def _norm(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
 class PromptedSegmentationDataset(Dataset):
     """One item per (image, class present in its label) over one or several dataset folders.
 
@@ -45,6 +49,8 @@ class PromptedSegmentationDataset(Dataset):
     R×R; the default is :func:`genseg.data.transforms.build_transform`. Randomness (prompt
     choice and augmentation) is seeded per item from ``(seed, epoch, index)``, so a run is
     reproducible whatever the worker count; call :meth:`set_epoch` each epoch.
+    ``exclude_classes`` (canonical names) are never prompted: an open-vocabulary benchmark
+    holds them out of training and tests them as unseen.
     """
 
     def __init__(
@@ -54,6 +60,7 @@ class PromptedSegmentationDataset(Dataset):
         resolution: int,
         transform: Callable[..., dict[str, Any]] | None = None,
         seed: int = 0,
+        exclude_classes: Sequence[str] = (),
     ) -> None:
         if isinstance(folders, (str, Path)):
             folders = [folders]
@@ -66,6 +73,7 @@ class PromptedSegmentationDataset(Dataset):
         self.train = self.split == "training"
         self.resolution = int(resolution)
         self.seed = int(seed)
+        self.exclude = {_norm(n) for n in exclude_classes}
         self.specs: list[DatasetSpec] = [load_dataset_spec(f) for f in self.folders]
         self.items: list[tuple[DatasetEntry, str, int]] = []
         for index, (folder, spec) in enumerate(zip(self.folders, self.specs, strict=False)):
@@ -103,7 +111,11 @@ class PromptedSegmentationDataset(Dataset):
             if tuple(image_hw) != label.shape:
                 raise _size_mismatch(image_path, image_hw, label_path, label.shape)
             present = np.unique(label)
-            out += [(entry, k, ds_index) for k in keys if np.isin(values[k], present).any()]
+            out += [
+                (entry, k, ds_index)
+                for k in keys
+                if np.isin(values[k], present).any() and _norm(spec.classes[k].name) not in self.exclude
+            ]
         return out
 
     def set_epoch(self, epoch: int) -> None:

@@ -38,16 +38,26 @@ class LatentCodec(ModelMixin, ConfigMixin):
     def decode_mask(self, latent: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def decode_image(self, latent: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """An image latent back to pixels in [0, 1] (text-to-image generation, genseg.generation)."""
+        raise NotImplementedError
+
 
 class SpaceToDepthCodec(LatentCodec):
-    """Lossless fixed codec: each factor×factor pixel block becomes factor² channels."""
+    """Lossless fixed codec: each factor×factor pixel block becomes factor² channels.
+
+    With `mask_as_image` a mask is encoded as a black/white image (its value copied into every
+    image channel) and decoded as the channel mean, as the VAE codec does: mask and image latents
+    then share one space and one channel count, which joint text-to-image training needs.
+    """
 
     @register_to_config
-    def __init__(self, factor: int = 8, image_channels: int = 3) -> None:
+    def __init__(self, factor: int = 8, image_channels: int = 3, mask_as_image: bool = False) -> None:
         super().__init__()
         self.downsample = factor
         self.image_latent_channels = image_channels * factor * factor
-        self.mask_latent_channels = factor * factor
+        self.mask_channels = image_channels if mask_as_image else 1
+        self.mask_latent_channels = self.mask_channels * factor * factor
         # a buffer so the module has a device/dtype and a non-empty state dict to save
         self.register_buffer("scale", torch.ones(1), persistent=True)
 
@@ -55,11 +65,15 @@ class SpaceToDepthCodec(LatentCodec):
         return F.pixel_unshuffle(image * 2 - 1, self.downsample) * self.scale
 
     def encode_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        return F.pixel_unshuffle(mask.to(self.scale.dtype) * 2 - 1, self.downsample) * self.scale
+        mask = mask.to(self.scale.dtype).repeat(1, self.mask_channels, 1, 1)
+        return F.pixel_unshuffle(mask * 2 - 1, self.downsample) * self.scale
 
     def decode_mask(self, latent: torch.Tensor) -> torch.Tensor:
         pixels = F.pixel_shuffle(latent / self.scale, self.downsample)
-        return ((pixels + 1) / 2).clamp(0, 1)
+        return ((pixels.mean(dim=1, keepdim=True) + 1) / 2).clamp(0, 1)
+
+    def decode_image(self, latent: torch.Tensor) -> torch.Tensor:
+        return ((F.pixel_shuffle(latent / self.scale, self.downsample) + 1) / 2).clamp(0, 1)
 
 
 def _public_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +136,9 @@ class AutoencoderKLCodec(LatentCodec):
     def decode_mask(self, latent: torch.Tensor) -> torch.Tensor:
         decoded = self.vae.decode(latent / self._scale).sample
         return ((decoded.mean(dim=1, keepdim=True) + 1) / 2).clamp(0, 1)
+
+    def decode_image(self, latent: torch.Tensor) -> torch.Tensor:
+        return ((self.vae.decode(latent / self._scale).sample + 1) / 2).clamp(0, 1)
 
 
 def freeze(module: nn.Module) -> nn.Module:

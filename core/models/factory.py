@@ -20,7 +20,7 @@ def build_text_encoder(cfg: TextEncoderConfig):
 
 def build_codec(cfg: CodecConfig) -> LatentCodec:
     if cfg.kind == "space_to_depth":
-        codec = SpaceToDepthCodec(factor=cfg.factor)
+        codec = SpaceToDepthCodec(factor=cfg.factor, mask_as_image=cfg.mask_as_image)
     elif cfg.kind == "tiny_autoencoder_kl":
         torch.manual_seed(0)
         codec = AutoencoderKLCodec()
@@ -47,7 +47,10 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
 
         image_encoder = SemanticImageEncoder.pretrained(tdim, cfg.image_encoder.num_tokens_side)
     mask_head = None
-    if cfg.objective.loss == "linear_bce":
+    # a discriminative model lays its output out as pixel logits by depth-to-space, which needs
+    # whole channels per pixel of a latent cell; a VAE latent does not have that, so it gets the head
+    no_inverse = codec.mask_latent_channels % codec.downsample**2 != 0
+    if cfg.objective.loss == "linear_bce" or (cfg.objective.formulation == "discriminative" and no_inverse):
         from genseg.models.heads import LinearMaskHead
 
         mask_head = LinearMaskHead(codec.mask_latent_channels, codec.downsample)
@@ -74,4 +77,6 @@ def build_pipeline(cfg: ModelConfig, seed: int = 0):
         resolution=cfg.resolution,
         max_text_length=cfg.text_encoder.max_length,
         prediction_type=cfg.objective.prediction,
+        formulation=cfg.objective.formulation,
+        image_shortcut=cfg.objective.image_shortcut,
     )

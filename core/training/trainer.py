@@ -152,6 +152,7 @@ def train(
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
 
+    from genseg.bench.memory_saving import build_optimizer, enable_gradient_checkpointing
     from genseg.data.folder_dataset import PromptedSegmentationDataset
     from genseg.data.transforms import build_transform
     from genseg.models.factory import build_pipeline
@@ -166,6 +167,7 @@ def train(
             resolution=res,
             transform=build_transform(res, train=True),
             seed=c.seed,
+            exclude_classes=c.exclude_classes,
         )
         if c.shots is not None:
             from genseg.adapters.shots import select_shots
@@ -174,6 +176,10 @@ def train(
         return data
 
     output = Path(output)
+    if cfg.joint_generation is not None:  # GenMask joint generation: refuse what cannot train jointly
+        from genseg.generation.joint import check_joint_config
+
+        check_joint_config(cfg)
     # a fresh run checks its data before writing anything into the output folder
     dataset = None if resume else make_dataset(cfg)
     state = PartialState()
@@ -212,9 +218,13 @@ def train(
         text_encoder=pipe.text_encoder if train_text else None,
         tokenizer=pipe.tokenizer,
         max_length=mcfg.text_encoder.max_length,
+        formulation=mcfg.objective.formulation,
+        downsample=pipe.codec.downsample,
     )
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(pipe.denoiser)
     params = [p for p in trainable.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(params, cfg.optimizer, cfg.learning_rate, cfg.weight_decay)
     lr_scheduler = get_scheduler(
         cfg.lr_schedule if cfg.lr_schedule == "cosine" else "constant_with_warmup",
         optimizer,
@@ -236,6 +246,14 @@ def train(
         accelerator.load_state(str(ckpt))
     prompts = PromptCache(pipe.text_encoder, pipe.tokenizer, mcfg.text_encoder.max_length)
     sample_t = sampler_from_config(mcfg.objective)
+    joint = None
+    if cfg.joint_generation is not None:  # GenMask: text-to-image samples join each step
+        from genseg.generation.joint import JointGeneration
+
+        log_dir = output if accelerator.is_main_process else None
+        joint = JointGeneration(
+            cfg, dataset_paths, pipe.codec, pipe.text_encoder, pipe.tokenizer, device, log_dir
+        )
 
     def batches():
         epoch = start_step * cfg.gradient_accumulation_steps // max(len(loader), 1)
@@ -256,13 +274,25 @@ def train(
             z_img = pipe.codec.encode_image(image)
             x0 = pipe.codec.encode_mask(mask)
             text = list(batch["prompt"]) if train_text else prompts(list(batch["prompt"])).to(device)
+        if not mcfg.objective.image_shortcut:
+            z_img = torch.zeros_like(z_img)  # the no-shortcut ablation, as the pipeline does at inference
+        if mcfg.objective.formulation == "discriminative":
+            from genseg.objective.discriminative import discriminative_inputs, discriminative_loss
+
+            empty, t_fixed = discriminative_inputs(z_img, x0.shape[1])
+            _, logits = trainable(empty, z_img, t_fixed, text, image)
+            valid = batch["valid"].to(device) if "valid" in batch else None
+            return discriminative_loss(logits, mask, valid)
         t = sample_t(x0.shape[0], t_gen, device)
         noise = torch.randn(x0.shape, generator=t_gen, dtype=x0.dtype).to(device)
         x_t = interpolate(x0, noise, t)
         v, head_logits = trainable(x_t, z_img, t, text, image)
         valid = batch["valid"].to(device) if "valid" in batch else None  # nodata / ignored pixels
         flow = FlowBatch(x0, noise, t, x_t, v, mask, valid)
-        return flow_loss(mcfg.objective.loss, flow, pipe.codec, head_logits)
+        loss = flow_loss(mcfg.objective.loss, flow, pipe.codec, head_logits)
+        if joint is not None:  # GenMask joint generation (genseg.generation.joint): mixed-batch loss
+            loss = joint.mix(loss, x0.shape[0], lambda *a: trainable(*a, None)[0], t_gen)
+        return loss
 
     log_path = output / LOSS_LOG
     first_loss = last_loss = None
@@ -341,11 +371,15 @@ class FlowModel(torch.nn.Module):
         text_encoder=None,
         tokenizer=None,
         max_length: int = 16,
+        formulation: str = "flow",
+        downsample: int = 1,
     ) -> None:
         super().__init__()
         self.denoiser, self.image_encoder, self.mask_head = denoiser, image_encoder, mask_head
         self.text_encoder, self.tokenizer, self.max_length = text_encoder, tokenizer, max_length
         self.prediction = prediction
+        # discriminative: forward returns (raw output, pixel logits) instead of (velocity, head logits)
+        self.formulation, self.downsample = formulation, downsample
 
     def forward(self, x_t, z_image, t, text, image):
         from genseg.models.denoisers import predict_velocity
@@ -361,9 +395,12 @@ class FlowModel(torch.nn.Module):
             text = encode(self.text_encoder, self.tokenizer, text, self.max_length).to(x_t.device, x_t.dtype)
         if self.image_encoder is not None:
             text = join_image_tokens(text, self.image_encoder(image))
-        v = velocity_from_output(
-            predict_velocity(self.denoiser, x_t, z_image, t, text), x_t, t, self.prediction
-        )
+        out = predict_velocity(self.denoiser, x_t, z_image, t, text)
+        if self.formulation == "discriminative":
+            from genseg.objective.discriminative import output_to_logits
+
+            return out, output_to_logits(out, self.downsample, self.mask_head)
+        v = velocity_from_output(out, x_t, t, self.prediction)
         logits = self.mask_head(predicted_clean(x_t, v, t)) if self.mask_head is not None else None
         return v, logits
 
