@@ -17,8 +17,9 @@ from genseg.bench.timing import time_call
 
 
 def _case(fn, cfg: BenchConfig, items: int, flops: int | None, gpu: str | None, bf16: bool) -> dict[str, Any]:
-    with peak_memory(cfg.device) as mem:
-        timing = time_call(fn, cfg.repeats, cfg.warmup, cfg.device)
+    timing = time_call(fn, cfg.repeats, cfg.warmup, cfg.device)
+    with peak_memory(cfg.device) as mem:  # a separate call: a sampling thread would slow the timed ones
+        fn()
     row = {**timing.as_dict(), "items": items, "items_per_s": items / timing.median_s, **mem}
     if flops:
         row["flops"] = flops
