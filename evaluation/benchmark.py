@@ -163,7 +163,6 @@ def train_model(
     """The model of (method, training set), trained unless a finished identical one exists.
     Returns its folder and whether it was trained now."""
     from genseg.config import load_train_config
-    from genseg.training.trainer import RUN_CONFIG, train
 
     overrides = _train_overrides(plan, plan.methods[method_name], protocol)
     folders = [plan.datasets[n] for n in protocol.train.datasets]
@@ -171,12 +170,18 @@ def train_model(
     cfg = cfg.model_copy(update={"datasets": [str(f) for f in folders]})
     key = _short_hash({"datasets": protocol.train.datasets, **overrides})
     out = plan.output / "models" / f"{method_name}-{key}"
-    expected = json.loads(cfg.model_dump_json())
-    if (out / "model_index.json").is_file() and _record_matches(out, RUN_CONFIG, expected):
-        return out, False
-    _fresh_folder(out)
+    return out, _train_unless_done(cfg, out, "model_index.json", folders, progress)
+
+
+def _train_unless_done(cfg, out: Path, finished: str, folders: list[Path], progress: bool) -> bool:
+    """Train into ``out`` unless it holds a finished run of this very config; True if trained."""
+    from genseg.training.trainer import RUN_CONFIG, train
+
+    if (out / finished).is_file() and _record_matches(out, RUN_CONFIG, json.loads(cfg.model_dump_json())):
+        return False
+    _fresh_folder(out)  # an interrupted or different run: start clean
     train(cfg, out, folders, progress=progress)
-    return out, True
+    return True
 
 
 def finetune_adapter(
@@ -184,7 +189,6 @@ def finetune_adapter(
 ) -> tuple[Path, bool]:
     from genseg.adapters.finetune import base_model_config
     from genseg.config import FinetuneConfig, TrainConfig
-    from genseg.training.trainer import RUN_CONFIG, train
 
     b = plan.budget
     names = protocol.adapt or protocol.test.datasets
@@ -210,12 +214,7 @@ def finetune_adapter(
         ),
     )
     out = plan.output / "adapters" / f"{name}-{_short_hash(json.loads(cfg.model_dump_json()))}"
-    expected = json.loads(cfg.model_dump_json())
-    if (out / "genseg_adapter.json").is_file() and _record_matches(out, RUN_CONFIG, expected):
-        return out, False
-    _fresh_folder(out)
-    train(cfg, out, folders, progress=progress)
-    return out, True
+    return out, _train_unless_done(cfg, out, "genseg_adapter.json", folders, progress)
 
 
 # ---------------------------------------------------------------------------- predictions

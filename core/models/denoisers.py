@@ -81,16 +81,22 @@ def _widen_input(weight: torch.Tensor, new_in: int) -> torch.Tensor:
     return out
 
 
-def unet_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: int):
-    sub = "unet" if (Path(path) / "unet" / "config.json").is_file() else None
-    base = load_pretrained(UNet2DConditionModel, path, subfolder=sub, what="U-Net")
+def _load_base(cls, path: str | Path, subfolder: str, what: str, mask_ch: int, vae_hint: str = ""):
+    """A pretrained denoiser and its public config, refused when its latent width is not the codec's."""
+    sub = subfolder if (Path(path) / subfolder / "config.json").is_file() else None
+    base = load_pretrained(cls, path, subfolder=sub, what=what)
     cfg = _public(base.config)
     if cfg["in_channels"] != mask_ch:
         raise ConfigError(
-            f"the pretrained U-Net takes {cfg['in_channels']} latent channels but the codec gives {mask_ch}",
+            f"the pretrained {what} takes {cfg['in_channels']} latent channels but the codec gives {mask_ch}",
             path=path,
-            fix="use codec.kind=autoencoder_kl with the VAE the U-Net was trained with",
+            fix=f"use codec.kind=autoencoder_kl with the VAE the {what} was trained with{vae_hint}",
         )
+    return base, cfg
+
+
+def unet_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: int):
+    base, cfg = _load_base(UNet2DConditionModel, path, "unet", "U-Net", mask_ch)
     cfg.update(
         in_channels=mask_ch + img_ch,
         out_channels=mask_ch,
@@ -110,15 +116,7 @@ def unet_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: 
 
 
 def dit_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim: int):
-    sub = "transformer" if (Path(path) / "transformer" / "config.json").is_file() else None
-    base = load_pretrained(PixArtTransformer2DModel, path, subfolder=sub, what="DiT")
-    cfg = _public(base.config)
-    if cfg["in_channels"] != mask_ch:
-        raise ConfigError(
-            f"the pretrained DiT takes {cfg['in_channels']} latent channels but the codec gives {mask_ch}",
-            path=path,
-            fix="use codec.kind=autoencoder_kl with the VAE the DiT was trained with",
-        )
+    base, cfg = _load_base(PixArtTransformer2DModel, path, "transformer", "DiT", mask_ch)
     cfg.update(in_channels=mask_ch + img_ch, caption_channels=text_dim)
     dit = PixArtTransformer2DModel.from_config(cfg)
     state = base.state_dict()
@@ -152,15 +150,9 @@ def mmdit_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim:
     """SD3 (or any `SD3Transformer2DModel` folder) with the patch embedding widened for the
     image latent (zero init) and new text entry layers when the text encoder's width differs
     from SD3's T5/CLIP; the new pooled-text path starts silent so the time embedding is SD3's."""
-    sub = "transformer" if (Path(path) / "transformer" / "config.json").is_file() else None
-    base = load_pretrained(SD3Transformer2DModel, path, subfolder=sub, what="MM-DiT")
-    cfg = _public(base.config)
-    if cfg["in_channels"] != mask_ch:
-        raise ConfigError(
-            f"the pretrained MM-DiT takes {cfg['in_channels']} latent channels but the codec gives {mask_ch}",
-            path=path,
-            fix="use codec.kind=autoencoder_kl with the VAE the MM-DiT was trained with (SD3: 16 channels)",
-        )
+    base, cfg = _load_base(
+        SD3Transformer2DModel, path, "transformer", "MM-DiT", mask_ch, vae_hint=" (SD3: 16 channels)"
+    )
     cfg.update(
         in_channels=mask_ch + img_ch,
         out_channels=mask_ch,

@@ -118,7 +118,12 @@ def validate_prompts(prompts: list[str]) -> list[str]:
 @torch.no_grad()
 def encode_prompts(model, tokenizer, prompts: list[str], max_length: int) -> TextFeatures:
     """Tokenise to a fixed length (so features of different batches stack) and encode."""
-    prompts = validate_prompts(prompts)
+    return encode_texts(model, tokenizer, validate_prompts(prompts), max_length)
+
+
+def encode_texts(model, tokenizer, prompts: list[str], max_length: int) -> TextFeatures:
+    """``encode_prompts`` without the prompt check, so the empty prompt of classifier-free
+    guidance can be encoded the same way; gradients flow when the caller enables them."""
     device = next(model.parameters()).device
     enc = tokenizer(
         prompts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt"
@@ -140,16 +145,23 @@ def encode_prompts(model, tokenizer, prompts: list[str], max_length: int) -> Tex
 
 
 class PromptCache:
-    """Encodes each distinct prompt once; the text encoder is frozen, so features never change."""
+    """Encodes each distinct prompt once; the text encoder is frozen, so features never change.
 
-    def __init__(self, model, tokenizer, max_length: int) -> None:
+    ``allow_empty`` admits the empty prompt (generation's unconditional text)."""
+
+    def __init__(self, model, tokenizer, max_length: int, allow_empty: bool = False) -> None:
         self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.allow_empty = allow_empty
         self._cache: dict[str, TextFeatures] = {}
 
     def __call__(self, prompts: list[str]) -> TextFeatures:
         missing = sorted({p for p in prompts if p not in self._cache})
         if missing:
-            feats = encode_prompts(self.model, self.tokenizer, missing, self.max_length)
+            if self.allow_empty:
+                with torch.no_grad():
+                    feats = encode_texts(self.model, self.tokenizer, missing, self.max_length)
+            else:
+                feats = encode_prompts(self.model, self.tokenizer, missing, self.max_length)
             for i, p in enumerate(missing):
                 self._cache[p] = TextFeatures(
                     feats.tokens[i : i + 1], feats.mask[i : i + 1], feats.pooled[i : i + 1]
