@@ -11,7 +11,15 @@ import yaml
 
 from genseg.plugins.testing import make_fake_dataset
 
-BUDGET = {"steps": 2, "batch_size": 2, "lora_steps": 1, "resolution": 32, "test_limit": 2, "bootstrap": 50, "overlays": 1}
+BUDGET = {
+    "steps": 2,
+    "batch_size": 2,
+    "lora_steps": 1,
+    "resolution": 32,
+    "test_limit": 2,
+    "bootstrap": 50,
+    "overlays": 1,
+}
 
 
 def _protocols(tmp_path):
