@@ -162,8 +162,7 @@ def predict_to_disk(
     import torch
     from rich.progress import track
 
-    from genseg.data.io import load_image, load_label
-    from genseg.data.schema import valid_label_pixels
+    from genseg.evaluation.runner import load_pair
 
     folder = Path(folder)
     index = PredictionIndex(records=plan_records(items), steps=steps, seed=seed, **(meta or {}))
@@ -178,21 +177,13 @@ def predict_to_disk(
             for rec in recs:  # kept from an earlier run
                 rec.valid = valid_file if (folder / valid_file).is_file() else None
             continue
-        image_sample = load_image(item.image, item.domain)
+        image_sample, _, valid = load_pair(item.image, item.label, item.domain, item.ignore)
         if image_sample.array.ndim != 3:
             raise InputError(
                 f"image has shape {image_sample.array.shape}; benchmark predictions take 2D images",
                 path=item.image,
                 fix="list 2D slices in dataset.json, or score volumes with `genseg evaluate`",
             )
-        label_sample = load_label(item.label)
-        if image_sample.array.shape[:2] != label_sample.array.shape:
-            raise InputError(
-                f"image is {image_sample.array.shape[:2]} but its label is {label_sample.array.shape}",
-                path=item.image,
-                fix="fix the label file so it matches its image",
-            )
-        valid = valid_label_pixels(label_sample, item.ignore, image_sample.meta.get("valid_mask"))
         if valid is not None and not valid.all():
             _write_png(folder / valid_file, valid)
         else:

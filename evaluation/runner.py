@@ -56,6 +56,25 @@ def split_items(folder: Path, split: str) -> list[EvalItem]:
     return items
 
 
+def load_pair(image: Path, label: Path, domain: str, ignore: Sequence[int] = ()):
+    """An image and its label map, read through the plugins and checked to match, with the
+    mask of pixels that count (None when all do: no nodata, no ignored label value)."""
+    from genseg.data.io import load_image, load_label
+    from genseg.data.schema import valid_label_pixels
+    from genseg.errors import InputError
+
+    image_sample, label_sample = load_image(image, domain), load_label(label)
+    if image_sample.array.shape[:-1] != label_sample.array.shape:
+        raise InputError(
+            f"image is {image_sample.array.shape[:-1]} but its label {Path(label).name} is "
+            f"{label_sample.array.shape}",
+            path=image,
+            fix="fix the label file so it matches its image",
+        )
+    valid = valid_label_pixels(label_sample, list(ignore), image_sample.meta.get("valid_mask"))
+    return image_sample, label_sample, valid
+
+
 def evaluate_pipeline(
     pipe,
     folders: Sequence[Path],
@@ -69,10 +88,6 @@ def evaluate_pipeline(
     import torch
     from rich.progress import track
 
-    from genseg.data.io import load_image, load_label
-    from genseg.data.schema import valid_label_pixels
-    from genseg.errors import InputError
-
     items = [it for f in folders for it in split_items(Path(f), split)]
     if limit:
         items = items[:limit]
@@ -80,14 +95,8 @@ def evaluate_pipeline(
     for item in track(items, description=f"evaluating {split}", disable=not progress):
         if not item.classes:
             continue
-        image_sample, label_sample = load_image(item.image, item.domain), load_label(item.label)
+        image_sample, label_sample, valid = load_pair(item.image, item.label, item.domain, item.ignore)
         image, label = image_sample.array, label_sample.array
-        if image.shape[:-1] != label.shape:
-            raise InputError(
-                f"image is {image.shape[:-1]} but its label {item.label.name} is {label.shape}",
-                path=item.image,
-                fix="fix the label file so it matches its image",
-            )
         names = [name for name, _ in item.classes]
         if image.ndim == 4:  # a volume: every slice is predicted and scored, empty ones included
             from genseg.volumes import segment_volume
@@ -112,7 +121,6 @@ def evaluate_pipeline(
             ensemble_size=ensemble,
             generator=torch.Generator().manual_seed(seed),
         )
-        valid = valid_label_pixels(label_sample, item.ignore, image_sample.meta.get("valid_mask"))
         for (name, values), pred in zip(item.classes, out.masks[0], strict=False):
             truth = np.isin(label, values)
             meter.update(  # nodata and ignored pixels are neither hits nor misses

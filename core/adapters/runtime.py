@@ -148,18 +148,22 @@ def _check_modules(pipe, files: AdapterFiles) -> None:
                 path=files.weights_path,
                 fix="load it onto the base model named in its card",
             )
+
+        def submodule(name: str, model=model, component=component) -> torch.nn.Module:
+            try:
+                return model.get_submodule(name)
+            except AttributeError:
+                raise AdapterError(
+                    f"weights for {component} layer {name!r}, which the model does not have",
+                    path=files.weights_path,
+                    fix=fix,
+                ) from None
+
         for key, tensor in state.items():
             module_name, lora, kind = key.rpartition(".lora_")
             if not lora:  # a module trained in full: the base must hold a tensor of that name and shape
                 module_name, _, param = key.rpartition(".")
-                try:
-                    layer = model.get_submodule(module_name)
-                except AttributeError:
-                    raise AdapterError(
-                        f"weights for {component} layer {module_name!r}, which the model does not have",
-                        path=files.weights_path,
-                        fix=fix,
-                    ) from None
+                layer = submodule(module_name)
                 layer = getattr(layer, "original_module", layer)
                 base = getattr(layer, param, None)
                 if not isinstance(base, torch.Tensor) or tuple(base.shape) != tuple(tensor.shape):
@@ -170,14 +174,7 @@ def _check_modules(pipe, files: AdapterFiles) -> None:
                         fix=fix,
                     )
                 continue
-            try:
-                layer = model.get_submodule(module_name)
-            except AttributeError:
-                raise AdapterError(
-                    f"weights for {component} layer {module_name!r}, which the model does not have",
-                    path=files.weights_path,
-                    fix=fix,
-                ) from None
+            layer = submodule(module_name)
             layer = getattr(layer, "base_layer", layer)
             shapes = _lora_shapes(layer, rank)
             if shapes is None:

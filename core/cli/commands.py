@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
         cmd_env,
         cmd_evaluate,
         cmd_finetune,
+        cmd_generate,
         cmd_plugins,
+        cmd_probe,
         cmd_refine,
         cmd_sample_data,
         cmd_segment,
@@ -29,14 +31,10 @@ def register(app: typer.Typer) -> None:
     app.command("segment")(cmd_segment.segment)
     app.command("bench")(cmd_bench.bench)
     app.command("refine")(cmd_refine.refine)
-    from genseg.cli import cmd_generate  # text-to-image from a jointly trained model (GenMask)
-
     app.command("generate")(cmd_generate.generate)
     app.command("evaluate")(cmd_evaluate.evaluate)
     app.command("benchmark")(cmd_benchmark.benchmark)
     app.command("sample-data")(cmd_sample_data.sample_data)
-    from genseg.cli import cmd_probe  # Seg4Diff attention probe on MM-DiT models
-
     app.command("probe-layers")(cmd_probe.probe_layers)
     app.command("probe-finetune")(cmd_probe.probe_finetune)
     app.add_typer(cmd_plugins.plugins_app, name="plugins")

@@ -81,9 +81,10 @@ def _training_pairs(folders: Sequence[Path], split: str, resolution: int):
 
 
 def dice_loss(prob: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    inter = (prob * target).flatten(1).sum(1)
-    total = prob.flatten(1).sum(1) + target.flatten(1).sum(1)
-    return (1 - (2 * inter + 1) / (total + 1)).mean()
+    """Soft Dice per map (MONAI, smoothing 1), mean over the batch; ``prob`` is already in [0, 1]."""
+    from monai.losses import DiceLoss
+
+    return DiceLoss(smooth_nr=1.0, smooth_dr=1.0)(prob.unsqueeze(1), target.unsqueeze(1))
 
 
 def finetune_probe(

@@ -49,10 +49,7 @@ def score_layers(
     """One `LayerScore` per block of the probe's MM-DiT, in block order."""
     from rich.progress import track
 
-    from genseg.data.io import load_image, load_label
-    from genseg.data.schema import valid_label_pixels
-    from genseg.errors import InputError
-    from genseg.evaluation.runner import split_items
+    from genseg.evaluation.runner import load_pair, split_items
     from genseg.probe.maps import masks_from_maps
 
     layers = list(range(probe.num_layers))
@@ -63,15 +60,8 @@ def score_layers(
     for item in track(items, description=f"probing {len(layers)} layers", disable=not progress):
         if not item.classes:
             continue
-        image_sample, label_sample = load_image(item.image, item.domain), load_label(item.label)
+        image_sample, label_sample, valid = load_pair(item.image, item.label, item.domain, item.ignore)
         image, label = image_sample.array, label_sample.array
-        if image.shape[:-1] != label.shape:
-            raise InputError(
-                f"image is {image.shape[:-1]} but its label {item.label.name} is {label.shape}",
-                path=item.image,
-                fix="fix the label file so it matches its image",
-            )
-        valid = valid_label_pixels(label_sample, item.ignore, image_sample.meta.get("valid_mask"))
         names = [name for name, _ in item.classes]
         for plane, truth_map in _slices(image, label):
             with torch.no_grad():
