@@ -191,6 +191,33 @@ class FinetuneConfig(_Strict):
     )
 
 
+class SamplingConfig(_Strict):
+    """Which (image or slice, prompt) pairs a training epoch draws (genseg.data.sampling).
+
+    Without it every (image, class present) pair is drawn once per epoch, so small organs are
+    seen in proportion to their slices and no prompt ever names an absent class.
+    """
+
+    class_balanced: bool = Field(
+        True,
+        description="each item first picks a class uniformly among the training classes, then an image "
+        "or slice where it is present (every class is drawn about equally often)",
+    )
+    absent_fraction: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="share of items whose prompt names a class absent from the image or slice (all-zero "
+        "mask), so the model learns to answer 'absent'; only from datasets whose labels are complete",
+    )
+    epoch_size: int | None = Field(
+        None, ge=1, description="items per epoch; default the number of (image or slice, class present) pairs"
+    )
+    volume_cache: int = Field(
+        2, ge=1, description="decoded and preprocessed volumes kept in memory per data-loading process"
+    )
+
+
 class TrainConfig(_Strict):
     """A training run: the model to build plus the optimisation schedule."""
 
@@ -227,6 +254,9 @@ class TrainConfig(_Strict):
     finetune: FinetuneConfig | None = None
     joint_generation: JointGenerationConfig | None = Field(
         None, description="also train text-to-image generation (GenMask); None: segmentation only"
+    )
+    sampling: SamplingConfig = Field(
+        SamplingConfig(), description="class-balanced and absent-class sampling of training items"
     )
 
 

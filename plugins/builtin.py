@@ -20,7 +20,13 @@ _PACKAGE = "genseg.plugins"
 
 @hookimpl
 def genseg_register_domains():
-    return [{"name": "generic", "description": "any image: a dataset.json folder of PNG/JPEG/TIFF files"}]
+    return [
+        {
+            "name": "generic",
+            "description": "any image: a dataset.json folder of PNG/JPEG/TIFF files",
+            "option_keys": [],
+        }
+    ]
 
 
 @hookimpl

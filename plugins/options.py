@@ -29,3 +29,23 @@ def check_option_keys(options: Mapping[str, Any], known: Iterable[str], domain: 
             f"unknown {domain} option(s) {', '.join(unknown)}",
             fix=f"options are {', '.join(k for k in known if k != STRICT)} (e.g. {example})",
         )
+
+
+def check_domain_options(domain: str, options: Mapping[str, Any], path: Any = None) -> None:
+    """Options for ``domain`` checked against the keys it declares (``DomainInfo.option_keys``):
+    one ConfigError listing the known keys. A domain that declares none is not checked here
+    (its preprocessing may still refuse a key)."""
+    from genseg.errors import ConfigError
+    from genseg.plugins import registry
+
+    known = registry.domain_info(domain).option_keys
+    if known is None:
+        return
+    unknown = sorted(set(options) - set(known) - {STRICT})
+    if unknown:
+        listed = ", ".join(k for k in known if k != STRICT) or "none"
+        raise ConfigError(
+            f"unknown {domain} preprocessing option(s) {', '.join(unknown)}; known: {listed}",
+            path=path,
+            fix=f"use only the keys {domain} knows ({listed})",
+        )

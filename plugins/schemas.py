@@ -53,6 +53,11 @@ class DomainInfo(_Strict):
         description="images larger than the model's input are cut into overlapping tiles at the model's "
         "resolution (aerial scenes) instead of being resized whole (photographs, slices)",
     )
+    option_keys: list[str] | None = Field(
+        None,
+        description="the preprocessing options (-O KEY=VALUE, dataset.json 'preprocessing') the domain "
+        "understands; genseg refuses others when a dataset is loaded. None: not declared, not checked",
+    )
 
 
 class DatasetCard(_Strict):

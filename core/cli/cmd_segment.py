@@ -125,6 +125,9 @@ def segment(
 
         options[STRICT] = "true"  # each domain decides what it refuses under --strict
     pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True)
+    from genseg.data.recorded_preprocessing import apply_recorded, read_preprocessing
+
+    options = apply_recorded(read_preprocessing(model), domain, options)  # what the model trained with
     if adapter:
         from genseg.adapters.contract import apply_input_contract
 

@@ -4,13 +4,23 @@ A label map with several classes yields one item per class present in it, so the
 learns to pick the region the prompt names rather than to segment "everything". Training
 prompts are drawn among a class's name and synonyms; other splits use the canonical name
 so evaluation is reproducible.
+
+Volumes (NIfTI files, DICOM series folders: whatever the domain's reader returns as
+D×H×W×C) train slice by slice along the first axis: an item is (entry, slice, class), the
+volume is read and preprocessed whole (a CT window, an MR normalisation over the volume,
+as `genseg segment` does) and kept in a small LRU cache, so memory holds a few volumes,
+never the dataset. A ``sampling`` config (:class:`genseg.config.SamplingConfig`) replaces
+the one-item-per-pair epoch by a class-balanced plan with absent-class prompts
+(:mod:`genseg.data.sampling`). A dataset.json ``preprocessing`` block is passed to the
+domain's preprocessing for that dataset's images.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,18 +32,76 @@ from genseg.data.schema import (
     DatasetSpec,
     load_dataset_spec,
     normalise_split,
+    preprocessing_options,
     resolve_path,
     valid_label_pixels,
 )
 from genseg.errors import DatasetError, InputError
 
+if TYPE_CHECKING:
+    from genseg.config import SamplingConfig
+
+DEFAULT_VOLUME_CACHE = 2
+
 
 def _size_mismatch(image_path: Path, image_hw: tuple[int, ...], label_path: Path, label_hw: tuple[int, ...]):
+    shape = lambda s: "×".join(str(n) for n in s)  # noqa: E731
+    volume = len(image_hw) == 3 or len(label_hw) == 3
     return InputError(
-        f"image is {image_hw[0]}×{image_hw[1]} but its label {label_path} is {label_hw[0]}×{label_hw[1]}",
+        f"image {image_path} is {shape(image_hw)} but its label {label_path} is {shape(label_hw)}"
+        if volume
+        else f"image is {shape(image_hw)} but its label {label_path} is {shape(label_hw)}",
         path=image_path,
-        fix="pair each image with the label map drawn on it (same height and width)",
+        fix="pair each volume with the label volume drawn on its grid (same slices, rows and columns)"
+        if volume
+        else "pair each image with the label map drawn on it (same height and width)",
     )
+
+
+class VolumeSlice(DatasetEntry):
+    """An entry of a volume dataset narrowed to one slice (the first axis of the reader's D×H×W)."""
+
+    slice: int
+
+
+class VolumeCache:
+    """The last ``size`` volumes read, decoded and preprocessed (least recently used goes first).
+
+    Each DataLoader worker holds its own: a pickled cache arrives empty."""
+
+    def __init__(self, size: int = DEFAULT_VOLUME_CACHE) -> None:
+        if size < 1:
+            raise ValueError(f"the volume cache holds at least one volume, got {size}")
+        self.size = int(size)
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any, load: Callable[[], Any]) -> Any:
+        if key in self._data:
+            self._data.move_to_end(key)
+            return self._data[key]
+        value = load()
+        self._data[key] = value
+        while len(self._data) > self.size:
+            self._data.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"size": self.size, "_data": OrderedDict()}
+
+
+def _as_rgb(image: np.ndarray, path: Path) -> np.ndarray:
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    if image.shape[2] != 3:
+        raise InputError(
+            f"image has {image.shape[2]} channels; the generic dataset takes grayscale or RGB",
+            path=path,
+            fix="select three bands first (a domain plugin does this for multispectral data)",
+        )
+    return image
 
 
 def _norm(name: str) -> str:
@@ -51,6 +119,12 @@ class PromptedSegmentationDataset(Dataset):
     reproducible whatever the worker count; call :meth:`set_epoch` each epoch.
     ``exclude_classes`` (canonical names) are never prompted: an open-vocabulary benchmark
     holds them out of training and tests them as unseen.
+
+    A volume entry yields (slice, class present) pairs (``items`` hold a :class:`VolumeSlice`);
+    ``volume_cache`` volumes stay decoded (default ``sampling.volume_cache``, else 2). With
+    ``sampling`` (training split only) item ``i`` is position ``i`` of the epoch's plan
+    (:func:`genseg.data.sampling.draw_plan`): class-balanced, ``absent_fraction`` of the
+    prompts naming a class absent from the image (all-zero mask, ``absent`` True).
     """
 
     def __init__(
@@ -61,6 +135,8 @@ class PromptedSegmentationDataset(Dataset):
         transform: Callable[..., dict[str, Any]] | None = None,
         seed: int = 0,
         exclude_classes: Sequence[str] = (),
+        sampling: SamplingConfig | None = None,
+        volume_cache: int | None = None,
     ) -> None:
         if isinstance(folders, (str, Path)):
             folders = [folders]
@@ -75,9 +151,22 @@ class PromptedSegmentationDataset(Dataset):
         self.seed = int(seed)
         self.exclude = {_norm(n) for n in exclude_classes}
         self.specs: list[DatasetSpec] = [load_dataset_spec(f) for f in self.folders]
+        self.options: list[dict[str, str]] = [preprocessing_options(s) for s in self.specs]
+        from genseg.data.recorded_preprocessing import options_by_domain
+
+        self.preprocessing = options_by_domain(self.specs)  # what the trained model records, per domain
+        self.sampling = sampling if self.train else None
+        if self.sampling is not None and not (self.sampling.class_balanced or self.sampling.absent_fraction):
+            self.sampling = None  # the plain epoch: every pair once
+        cache = volume_cache or (sampling.volume_cache if sampling is not None else DEFAULT_VOLUME_CACHE)
+        self._volumes = VolumeCache(cache)
+        # every image or slice with the class keys present in it (absent prompts come from these)
+        self._units: list[tuple[DatasetEntry, int, frozenset[str]]] = []
         self.items: list[tuple[DatasetEntry, str, int]] = []
         for index, (folder, spec) in enumerate(zip(self.folders, self.specs, strict=False)):
             self.items += self._enumerate(folder, spec, index)
+        self._enumerated = self.items  # select_shots replaces the list: absent draws then follow it
+        self._plan: tuple[Any, list[tuple[DatasetEntry, str, int, bool]]] | None = None
         if not self.items:
             raise DatasetError(
                 f"split {self.split!r} has no (image, class) pairs",
@@ -109,14 +198,85 @@ class PromptedSegmentationDataset(Dataset):
             label = load_label(label_path).array
             image_hw = image_size(image_path)
             if tuple(image_hw) != label.shape:
-                raise _size_mismatch(image_path, image_hw, label_path, label.shape)
-            present = np.unique(label)
-            out += [
-                (entry, k, ds_index)
-                for k in keys
-                if np.isin(values[k], present).any() and _norm(spec.classes[k].name) not in self.exclude
-            ]
+                raise _size_mismatch(image_path, tuple(image_hw), label_path, label.shape)
+            if label.ndim == 3:  # a volume: one unit per slice along the first axis
+                units = [
+                    (VolumeSlice(image=entry.image, label=entry.label, slice=z), label[z])
+                    for z in range(label.shape[0])
+                ]
+            else:
+                units = [(entry, label)]
+            for unit, unit_label in units:
+                present = np.unique(unit_label)
+                keys_present = [
+                    k
+                    for k in keys
+                    if np.isin(values[k], present).any() and _norm(spec.classes[k].name) not in self.exclude
+                ]
+                self._units.append((unit, ds_index, frozenset(keys_present)))
+                out += [(unit, k, ds_index) for k in keys_present]
         return out
+
+    def _class_id(self, key: str, ds: int) -> str:
+        """What class balancing counts as one class: the canonical name, across datasets."""
+        return _norm(self.specs[ds].classes[key].name)
+
+    def _epoch_plan(self) -> list[tuple[DatasetEntry, str, int, bool]]:
+        """This epoch's (entry, class key, dataset, absent) draws, computed once per epoch and process."""
+        from genseg.data.sampling import draw_plan
+
+        cfg = self.sampling
+        assert cfg is not None
+        token = (self.epoch, id(self.items), len(self.items))
+        if self._plan is not None and self._plan[0] == token:
+            return self._plan[1]
+        kept = None if self.items is self._enumerated else {id(e) for e, _, _ in self.items}
+        absent: list[tuple[DatasetEntry, str, int]] = []
+        if cfg.absent_fraction > 0:
+            for unit, ds, keys_present in self._units:
+                spec = self.specs[ds]
+                if not spec.labels_complete or (kept is not None and id(unit) not in kept):
+                    continue
+                absent += [
+                    (unit, k, ds)
+                    for k in sorted(spec.classes, key=int)
+                    if k not in keys_present and _norm(spec.classes[k].name) not in self.exclude
+                ]
+        draws = draw_plan(
+            [self._class_id(k, ds) for _, k, ds in self.items],
+            [self._class_id(k, ds) for _, k, ds in absent],
+            len(self),
+            cfg.class_balanced,
+            cfg.absent_fraction,
+            self.seed,
+            self.epoch,
+        )
+        plan = [(*(absent[i] if is_absent else self.items[i]), is_absent) for is_absent, i in draws]
+        self._plan = (token, plan)
+        return plan
+
+    def _volume(self, ds: int, image_path: Path, label_path: Path):
+        """The preprocessed image volume, its label volume and the valid-voxel mask (or None)."""
+        spec, options = self.specs[ds], self.options[ds]
+
+        def load():
+            image_sample = load_image(image_path, spec.domain, options)
+            label_sample = load_label(label_path)
+            if image_sample.array.ndim != 4:
+                raise InputError(
+                    f"image has shape {image_sample.array.shape} but its label {label_path} is a volume "
+                    f"{label_sample.array.shape}",
+                    path=image_path,
+                    fix="pair each volume with its label volume",
+                )
+            if image_sample.array.shape[:3] != label_sample.array.shape:
+                raise _size_mismatch(
+                    image_path, image_sample.array.shape[:3], label_path, label_sample.array.shape
+                )
+            valid = valid_label_pixels(label_sample, spec.ignore, image_sample.meta.get("valid_mask"))
+            return image_sample.array, label_sample.array, valid
+
+        return self._volumes.get((ds, str(image_path), str(label_path)), load)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the per-item random streams (prompt choice, augmentation) for a new epoch."""
@@ -134,36 +294,40 @@ class PromptedSegmentationDataset(Dataset):
         return list(names)
 
     def __len__(self) -> int:
+        if self.sampling is not None and self.sampling.epoch_size is not None:
+            return self.sampling.epoch_size
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        entry, key, ds = self.items[index]
+        if self.sampling is not None:
+            entry, key, ds, absent = self._epoch_plan()[index]
+        else:
+            (entry, key, ds), absent = self.items[index], False
         spec, folder = self.specs[ds], self.folders[ds]
         image_path, label_path = resolve_path(folder, entry.image), resolve_path(folder, entry.label or "")
         rng = np.random.default_rng([self.seed, self.epoch, index])
 
-        image_sample = load_image(image_path, spec.domain)
-        image = image_sample.array
-        if image.ndim != 3:
-            raise InputError(
-                f"image has shape {image.shape}; the folder dataset takes 2D images (H×W×C)",
-                path=image_path,
-                fix="list 2D slices in dataset.json, or use the domain plugin's volume dataset",
-            )
-        if image.shape[2] == 1:
-            image = np.repeat(image, 3, axis=2)
-        elif image.shape[2] != 3:
-            raise InputError(
-                f"image has {image.shape[2]} channels; the generic dataset takes grayscale or RGB",
-                path=image_path,
-                fix="select three bands first (a domain plugin does this for multispectral data)",
-            )
-        label_sample = load_label(label_path)
-        label = label_sample.array
-        if image.shape[:2] != label.shape:
-            raise _size_mismatch(image_path, image.shape[:2], label_path, label.shape)
+        if isinstance(entry, VolumeSlice):
+            volume, labels, valid_volume = self._volume(ds, image_path, label_path)
+            # copies: a transform must never write into the cached volume
+            image, label = np.array(volume[entry.slice]), np.array(labels[entry.slice])
+            valid = None if valid_volume is None else valid_volume[entry.slice]
+        else:
+            image_sample = load_image(image_path, spec.domain, self.options[ds])
+            image = image_sample.array
+            if image.ndim != 3:
+                raise InputError(
+                    f"image has shape {image.shape} but its label {label_path} is a 2D map",
+                    path=image_path,
+                    fix="pair a volume with a label volume (D×H×W), or list 2D slices in dataset.json",
+                )
+            label_sample = load_label(label_path)
+            label = label_sample.array
+            if image.shape[:2] != label.shape:
+                raise _size_mismatch(image_path, image.shape[:2], label_path, label.shape)
+            valid = valid_label_pixels(label_sample, spec.ignore, image_sample.meta.get("valid_mask"))
+        image = _as_rgb(image, image_path)
         mask = np.isin(label, spec.class_values(key)).astype(np.uint8)
-        valid = valid_label_pixels(label_sample, spec.ignore, image_sample.meta.get("valid_mask"))
         # validity travels with the mask as a second channel, so it gets the same crop and flip
         stacked = mask if valid is None else np.stack([mask, valid.astype(np.uint8)], axis=-1)
 
@@ -189,4 +353,6 @@ class PromptedSegmentationDataset(Dataset):
             "class_name": spec.classes[key].name,
             "dataset": spec.name,
             "image_path": str(image_path),
+            "slice": entry.slice if isinstance(entry, VolumeSlice) else -1,
+            "absent": absent,
         }

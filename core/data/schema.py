@@ -80,6 +80,16 @@ class DatasetSpec(BaseModel):
         "those pixels are kept out of the loss and the metrics",
     )
     generator: dict[str, Any] | None = None
+    preprocessing: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="options for the domain's preprocessing (the keys of `genseg segment -O`), e.g. "
+        '{"window": "abdomen"}: applied in training and evaluation and recorded in the trained model',
+    )
+    labels_complete: bool = Field(
+        True,
+        description="every class is labelled wherever it occurs, so a class missing from a label map is "
+        "absent from the image (training may then prompt it with an empty mask)",
+    )
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -203,7 +213,7 @@ def load_dataset_spec(folder: str | Path, *, check_files: bool = True) -> Datase
             for split in SPLITS
             for entry in getattr(spec, split)
             for p in (entry.image, entry.label)
-            if p is not None and not resolve_path(folder, p).is_file()
+            if p is not None and not resolve_path(folder, p).exists()  # a DICOM series is a folder
         ]
         if missing:
             split, first = missing[0]
@@ -213,12 +223,25 @@ def load_dataset_spec(folder: str | Path, *, check_files: bool = True) -> Datase
                 path=path,
                 fix="correct the paths (they are relative to the dataset folder) or add the files",
             )
+    if spec.preprocessing:
+        from genseg.plugins.options import check_domain_options
+
+        check_domain_options(spec.domain, spec.preprocessing, path=path)
     return spec
+
+
+def preprocessing_options(spec: DatasetSpec) -> dict[str, str]:
+    """The dataset's preprocessing options as the text values ``-O KEY=VALUE`` would give."""
+    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in spec.preprocessing.items()}
 
 
 def write_dataset_spec(folder: str | Path, spec: DatasetSpec) -> Path:
     """Write ``folder/dataset.json`` atomically (last, after the files it references)."""
-    text = json.dumps(spec.model_dump(exclude_none=True), indent=2, ensure_ascii=False) + "\n"
+    data = spec.model_dump(exclude_none=True)
+    for key, default in (("preprocessing", {}), ("labels_complete", True)):  # omitted unless set
+        if data.get(key) == default:
+            data.pop(key)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     return atomic_write(Path(folder) / DATASET_JSON, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

@@ -60,7 +60,9 @@ def score_layers(
     for item in track(items, description=f"probing {len(layers)} layers", disable=not progress):
         if not item.classes:
             continue
-        image_sample, label_sample, valid = load_pair(item.image, item.label, item.domain, item.ignore)
+        image_sample, label_sample, valid = load_pair(
+            item.image, item.label, item.domain, item.ignore, item.options
+        )
         image, label = image_sample.array, label_sample.array
         names = [name for name, _ in item.classes]
         for plane, truth_map in _slices(image, label):

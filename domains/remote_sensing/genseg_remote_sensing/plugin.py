@@ -13,6 +13,16 @@ from genseg.plugins import hookimpl
 
 GENSEG_HOOKSPEC = ">=1.1,<2"
 DOMAIN = "remote-sensing"
+OPTION_KEYS = (
+    "sensor",
+    "bands",
+    "composite",
+    "normalise",
+    "percentiles",
+    "offset",
+    "reflectance_max",
+    "strict",
+)  # = preprocessing.OPTION_KEYS
 
 
 @hookimpl
@@ -22,6 +32,7 @@ def genseg_register_domains():
             "name": DOMAIN,
             "description": "remote sensing (GeoTIFF scenes, multispectral bands)",
             "tiling": True,
+            "option_keys": list(OPTION_KEYS),
         }
     ]
 
