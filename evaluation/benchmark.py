@@ -28,6 +28,7 @@ from genseg.evaluation.protocol import (
     Budget,
     MethodSpec,
     Protocol,
+    check_method_domains,
     check_methods,
     check_open_vocabulary,
     load_budget,
@@ -77,14 +78,14 @@ def plan_benchmark(
 ) -> BenchmarkPlan:
     """Load and check everything (protocols, methods, datasets, open-vocabulary leaks) before any
     model is trained: a mistake in a protocol file fails in a second, not after an hour."""
-    from genseg.evaluation.protocol import builtin_protocols
+    from genseg.evaluation.protocol import default_protocols
 
     method_specs = load_methods(methods_file)
     budget_spec = load_budget(budget)
     if budget_overrides:
         budget_spec = budget_spec.model_copy(update=budget_overrides)
         budget_spec = Budget.model_validate(budget_spec.model_dump())
-    loaded = [load_protocol(p) for p in (protocols or builtin_protocols())]
+    loaded = [load_protocol(p) for p in (protocols or default_protocols())]
     loaded.sort(key=lambda pp: PROTOCOL_KINDS.index(pp[0].kind))  # models first trained, then reused
     if methods:
         unknown = [m for m in methods if m not in method_specs]
@@ -111,6 +112,7 @@ def plan_benchmark(
         plan.protocols.append((protocol, path))
     _resolve_datasets(plan)
     for protocol, path in plan.protocols:
+        check_method_domains(protocol, method_specs, plan.specs, path)
         check_open_vocabulary(protocol, plan.specs, path)
     return plan
 
@@ -219,7 +221,9 @@ def finetune_adapter(
 
 # ---------------------------------------------------------------------------- predictions
 def protocol_queries(plan: BenchmarkPlan, protocol: Protocol) -> list:
-    """The (image, prompts) of a protocol's test data, tagged for scoring."""
+    """The (image, prompts) of a protocol's test data, tagged for scoring: with semantic
+    prompting every class of the dataset on every image (and slice), absent ones included;
+    with referring prompting (or where the dataset's labels are incomplete) the present ones."""
     from genseg.evaluation.predictions import QueryItem, image_id
     from genseg.evaluation.runner import split_items
 
@@ -232,7 +236,7 @@ def protocol_queries(plan: BenchmarkPlan, protocol: Protocol) -> list:
     items = []
     for name in protocol.test.datasets:
         folder = plan.datasets[name]
-        entries = split_items(folder, protocol.test.split)
+        entries = split_items(folder, protocol.test.split, protocol.prompting)
         if plan.budget.test_limit:
             entries = entries[: plan.budget.test_limit]
         for entry in entries:
@@ -260,9 +264,18 @@ def protocol_queries(plan: BenchmarkPlan, protocol: Protocol) -> list:
                         image_id(folder, entry.image),
                         list(entry.ignore),
                         queries,
+                        options=dict(entry.options),
+                        prompting=entry.prompting,
+                        depth=entry.depth,
                     )
                 )
     return items
+
+
+def method_items(plan: BenchmarkPlan, method: str, items: list) -> list:
+    """The test items a method is asked about: those of the domains it applies to."""
+    domains = plan.methods[method].domains
+    return items if domains is None else [it for it in items if it.domain in domains]
 
 
 def _predict(
@@ -287,11 +300,13 @@ def _predict(
         except Exception:  # an unreadable index from an interrupted run: predict again
             index = None
         steps = plan.methods[method_name].steps
-        planned = [(r.file, r.label, r.prompt) for r in plan_records(items)]
-        same = index is not None and [(r.file, r.label, r.prompt) for r in index.records] == planned
+        planned = [(r.file, r.label, r.prompt, r.prompting) for r in plan_records(items)]
+        same = (
+            index is not None and [(r.file, r.label, r.prompt, r.prompting) for r in index.records] == planned
+        )
         if same and index.steps == steps and index.adapters == adapters:
             if index.complete:
-                return
+                return False
         else:
             _fresh_folder(folder)  # other test items, steps or adapters: nothing there is reusable
     pipe = load_pipeline(model, adapters=adapters, fuse=bool(adapters))
@@ -311,9 +326,106 @@ def _predict(
         progress=progress,
         description=f"{protocol.name} · {method_name}",
     )
+    return True
 
 
-def _rows(scored, protocol: Protocol, method: str, shots: int | None) -> list[dict[str, Any]]:
+TIMING = "benchmark_timing.json"
+
+
+def _timed(fn, *args, **kwargs):
+    """``fn``'s result, its CPU seconds (this process, every thread) and its wall seconds."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def _timing_record(folder: Path, fresh: bool, **measured: float) -> dict[str, float]:
+    """Timings measured now (written beside the outputs), or those of the run that made them."""
+    from genseg.data.atomic import atomic_write
+
+    path = folder / TIMING
+    if fresh:
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(measured)))
+        return measured
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def train_peer(plan: BenchmarkPlan, method_name: str, protocol: Protocol, progress: bool):
+    """The peer of (method, training set): trained on the protocol's training datasets of the
+    domains it applies to, with the budget; reused when an identical one is finished."""
+    from genseg.evaluation.peers import train_or_load
+
+    spec = plan.methods[method_name]
+    names = [
+        n for n in protocol.train.datasets if spec.domains is None or plan.specs[n].domain in spec.domains
+    ]
+    folders = {n: plan.datasets[n] for n in names}
+    b = plan.budget
+    trained_with = {k: getattr(b, k) for k in ("steps", "batch_size", "learning_rate", "resolution", "seed")}
+    key = _short_hash(
+        {
+            "datasets": names,
+            "exclude": protocol.train.exclude_classes,
+            "spec": spec.model_dump(),
+            **trained_with,
+        }
+    )
+    out = plan.output / "models" / f"{method_name}-{key}"
+    return train_or_load(
+        method_name,
+        spec,
+        folders,
+        plan.specs,
+        plan.budget,
+        list(protocol.train.exclude_classes),
+        out,
+        progress,
+    ), out
+
+
+def _predict_peer(
+    plan, protocol, method_name, peer, model: Path, folder: Path, items, fresh, progress
+) -> bool:
+    from genseg.evaluation.predictions import plan_records, read_index, write_predictions
+
+    if fresh:
+        _fresh_folder(folder)
+    if (folder / "index.json").is_file():
+        try:
+            index = read_index(folder)
+        except Exception:
+            index = None
+        planned = [(r.file, r.label, r.prompt, r.prompting) for r in plan_records(items)]
+        if (
+            index is not None
+            and index.complete
+            and [(r.file, r.label, r.prompt, r.prompting) for r in index.records] == planned
+        ):
+            return False
+        _fresh_folder(folder)
+    write_predictions(
+        items,
+        folder,
+        peer.segment,
+        seed=plan.budget.seed,
+        meta={
+            "protocol": protocol.name,
+            "method": method_name,
+            "model": str(model),
+            "split": protocol.test.split,
+        },
+        progress=progress,
+        description=f"{protocol.name} · {method_name}",
+    )
+    return True
+
+
+def _rows(
+    scored, protocol: Protocol, method: str, shots: int | None, extra: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     rows = []
     for g in scored.groups:
         s = g.scores
@@ -326,6 +438,9 @@ def _rows(scored, protocol: Protocol, method: str, shots: int | None) -> list[di
                 "level": g.level,
                 "key": g.key,
                 "tag": g.tag,
+                "prompting": g.prompting,
+                "absent_fp_area": s.absent_fp_area,
+                "absent_pairs": s.absent_pairs,
                 "mIoU": s.miou,
                 "dice": s.dice,
                 "cIoU": s.ciou,
@@ -335,6 +450,7 @@ def _rows(scored, protocol: Protocol, method: str, shots: int | None) -> list[di
                 "pairs": sum(s.counts.values()),
                 "plugin_metrics": g.plugin_metrics,
                 "predictions": str(scored.folder),
+                **(extra or {}),
             }
         )
     return rows
@@ -358,35 +474,68 @@ def run_benchmark(plan: BenchmarkPlan, progress: bool = True, console=None) -> B
     timings: dict[str, float] = {}
     rows: list[dict[str, Any]] = []
     t_all = time.perf_counter()
-    models: dict[tuple[str, str], tuple[Path, bool]] = {}
+    models: dict[str, tuple[Path, bool, dict[str, float]]] = {}
+    peers: dict[str, tuple[Any, dict[str, Any], Path, bool]] = {}
     for protocol, _path in plan.protocols:
-        say(f"[bold]{protocol.name}[/] ({protocol.kind}): {', '.join(protocol.methods)}")
-        items = protocol_queries(plan, protocol)
+        say(f"[bold]{protocol.name}[/] ({protocol.kind}, {protocol.prompting} prompting): "
+            f"{', '.join(protocol.methods)}")  # fmt: skip
+        all_items = protocol_queries(plan, protocol)
         for method in protocol.methods:
+            items = method_items(plan, method, all_items)
             train_key = _short_hash([method, protocol.train.model_dump()])
+            if plan.methods[method].kind == "peer":
+                if train_key not in peers:
+                    (peer, record, new), out = train_peer(plan, method, protocol, progress)
+                    peers[train_key] = (peer, record, out, new)
+                    if new:
+                        timings[f"train {out.name}"] = record["train_wall_s"]
+                peer, record, out, new = peers[train_key]
+                folder = plan.output / "predictions" / protocol.name / method
+                (predicted, cpu, wall) = _timed(
+                    _predict_peer, plan, protocol, method, peer, out, folder, items, new, progress
+                )
+                timings[f"predict {protocol.name} {method}"] = wall
+                when = _timing_record(folder, predicted, predict_s=wall, predict_cpu_s=cpu)
+                extra = {
+                    "method_kind": "peer",
+                    "train_cpu_s": record.get("train_cpu_s"),
+                    "train_wall_s": record.get("train_wall_s"),
+                    **when,
+                }
+                scored = score_predictions(folder, bootstrap=plan.budget.bootstrap, seed=plan.budget.seed)
+                rows += _rows(scored, protocol, method, None, extra)
+                continue
             if train_key not in models:
-                t0 = time.perf_counter()
-                models[train_key] = train_model(plan, method, protocol, progress)
-                if models[train_key][1]:
-                    timings[f"train {models[train_key][0].name}"] = time.perf_counter() - t0
-            model, fresh = models[train_key]
-            runs: list[tuple[int | None, list[str], bool]] = [(None, [], fresh)]
+                (model, trained), cpu, wall = _timed(train_model, plan, method, protocol, progress)
+                if trained:
+                    timings[f"train {model.name}"] = wall
+                models[train_key] = (model, trained, _timing_record(model, trained, train_cpu_s=cpu,
+                                                                    train_wall_s=wall))  # fmt: skip
+            model, fresh, train_timing = models[train_key]
+            runs: list[tuple[int | None, list[str], bool, dict[str, float]]] = [
+                (None, [], fresh, train_timing)
+            ]
             if protocol.kind == "few-shot":
                 runs = []
                 for k in protocol.shots:
-                    t0 = time.perf_counter()
-                    adapter, new = finetune_adapter(plan, model, method, protocol, k, progress)
+                    (adapter, new), cpu, wall = _timed(
+                        finetune_adapter, plan, model, method, protocol, k, progress
+                    )
                     if new:
-                        timings[f"lora {adapter.name}"] = time.perf_counter() - t0
-                    runs.append((k, [str(adapter)], fresh or new))
-            for shots, adapters, stale in runs:
+                        timings[f"lora {adapter.name}"] = wall
+                    lora = _timing_record(adapter, new, train_cpu_s=cpu, train_wall_s=wall)
+                    runs.append((k, [str(adapter)], fresh or new, lora))
+            for shots, adapters, stale, train_time in runs:
                 suffix = f"-k{shots}" if shots is not None else ""
                 folder = plan.output / "predictions" / protocol.name / f"{method}{suffix}"
-                t0 = time.perf_counter()
-                _predict(plan, protocol, method, model, folder, items, stale, adapters, progress)
-                timings[f"predict {protocol.name} {method}{suffix}"] = time.perf_counter() - t0
+                predicted, cpu, wall = _timed(
+                    _predict, plan, protocol, method, model, folder, items, stale, adapters, progress
+                )
+                timings[f"predict {protocol.name} {method}{suffix}"] = wall
+                when = _timing_record(folder, predicted, predict_s=wall, predict_cpu_s=cpu)
+                extra = {"method_kind": "genseg", **train_time, **when}
                 scored = score_predictions(folder, bootstrap=plan.budget.bootstrap, seed=plan.budget.seed)
-                rows += _rows(scored, protocol, method, shots)
+                rows += _rows(scored, protocol, method, shots, extra)
     timings["total"] = time.perf_counter() - t_all
     result = BenchmarkResult(plan.output, rows, timings, plan)
     from genseg.evaluation.benchmark_report import write_report

@@ -106,7 +106,7 @@ def summary(plan, rows) -> tuple[list[str], dict[str, dict[str, float | None]]]:
             for k in p.shots:
                 columns.append((f"few-shot K={k}", (p.name, "all", "all", "test", k)))
     methods = list(dict.fromkeys(m for p, _ in plan.protocols for m in p.methods))
-    table: dict[str, dict[str, float | None]] = {}
+    table: dict[str, dict[str, Any]] = {}
     for m in methods:
         table[m] = {}
         for name, sel in columns:
@@ -117,16 +117,32 @@ def summary(plan, rows) -> tuple[list[str], dict[str, dict[str, float | None]]]:
             else:
                 r = _find(rows, sel[0], m, sel[1], sel[2], sel[3], sel[4])
                 table[m][name] = r["mIoU"] if r else None
+    table[PROMPTING_ROW] = {}
+    for name, sel in columns:  # the prompting each column's numbers use
+        p_name = sel[0]
+        if sel[1] == "hIoU":
+            found = {r.get("prompting") for r in rows if r["protocol"] == p_name and r["level"] == "all"}
+        else:
+            found = {
+                r.get("prompting")
+                for r in rows
+                if (r["protocol"], r["level"], r["key"], r["tag"], r["shots"]) == (p_name, *sel[1:])
+            }
+        table[PROMPTING_ROW][name] = "+".join(sorted({x for f in found if f for x in f.split("+")})) or None
     return [c for c, _ in columns], table
 
 
-def markdown_table(columns: list[str], table: dict[str, dict[str, float | None]]) -> str:
+PROMPTING_ROW = "prompting"
+
+
+def markdown_table(columns: list[str], table: dict[str, dict[str, Any]]) -> str:
     def fmt(v):
-        return "–" if v is None else f"{v:.3f}"
+        return "–" if v is None else v if isinstance(v, str) else f"{v:.3f}"
 
     lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for method, cells in table.items():
-        lines.append(f"| {method} | " + " | ".join(fmt(cells[c]) for c in columns) + " |")
+        name = f"*{method}*" if method == PROMPTING_ROW else method
+        lines.append(f"| {name} | " + " | ".join(fmt(cells[c]) for c in columns) + " |")
     return "\n".join(lines)
 
 
@@ -135,12 +151,72 @@ def _ci(r, key="mIoU") -> str:
     return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
 
 
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.2f} %"
+
+
+def _secs(v) -> str:
+    return "–" if v is None else f"{v:.1f}"
+
+
+def domain_tables(plan, rows) -> str:
+    """Per in-domain / cross-domain protocol, one table per test domain: method × mIoU [95 %
+    CI], per-class IoU (min · median · max, then each class), the false-positive area on
+    prompts of absent classes, and the CPU seconds of training and the seconds of prediction."""
+    import statistics
+
+    out = []
+    for p, _ in plan.protocols:
+        if p.kind not in ("in-domain", "cross-domain"):
+            continue
+        domains = list(dict.fromkeys(plan.specs[n].domain for n in p.test.datasets))
+        for d in domains:
+            found = [r for m in p.methods if (r := _find(rows, p.name, m, "domain", d, "test"))]
+            if not found:
+                continue
+            modes = "+".join(sorted({r.get("prompting") or "?" for r in found}))
+            out.append(f"### {p.name} · {d} ({modes} prompting)\n")
+            out.append(
+                "| method | kind | prompting | mIoU [95 % CI] | per-class IoU min · median · max | "
+                "absent-class FP area | train CPU s | predict s |"
+            )
+            out.append("|---|---|---|---|---|---:|---:|---:|")
+            for r in found:
+                per = list(r["per_class"].values())
+                spread = f"{min(per):.3f} · {statistics.median(per):.3f} · {max(per):.3f}" if per else "–"
+                out.append(
+                    f"| {r['method']} | {r.get('method_kind', 'genseg')} | {r.get('prompting', '')} | "
+                    f"{r['mIoU']:.3f}{_ci(r)} | {spread} | {_pct(r.get('absent_fp_area'))} | "
+                    f"{_secs(r.get('train_cpu_s'))} | {_secs(r.get('predict_s'))} |"
+                )
+            classes = list(dict.fromkeys(c for r in found for c in r["per_class"]))
+            out.append("")
+            out.append("| class | " + " | ".join(r["method"] for r in found) + " |")
+            out.append("|---|" + "---:|" * len(found))
+            for c in classes:
+                cells = [f"{r['per_class'][c]:.3f}" if c in r["per_class"] else "–" for r in found]
+                out.append(f"| {c} | " + " | ".join(cells) + " |")
+            out.append("")
+    if out:
+        out.insert(
+            0,
+            "Absent-class FP area: the mean share of an image's pixels predicted positive when the "
+            "prompted class is absent (semantic prompting only; – when no class was absent). Train CPU "
+            "seconds are this process's CPU time (all threads), not wall time; a model shared between "
+            "protocols is counted where it was trained.\n",
+        )
+    return "\n".join(out)
+
+
 def detail_tables(plan, rows) -> str:
     out = []
     for p, _ in plan.protocols:
         out.append(f"### {p.name} ({p.kind})\n\n{p.description.strip()}\n")
-        out.append("| method | K | scope | tag | pairs | mIoU [95 % CI] | Dice | cIoU | gIoU |")
-        out.append("|---|---:|---|---|---:|---|---:|---:|---:|")
+        out.append(
+            "| method | K | scope | tag | prompting | pairs | mIoU [95 % CI] | Dice | cIoU | gIoU "
+            "| absent-class FP area |"
+        )
+        out.append("|---|---:|---|---|---|---:|---|---:|---:|---:|---:|")
         for r in rows:
             if r["protocol"] != p.name or r["level"] == "dataset" and len(p.test.datasets) == 1:
                 continue
@@ -149,8 +225,9 @@ def detail_tables(plan, rows) -> str:
             scope = "all" if r["level"] == "all" else f"{r['level']}: {r['key']}"
             k = "" if r["shots"] is None else str(r["shots"])
             out.append(
-                f"| {r['method']} | {k} | {scope} | {r['tag']} | {r['pairs']} | {r['mIoU']:.3f}{_ci(r)} | "
-                f"{r['dice']:.3f} | {r['cIoU']:.3f} | {r['gIoU']:.3f} |"
+                f"| {r['method']} | {k} | {scope} | {r['tag']} | {r.get('prompting', '')} | {r['pairs']} | "
+                f"{r['mIoU']:.3f}{_ci(r)} | {r['dice']:.3f} | {r['cIoU']:.3f} | {r['gIoU']:.3f} | "
+                f"{_pct(r.get('absent_fp_area'))} |"
             )
         out.append("")
     return "\n".join(out)
@@ -216,19 +293,23 @@ def plan_test(plan, protocol_name: str) -> list[str]:
 
 
 def overlay_grids(plan, rows, folder: Path) -> list[Path]:
-    """Per protocol: a few test images (rows) × methods (columns), read back from the predictions."""
+    """Per protocol and test domain: a few test images (rows) × image, truth and each method
+    (columns), every class filled in its colour with one legend. For a volume the slice
+    through the middle of the test slab is shown. Read back from the predictions on disk."""
     import numpy as np
 
     from genseg.data.io import load_image, load_label
-    from genseg.evaluation.plots import OverlayCell, overlay_grid
+    from genseg.data.schema import preprocessing_options
+    from genseg.evaluation.plots import ClassOverlayRow, class_overlay_grid
     from genseg.evaluation.predictions import read_index, read_mask_png
 
     written = []
     n = plan.budget.overlays
     if n == 0:
         return written
+    options = {spec.name: preprocessing_options(spec) for spec in plan.specs.values()}
     for p, _ in plan.protocols:
-        folders = {}
+        folders: dict[str, Path] = {}
         for r in rows:
             if r["protocol"] == p.name and r["level"] == "all":
                 shots = r["shots"]
@@ -237,36 +318,64 @@ def overlay_grids(plan, rows, folder: Path) -> list[Path]:
         if not folders:
             continue
         indexes = {m: read_index(f) for m, f in folders.items()}
-        first = next(iter(indexes.values()))
-        chosen: list[tuple[str, str]] = []
-        for ds in (plan.specs[n].name for n in p.test.datasets):
-            ids = list(dict.fromkeys(r.image_id for r in first.records if r.dataset == ds))
-            chosen += [(ds, i) for i in ids[:n]]
-        cells = []
-        for ds, iid in chosen:
-            for m, index in indexes.items():
-                recs = [r for r in index.records if r.dataset == ds and r.image_id == iid][:4]
-                if not recs:
-                    continue
-                image = load_image(recs[0].image, recs[0].domain).array
-                label = load_label(recs[0].label).array
-                masks = {
-                    r.prompt: read_mask_png(folders[m] / r.file)
-                    for r in recs
-                    if (folders[m] / r.file).is_file()
-                }
-                truth = {r.prompt: np.isin(label, r.values) for r in recs}
-                cells.append(
-                    OverlayCell(image=image[..., :3], masks=masks, truth=truth, title=f"{m} · {iid}")
+        domains = list(dict.fromkeys(plan.specs[d].domain for d in p.test.datasets))
+        for domain in domains:
+            grid_rows, classes = [], []
+            names = {plan.specs[d].name for d in p.test.datasets if plan.specs[d].domain == domain}
+            here = {m: ix for m, ix in indexes.items() if any(r.dataset in names for r in ix.records)}
+            for ds in (plan.specs[d].name for d in p.test.datasets if plan.specs[d].domain == domain):
+                recs_by_image: dict[str, list] = {}
+                for index in here.values():
+                    for r in index.records:
+                        if r.dataset == ds and r.tag != "paraphrase":
+                            recs_by_image.setdefault(r.image_id, [])
+                for iid in list(recs_by_image)[:n]:
+                    first = next(
+                        r for ix in here.values() for r in ix.records if (r.dataset, r.image_id) == (ds, iid)
+                    )
+                    image = load_image(first.image, first.domain, options.get(ds)).array
+                    label = load_label(first.label).array
+                    z = None
+                    if label.ndim == 3:  # a volume: the middle slice of the slab
+                        z = label.shape[0] // 2
+                        image, label = image[z], label[z]
+                    truth = np.zeros(label.shape, np.int64)
+                    maps: dict[str, np.ndarray | None] = {"truth": truth}
+                    for m, index in here.items():
+                        recs = [r for r in index.records if (r.dataset, r.image_id, r.slice) == (ds, iid, z)]
+                        recs = [r for r in recs if r.tag != "paraphrase"]
+                        if not recs:
+                            maps[m] = None
+                            continue
+                        pred = np.zeros(label.shape, np.int64)
+                        for r in recs:
+                            if r.class_name not in classes:
+                                classes.append(r.class_name)
+                            k = classes.index(r.class_name) + 1
+                            truth[np.isin(label, r.values)] = k
+                            if (folders[m] / r.file).is_file():
+                                pred[read_mask_png(folders[m] / r.file)] = k
+                        maps[m] = pred
+                    title = iid if z is None else f"{iid} · slice {z}"
+                    grid_rows.append(ClassOverlayRow(image=image[..., :3], maps=maps, title=title))
+            if grid_rows:
+                name = p.name if len(domains) == 1 else f"{p.name}_{domain}"
+                written.append(
+                    class_overlay_grid(
+                        grid_rows,
+                        ["truth", *here],
+                        classes,
+                        folder / f"{name}.png",
+                        title=f"{p.name} · {domain}",
+                    )
                 )
-        if cells:
-            written.append(overlay_grid(cells, folder / f"{p.name}.png", columns=len(indexes)))
     return written
 
 
 CSV_FIELDS = [
-    "protocol", "kind", "method", "shots", "level", "key", "tag", "pairs",
-    "mIoU", "mIoU_lo", "mIoU_hi", "dice", "cIoU", "gIoU",
+    "protocol", "kind", "method", "method_kind", "shots", "level", "key", "tag", "prompting", "pairs",
+    "mIoU", "mIoU_lo", "mIoU_hi", "dice", "cIoU", "gIoU", "absent_fp_area", "absent_pairs",
+    "train_cpu_s", "train_wall_s", "predict_s", "predict_cpu_s",
 ]  # fmt: skip
 
 
@@ -306,7 +415,10 @@ def write_report(result) -> Path:
         + f"; commit `{prov['git_commit'][:12]}`{' (uncommitted changes)' if prov['git_dirty'] else ''}.",
         "",
         "mIoU per method (rows) and protocol · domain (columns); one-step inference unless the method says "
-        "otherwise. Every prediction is on disk under `predictions/` and can be re-scored with "
+        "otherwise. The last row says how each column was prompted: *semantic* (every class of the dataset "
+        "on every image, absent ones included, so a mask there is a false positive) or *referring* (only "
+        "the classes present; used where a dataset declares its labels incomplete). Every prediction is "
+        "on disk under `predictions/` and can be re-scored with "
         "`genseg evaluate --predictions DIR`.",
         "",
         markdown_table(columns, table),
@@ -318,6 +430,9 @@ def write_report(result) -> Path:
         md += ["Skipped: " + "; ".join(plan.skipped), ""]
     md += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     md += ["## Overlays", ""] + [f"![{p.stem}](overlays/{p.name})" for p in overlays] + [""]
+    per_domain = domain_tables(plan, rows)
+    if per_domain:
+        md += ["## Per domain", "", per_domain]
     md += ["## Details", "", detail_tables(plan, rows), "## Timings", ""]
     md += [f"- {k}: {v:.0f} s" for k, v in result.timings.items()]
     md += ["", "## Provenance", "", "```json", json.dumps(prov["versions"], indent=1), "```", ""]
@@ -336,5 +451,11 @@ def rich_summary(plan, rows, title: str = "genseg benchmark · mIoU"):
     for method in table:
         t.add_column(method, justify="right")
     for c in columns:
-        t.add_row(c, *("–" if cells[c] is None else f"{cells[c]:.3f}" for cells in table.values()))
+        t.add_row(
+            c,
+            *(
+                "–" if cells[c] is None else cells[c] if isinstance(cells[c], str) else f"{cells[c]:.3f}"
+                for cells in table.values()
+            ),
+        )
     return t

@@ -20,6 +20,10 @@ Definitions
 - Ignored pixels: ``valid=False`` pixels (ignore labels, nodata) are neither hits nor misses
   in any score. A pair with no valid pixel at all is not scored: there is nothing to score,
   and counting it as a perfect empty match would inflate gIoU.
+- Absent-class false positives: for pairs whose target is empty (a class prompted on an
+  image without it, as semantic prompting does), the share of the valid pixels predicted
+  positive, averaged over those pairs (``absent_fp_area``). Such a false positive also enters
+  the class's cumulative union, so it lowers per-class IoU and mIoU.
 - hIoU: the harmonic mean of seen-class and unseen-class mIoU (open-vocabulary transfer).
 - Confidence intervals: percentile bootstrap over images (all pairs of an image move
   together), through ``scipy.stats.bootstrap``.
@@ -90,6 +94,7 @@ class PairCounts:
     union: int
     pred_sum: int
     target_sum: int
+    pixels: int = 0  # valid pixels of the pair: the denominator of the false-positive area
 
     @property
     def iou(self) -> float:
@@ -124,6 +129,10 @@ class SegmentationScores:
     # volumes fed through update_volume: class → volume id → MONAI Dice, and its mean per class
     per_volume_dice: dict[str, dict[str, float]] = field(default_factory=dict)
     volume_dice: dict[str, float] = field(default_factory=dict)
+    # prompts of classes absent from the image (semantic prompting): how many, and the mean share
+    # of the image's valid pixels predicted positive there (None when no class was absent)
+    absent_pairs: int = 0
+    absent_fp_area: float | None = None
 
     def seen_unseen(self, seen: Iterable[str]) -> SeenUnseen:
         """Seen mIoU, unseen mIoU and hIoU for a given set of seen class names."""
@@ -155,6 +164,8 @@ class SegmentationScores:
                 c: {str(v): float(d) for v, d in vols.items()} for c, vols in self.per_volume_dice.items()
             },
             "volume_dice": {k: float(v) for k, v in self.volume_dice.items()},
+            "absent_pairs": int(self.absent_pairs),
+            "absent_fp_area": None if self.absent_fp_area is None else float(self.absent_fp_area),
         }
 
     @classmethod
@@ -181,6 +192,8 @@ class SegmentationScores:
             hiou=d.get("hIoU"),
             per_volume_dice={c: dict(v) for c, v in (d.get("per_volume_dice") or {}).items()},
             volume_dice=dict(d.get("volume_dice") or {}),
+            absent_pairs=int(d.get("absent_pairs", 0)),
+            absent_fp_area=d.get("absent_fp_area"),
         )
 
 
@@ -195,6 +208,16 @@ def pair_counts(
 ) -> tuple[int, int, int, int] | None:
     """(intersection, union, |pred|, |target|) over the valid pixels, or None when no pixel
     is valid. Any non-zero value counts as foreground."""
+    counts = _pair_counts(pred, target, valid)
+    return None if counts is None else counts[:4]
+
+
+def _pair_counts(
+    pred: torch.Tensor | np.ndarray,
+    target: torch.Tensor | np.ndarray,
+    valid: torch.Tensor | np.ndarray | None = None,
+) -> tuple[int, int, int, int, int] | None:
+    """:func:`pair_counts` and the number of valid pixels."""
     from torchmetrics.functional.classification import binary_stat_scores
 
     p = _as_tensor(pred).bool().flatten()
@@ -214,7 +237,7 @@ def pair_counts(
     )
     if tp + fp + tn + fn == 0:
         return None
-    return tp, tp + fp + fn, tp + fp, tp + fn
+    return tp, tp + fp + fn, tp + fp, tp + fn, tp + fp + tn + fn
 
 
 @dataclass
@@ -400,9 +423,7 @@ class SegmentationMeter:
         """Every scored pair, in the order fed."""
         return tuple(self._records)
 
-    def _add(
-        self, counts: tuple[int, int, int, int], class_name: str, image_id: Hashable | None
-    ) -> PairCounts:
+    def _add(self, counts: tuple[int, ...], class_name: str, image_id: Hashable | None) -> PairCounts:
         if image_id is None:  # unnamed: its own image
             group = self._n_images
             self._n_images += 1
@@ -431,7 +452,7 @@ class SegmentationMeter:
         one image so the bootstrap resamples images, not pairs; without it each call is its
         own image.
         """
-        counts = pair_counts(pred, target, valid)
+        counts = _pair_counts(pred, target, valid)
         if counts is None:
             return math.nan
         return self._add(counts, class_name, image_id).iou
@@ -451,7 +472,7 @@ class SegmentationMeter:
         slices through :meth:`update` as well.
         """
         dice = self._volumes.update(pred_volume, target_volume, class_name, volume_id, valid)
-        counts = pair_counts(pred_volume, target_volume, valid)
+        counts = _pair_counts(pred_volume, target_volume, valid)
         if counts is not None:
             self._add(counts, class_name, volume_id)
         return dice
@@ -495,6 +516,7 @@ class SegmentationMeter:
         ci = _bootstrap_ci(t, keys, bootstrap, seed, confidence) if bootstrap > 0 and t.n_images >= 2 else {}
         counts = {c: int(n) for c, n in zip(t.classes, t.pairs.sum(0), strict=True)}
         vol = self._volumes.compute()
+        absent = [r.pred_sum / r.pixels for r in self._records if r.target_sum == 0 and r.pixels]
 
         def opt(k: str) -> float | None:
             return float(r[k][0]) if k in r else None
@@ -518,4 +540,6 @@ class SegmentationMeter:
             hiou=opt("hIoU"),
             per_volume_dice=vol.per_volume,
             volume_dice=vol.per_class,
+            absent_pairs=len(absent),
+            absent_fp_area=float(np.mean(absent)) if absent else None,
         )

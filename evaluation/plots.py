@@ -231,3 +231,72 @@ def overlay_grid(
                 ncols=1,
             )
     return _save(fig, path)
+
+
+def _class_colours(n: int) -> list[tuple[float, float, float]]:
+    """Distinct colours for ``n`` classes: the overlay palette, then tab20 beyond its ten."""
+    if n <= 10:
+        return _colours(n)
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"]
+    return [tuple(cmap(i % 20)[:3]) for i in range(n)]
+
+
+@dataclass
+class ClassOverlayRow:
+    """One row of :func:`class_overlay_grid`: an image, and per column a class-index map
+    (0 = no class, k = ``classes[k - 1]``) or None where that column has nothing."""
+
+    image: np.ndarray  # H×W×3 (or H×W) uint8, or float in [0, 1]
+    maps: dict[str, np.ndarray | None]  # column → H×W int
+    title: str = ""
+
+
+def class_overlay_grid(
+    rows: Sequence[ClassOverlayRow],
+    columns: Sequence[str],
+    classes: Sequence[str],
+    path: str | Path,
+    alpha: float = 0.5,
+    title: str = "",
+) -> Path:
+    """A grid a person reads at a glance: a row per test image; the first column the image,
+    then one column per entry of ``columns`` (e.g. truth, genseg, a peer) with every class
+    filled in its colour over the image, and one legend of the class colours for the figure."""
+    from matplotlib.patches import Patch
+
+    if not rows:
+        raise ValueError("no rows to draw")
+    colours = np.asarray(_class_colours(len(classes)) or [(0.0, 0.0, 0.0)])
+    ncols = 1 + len(columns)
+    aspect = max(np.asarray(r.image).shape[0] / np.asarray(r.image).shape[1] for r in rows)
+    cell = 2.4
+    legend_rows = math.ceil(len(classes) / max(1, min(len(classes), 2 * ncols)))
+    fig = _figure(cell * ncols, len(rows) * cell * aspect + 0.5 + 0.25 * legend_rows + (0.3 if title else 0))
+    for i, row in enumerate(rows):
+        rgb = _rgb_float(row.image)
+        for j, name in enumerate(["image", *columns]):
+            ax = fig.add_subplot(len(rows), ncols, i * ncols + j + 1)
+            shown = rgb.copy()
+            lab = None if j == 0 else row.maps.get(name)
+            if lab is not None:
+                lab = np.asarray(lab)
+                if lab.shape != shown.shape[:2]:
+                    raise ValueError(f"map {name!r} has shape {lab.shape}, its image is {shown.shape[:2]}")
+                m = lab > 0
+                shown[m] = (1.0 - alpha) * shown[m] + alpha * colours[lab[m] - 1]
+            ax.imshow(shown, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name if lab is not None or j == 0 else f"{name} (–)", fontsize="small")
+            if j == 0 and row.title:
+                ax.set_ylabel(row.title, fontsize="x-small")
+    handles = [Patch(facecolor=colours[k], label=c) for k, c in enumerate(classes)]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2 * ncols),
+                   fontsize="x-small", frameon=False)  # fmt: skip
+    if title:
+        fig.suptitle(title, fontsize="small")
+    return _save(fig, path)

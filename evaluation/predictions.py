@@ -5,12 +5,16 @@ A predictions folder holds one binary mask PNG per (test image, prompt) and an
 the label values of the class, the ignored values and, when some pixels of the image are
 nodata, a ``valid`` PNG. The index is written before the first mask, so an interrupted run
 leaves a folder whose missing predictions are known and listed when it is scored.
+
+A volume (D×H×W label) gets one record per (slice, prompt): ``slice`` says which, and the
+mask is that slice's. genseg and the peer methods of the benchmark write the same layout
+(:func:`write_predictions`), so one scorer reads them all.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,11 @@ class PredictionRecord(BaseModel):
     tag: str = Field("test", description="seen, unseen, paraphrase (open vocabulary) or test")
     file: str = Field(description="mask PNG, relative to the predictions folder")
     valid: str | None = Field(None, description="valid-pixel PNG, relative; None when every pixel counts")
+    slice: int | None = Field(None, description="the slice of a volume label this mask is of")
+    prompting: str = Field(
+        "referring",
+        description="semantic (every class prompted, absent ones too) or referring (present ones only)",
+    )
 
 
 class PredictionIndex(BaseModel):
@@ -68,6 +77,9 @@ class QueryItem:
     image_id: str
     ignore: list[int]
     queries: list[tuple[str, list[int], str, str]]
+    options: dict[str, str] | None = None  # the dataset's preprocessing options
+    prompting: str = "referring"
+    depth: int | None = None  # slices, when the label is a volume
 
 
 def _slug(text: str) -> str:
@@ -84,24 +96,31 @@ def image_id(folder: Path, image: Path) -> str:
 
 
 def plan_records(items: Iterable[QueryItem]) -> list[PredictionRecord]:
+    """Every expected mask, in the order :func:`write_predictions` writes them: per item, per
+    slice (volumes), per query."""
     records = []
     for item in items:
-        for k, (name, values, prompt, tag) in enumerate(item.queries):
-            records.append(
-                PredictionRecord(
-                    dataset=item.dataset,
-                    domain=item.domain,
-                    image=str(item.image),
-                    label=str(item.label),
-                    image_id=item.image_id,
-                    class_name=name,
-                    values=list(values),
-                    ignore=list(item.ignore),
-                    prompt=prompt,
-                    tag=tag,
-                    file=f"{item.dataset}/{item.image_id}/{k:02d}_{_slug(prompt)}.png",
+        slices = [None] if item.depth is None else list(range(item.depth))
+        for z in slices:
+            prefix = "" if z is None else f"z{z:04d}_"
+            for k, (name, values, prompt, tag) in enumerate(item.queries):
+                records.append(
+                    PredictionRecord(
+                        dataset=item.dataset,
+                        domain=item.domain,
+                        image=str(item.image),
+                        label=str(item.label),
+                        image_id=item.image_id,
+                        class_name=name,
+                        values=list(values),
+                        ignore=list(item.ignore),
+                        prompt=prompt,
+                        tag=tag,
+                        file=f"{item.dataset}/{item.image_id}/{prefix}{k:02d}_{_slug(prompt)}.png",
+                        slice=z,
+                        prompting=item.prompting,
+                    )
                 )
-            )
     return records
 
 
@@ -144,6 +163,73 @@ def read_mask_png(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L")) > 127
 
 
+def write_predictions(
+    items: list[QueryItem],
+    folder: str | Path,
+    segment: Callable[[QueryItem, Any], np.ndarray],
+    steps: int = 1,
+    seed: int = 0,
+    meta: dict[str, Any] | None = None,
+    progress: bool = True,
+    description: str = "predicting",
+) -> PredictionIndex:
+    """Write the masks of every query of every item under ``folder``, from ``segment``.
+
+    ``segment(item, image_sample)`` gets the item and its image as read through the plugins
+    (with the dataset's preprocessing) and returns bool masks, one per query in order: Q×H×W
+    for an image, Q×D×H×W for a volume. Masks already on disk are kept (a resumed run
+    continues); the index is written first, so what is missing is always known.
+    """
+    from rich.progress import track
+
+    from genseg.evaluation.runner import load_pair
+
+    folder = Path(folder)
+    index = PredictionIndex(records=plan_records(items), steps=steps, seed=seed, **(meta or {}))
+    write_index(folder, index)
+    by_image: dict[tuple[str, str], list[PredictionRecord]] = {}
+    for rec in index.records:
+        by_image.setdefault((rec.dataset, rec.image_id), []).append(rec)
+
+    def valid_name(item: QueryItem, z: int | None) -> str:
+        return f"{item.dataset}/{item.image_id}/" + ("valid.png" if z is None else f"valid_z{z:04d}.png")
+
+    for item in track(items, description=description, disable=not progress):
+        recs = by_image.get((item.dataset, item.image_id), [])
+        if not recs or all((folder / r.file).is_file() for r in recs):
+            for rec in recs:  # kept from an earlier run
+                name = valid_name(item, rec.slice)
+                rec.valid = name if (folder / name).is_file() else None
+            continue
+        image_sample, _, valid = load_pair(item.image, item.label, item.domain, item.ignore, item.options)
+        volume = item.depth is not None
+        if image_sample.array.ndim != (4 if volume else 3):
+            raise InputError(
+                f"image has shape {image_sample.array.shape} but its label is "
+                + ("a volume" if volume else "2D"),
+                path=item.image,
+                fix="give images and labels the same dimensionality",
+            )
+        masks = np.asarray(segment(item, image_sample), dtype=bool)
+        expected = (len(item.queries), *image_sample.array.shape[:-1])
+        if masks.shape != expected:
+            raise InputError(
+                f"the method returned masks of shape {masks.shape}, expected {expected}", path=item.image
+            )
+        for z in [None] if not volume else range(item.depth):
+            v = valid if (valid is None or z is None) else valid[z]
+            name = None
+            if v is not None and not v.all():
+                name = valid_name(item, z)
+                _write_png(folder / name, v)
+            for k, rec in enumerate(r for r in recs if r.slice == z):  # query order, as planned
+                rec.valid = name
+                _write_png(folder / rec.file, masks[k] if z is None else masks[k, z])
+    index.complete = True
+    write_index(folder, index)
+    return index
+
+
 def predict_to_disk(
     pipe,
     items: list[QueryItem],
@@ -157,46 +243,25 @@ def predict_to_disk(
     """Segment every query of every item with ``pipe`` and write the masks under ``folder``.
 
     Predictions are made at each image's own size (the pipeline resizes back), so scores are
-    those of a user's files. Masks already on disk are kept (a resumed run continues).
+    those of a user's files; a volume is segmented slice by slice (every slice, none skipped).
+    Masks already on disk are kept (a resumed run continues).
     """
     import torch
-    from rich.progress import track
 
-    from genseg.evaluation.runner import load_pair
+    def segment(item: QueryItem, image_sample) -> np.ndarray:
+        prompts = [q[2] for q in item.queries]
+        if item.depth is not None:
+            from genseg.volumes import segment_volume
 
-    folder = Path(folder)
-    index = PredictionIndex(records=plan_records(items), steps=steps, seed=seed, **(meta or {}))
-    write_index(folder, index)
-    by_image: dict[tuple[str, str], list[PredictionRecord]] = {}
-    for rec in index.records:
-        by_image.setdefault((rec.dataset, rec.image_id), []).append(rec)
-    for item in track(items, description=description, disable=not progress):
-        recs = by_image.get((item.dataset, item.image_id), [])
-        valid_file = f"{item.dataset}/{item.image_id}/valid.png"
-        if not recs or all((folder / r.file).is_file() for r in recs):
-            for rec in recs:  # kept from an earlier run
-                rec.valid = valid_file if (folder / valid_file).is_file() else None
-            continue
-        image_sample, _, valid = load_pair(item.image, item.label, item.domain, item.ignore)
-        if image_sample.array.ndim != 3:
-            raise InputError(
-                f"image has shape {image_sample.array.shape}; benchmark predictions take 2D images",
-                path=item.image,
-                fix="list 2D slices in dataset.json, or score volumes with `genseg evaluate`",
-            )
-        if valid is not None and not valid.all():
-            _write_png(folder / valid_file, valid)
-        else:
-            valid_file = None
+            return segment_volume(
+                pipe, image_sample.array, prompts, steps=steps, seed=seed, progress=False
+            ).masks
         out = pipe(
             image_sample.array,
-            [r.prompt for r in recs],
+            prompts,
             num_inference_steps=steps,
             generator=torch.Generator().manual_seed(seed),
         )
-        for rec, mask in zip(recs, out.masks[0], strict=True):
-            rec.valid = valid_file
-            _write_png(folder / rec.file, np.asarray(mask, dtype=bool))
-    index.complete = True
-    write_index(folder, index)
-    return index
+        return np.asarray(out.masks[0], dtype=bool)
+
+    return write_predictions(items, folder, segment, steps, seed, meta, progress, description)

@@ -52,12 +52,21 @@ class Protocol(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     kind: Literal["in-domain", "cross-domain", "few-shot", "open-vocabulary"]
     description: str = ""
+    default: bool = Field(
+        True, description="run by `genseg benchmark` without --protocol (false: only when named)"
+    )
     methods: list[str] = Field(min_length=1, description="names from methods.yaml")
     train: TrainSpec
     test: TestSpec
     unseen: list[str] = Field([], description="open-vocabulary: test classes never trained on")
     paraphrases: dict[str, list[str]] = Field(
         {}, description="open-vocabulary: seen class -> prompts that no training prompt uses"
+    )
+    prompting: Literal["semantic", "referring"] = Field(
+        "semantic",
+        description="semantic: every class of a test dataset prompted on every image, absent ones "
+        "included; referring: only the classes present. Datasets whose labels are declared incomplete "
+        "are scored referring either way.",
     )
     shots: list[int] = Field([], description="few-shot: labelled images per class")
     adapt: list[str] = Field(
@@ -86,12 +95,32 @@ class Protocol(_Strict):
 
 
 class MethodSpec(_Strict):
-    """genseg or a baseline: training-config overrides and the inference steps."""
+    """genseg or a baseline (training-config overrides and the inference steps), or a peer: a
+    model a user would train instead (closed-set, from ``genseg.evaluation.peers``)."""
 
     description: str = ""
+    kind: Literal["genseg", "peer"] = Field("genseg", description="genseg-trained, or a peer method")
+    peer: str | None = Field(None, description="peer: its implementation in genseg.evaluation.peers")
+    domains: list[str] | None = Field(
+        None, description="the domains the method applies to (None: every domain)"
+    )
+    options: dict[str, Any] = Field({}, description="peer: its hyper-parameters")
     overrides: dict[str, Any] = {}
     steps: int = Field(1, ge=1, description="Euler steps at inference")
     colour: str = Field("#4C72B0", description="colour in the plots")
+
+    @model_validator(mode="after")
+    def _peer_fields(self) -> MethodSpec:
+        if self.kind == "peer":
+            from genseg.evaluation.peers import PEERS
+
+            if self.peer not in PEERS:
+                raise ValueError(f"unknown peer {self.peer!r}: use one of {', '.join(PEERS)}")
+            if self.overrides:
+                raise ValueError("`overrides` are genseg training-config keys; a peer takes `options`")
+        elif self.peer or self.options:
+            raise ValueError("`peer` and `options` belong to methods of kind peer")
+        return self
 
 
 class Budget(_Strict):
@@ -147,6 +176,11 @@ def builtin_protocols() -> list[str]:
     return sorted(p.stem for p in builtin_dir().glob("*.yaml") if p.stem not in ("methods", "budgets"))
 
 
+def default_protocols() -> list[str]:
+    """The built-in protocols `genseg benchmark` runs when none is named (those on sample data)."""
+    return [name for name in builtin_protocols() if load_protocol(name)[0].default]
+
+
 def load_protocol(ref: str | Path) -> tuple[Protocol, Path]:
     """A built-in protocol by name, or a YAML file by path."""
     path = Path(ref)
@@ -182,6 +216,41 @@ def check_methods(protocol: Protocol, methods: dict[str, MethodSpec], path: Path
             path=path,
             fix=f"use methods defined in methods.yaml: {', '.join(methods)}",
         )
+    peers = [m for m in protocol.methods if methods[m].kind == "peer"]
+    if peers and protocol.kind != "in-domain":
+        raise ConfigError(
+            f"protocol {protocol.name!r} ({protocol.kind}) lists peer methods {peers}; peers are closed-set "
+            "models trained on the test classes, so they belong to in-domain protocols only",
+            path=path,
+            fix="drop them from this protocol, or list them in an in-domain one",
+        )
+
+
+def check_method_domains(
+    protocol: Protocol, methods: dict[str, MethodSpec], specs: dict[str, Any], path: Path
+) -> None:
+    """Refuse a method that applies to none of the protocol's test domains, or one whose
+    training data has none of its domains' datasets (before anything trains)."""
+    test_domains = {specs[n].domain for n in protocol.test.datasets}
+    train_domains = {specs[n].domain for n in protocol.train.datasets}
+    for name in protocol.methods:
+        allowed = methods[name].domains
+        if allowed is None:
+            continue
+        if not set(allowed) & test_domains:
+            raise ConfigError(
+                f"protocol {protocol.name!r}: method {name!r} applies to domains {allowed}, "
+                f"but the test datasets are {sorted(test_domains)}",
+                path=path,
+                fix=f"drop {name!r} from this protocol, or add a test dataset of one of its domains",
+            )
+        if not set(allowed) & test_domains & train_domains:
+            raise ConfigError(
+                f"protocol {protocol.name!r}: method {name!r} ({allowed}) has no training dataset "
+                "of a domain it is tested on",
+                path=path,
+                fix="train on a dataset of the domains it is tested on",
+            )
 
 
 def _norm(text: str) -> str:

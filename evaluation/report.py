@@ -17,5 +17,11 @@ def scores_table(scores: SegmentationScores, title: str = "scores"):
         table.add_row(name, str(scores.counts[name]), f"{iou:.3f}", f"{scores.per_class_dice[name]:.3f}")
     table.add_section()
     table.add_row("mean", str(sum(scores.counts.values())), f"{scores.miou:.3f}", f"{scores.dice:.3f}")
-    table.caption = f"cIoU {scores.ciou:.3f} · gIoU {scores.giou:.3f}"
+    caption = f"cIoU {scores.ciou:.3f} · gIoU {scores.giou:.3f}"
+    if scores.absent_fp_area is not None:
+        caption += (
+            f" · absent-class false-positive area {scores.absent_fp_area:.2%} "
+            f"(mean over {scores.absent_pairs} prompts of absent classes)"
+        )
+    table.caption = caption
     return table

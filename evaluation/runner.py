@@ -1,4 +1,15 @@
-"""Score a model on a dataset split: every (image, class present) pair is prompted by class name.
+"""Score a model on a dataset split, prompting each image with class names.
+
+Two prompting protocols:
+
+- ``semantic`` (the default of ``genseg evaluate`` and the benchmark): every class of the
+  dataset is prompted on every image (every slice of a volume), absent classes included, so
+  a mask predicted where the class is not is a false positive in that class's IoU: scores as a
+  user meets them, who does not know in advance what an image contains.
+- ``referring``: only the classes present in the image are prompted (referring-segmentation
+  style); a model that never answers "absent" is not penalised. Datasets whose dataset.json
+  says ``"labels_complete": false`` (a class missing from a label map may still be in the
+  image) are always scored this way, since an "absent" class there is not known to be absent.
 
 Predictions are made at the image's own size (the pipeline resizes back), so scores are
 what a user gets on their files, not on a resized copy.
@@ -14,6 +25,8 @@ import numpy as np
 
 from genseg.evaluation.metrics import SegmentationMeter, SegmentationScores
 
+PROMPTINGS = ("semantic", "referring")
+
 
 @dataclass
 class EvalItem:
@@ -22,11 +35,34 @@ class EvalItem:
     classes: list[tuple[str, list[int]]]  # class name, label values
     domain: str = "generic"
     ignore: list[int] = field(default_factory=list)  # label values kept out of the scores
+    options: dict[str, str] = field(default_factory=dict)  # dataset.json "preprocessing"
+    prompting: str = "referring"  # how `classes` was chosen: semantic (all) or referring (present)
+    depth: int | None = None  # slices, when the label is a volume
 
 
-def split_items(folder: Path, split: str) -> list[EvalItem]:
+def check_prompting(prompting: str) -> str:
+    from genseg.errors import ConfigError
+
+    if prompting not in PROMPTINGS:
+        raise ConfigError(f"unknown prompting {prompting!r}", fix=f"use one of {', '.join(PROMPTINGS)}")
+    return prompting
+
+
+def dataset_prompting(spec, requested: str = "semantic") -> str:
+    """The prompting a dataset is scored with: ``requested``, except referring where the
+    dataset declares its labels incomplete (an unlabelled class is not known to be absent)."""
+    check_prompting(requested)
+    if requested == "semantic" and not getattr(spec, "labels_complete", True):
+        return "referring"
+    return requested
+
+
+def split_items(folder: Path, split: str, prompting: str = "referring") -> list[EvalItem]:
+    """The labelled entries of a split with the classes to prompt on each: every class of the
+    dataset (``semantic``; referring where its labels are incomplete) or the classes present
+    in the label (``referring``, the default here for the probe's callers)."""
     from genseg.data.io import load_label
-    from genseg.data.schema import load_dataset_spec, resolve_path
+    from genseg.data.schema import load_dataset_spec, preprocessing_options, resolve_path
     from genseg.errors import DatasetError
 
     spec = load_dataset_spec(folder)
@@ -41,6 +77,7 @@ def split_items(folder: Path, split: str) -> list[EvalItem]:
             path=folder / "dataset.json",
             fix="list images under that split or choose another --split",
         )
+    mode = dataset_prompting(spec, prompting)
     items = []
     for e in entries:
         if e.label is None:
@@ -50,20 +87,24 @@ def split_items(folder: Path, split: str) -> list[EvalItem]:
         present = [
             (c.name, spec.class_values(k))
             for k, c in spec.classes.items()
-            if np.isin(label, spec.class_values(k)).any()
+            if mode == "semantic" or np.isin(label, spec.class_values(k)).any()
         ]
-        items.append(EvalItem(image_path, label_path, present, spec.domain, list(spec.ignore)))
+        options = preprocessing_options(spec)
+        depth = int(label.shape[0]) if label.ndim == 3 else None
+        items.append(
+            EvalItem(image_path, label_path, present, spec.domain, list(spec.ignore), options, mode, depth)
+        )
     return items
 
 
-def load_pair(image: Path, label: Path, domain: str, ignore: Sequence[int] = ()):
+def load_pair(image: Path, label: Path, domain: str, ignore: Sequence[int] = (), options=None):
     """An image and its label map, read through the plugins and checked to match, with the
     mask of pixels that count (None when all do: no nodata, no ignored label value)."""
     from genseg.data.io import load_image, load_label
     from genseg.data.schema import valid_label_pixels
     from genseg.errors import InputError
 
-    image_sample, label_sample = load_image(image, domain), load_label(label)
+    image_sample, label_sample = load_image(image, domain, options), load_label(label)
     if image_sample.array.shape[:-1] != label_sample.array.shape:
         raise InputError(
             f"image is {image_sample.array.shape[:-1]} but its label {Path(label).name} is "
@@ -84,18 +125,23 @@ def evaluate_pipeline(
     seed: int = 0,
     progress: bool = True,
     limit: int | None = None,
+    prompting: str = "semantic",
 ) -> SegmentationScores:
+    """Scores of ``pipe`` on a split; ``prompting`` is semantic (every class on every image)
+    or referring (present classes only); see the module docstring."""
     import torch
     from rich.progress import track
 
-    items = [it for f in folders for it in split_items(Path(f), split)]
+    items = [it for f in folders for it in split_items(Path(f), split, prompting)]
     if limit:
         items = items[:limit]
     meter = SegmentationMeter()
     for item in track(items, description=f"evaluating {split}", disable=not progress):
         if not item.classes:
             continue
-        image_sample, label_sample, valid = load_pair(item.image, item.label, item.domain, item.ignore)
+        image_sample, label_sample, valid = load_pair(
+            item.image, item.label, item.domain, item.ignore, item.options
+        )
         image, label = image_sample.array, label_sample.array
         names = [name for name, _ in item.classes]
         if image.ndim == 4:  # a volume: every slice is predicted and scored, empty ones included

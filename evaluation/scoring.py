@@ -1,5 +1,9 @@
 """Scoring a predictions folder: no model needed, the same numbers every time.
 
+A volume's slices are scored as images of their own (``image:slice``), as ``genseg
+evaluate`` does. Each group says which prompting its records used (semantic: every class
+prompted on every image, absent ones included; referring: present classes only).
+
 Scores are grouped three ways, each per tag (seen / unseen / paraphrase / test): per
 dataset, per domain (classes of all the domain's datasets together) and over everything.
 Domain plugins' metrics (``genseg_register_metrics``) are computed per domain beside
@@ -27,12 +31,14 @@ class ScoredGroup:
     tag: str
     scores: SegmentationScores
     plugin_metrics: dict[str, float] = field(default_factory=dict)
+    prompting: str = "referring"  # semantic, referring, or both joined by "+" (datasets differ)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "level": self.level,
             "key": self.key,
             "tag": self.tag,
+            "prompting": self.prompting,
             **self.scores.as_dict(),
             "plugin_metrics": self.plugin_metrics,
         }
@@ -103,12 +109,13 @@ def score_predictions(
     missing_files = {r.file for r in missing}
 
     meters: dict[tuple[str, str, str], SegmentationMeter] = {}
+    promptings: dict[tuple[str, str, str], set[str]] = {}
     extra: dict[tuple[str, str], dict[str, Any]] = {}
     labels: dict[str, np.ndarray] = {}
     for rec in index.records:
         if rec.label not in labels:
             labels = {rec.label: load_label(rec.label).array}  # records of one image are consecutive
-        label = labels[rec.label]
+        label = labels[rec.label] if rec.slice is None else labels[rec.label][rec.slice]
         truth = np.isin(label, rec.values)
         if rec.file in missing_files:
             pred = np.zeros_like(truth)
@@ -125,9 +132,10 @@ def score_predictions(
             valid = read_mask_png(folder / rec.valid)
         elif rec.ignore:
             valid = ~np.isin(label, rec.ignore)
-        image_key = f"{rec.dataset}/{rec.image_id}"
+        image_key = f"{rec.dataset}/{rec.image_id}" + ("" if rec.slice is None else f":{rec.slice}")
         for level, key in (("dataset", rec.dataset), ("domain", rec.domain), ("all", "all")):
             meter = meters.setdefault((level, key, rec.tag), SegmentationMeter())
+            promptings.setdefault((level, key, rec.tag), set()).add(rec.prompting)
             meter.update(
                 torch.from_numpy(pred),
                 torch.from_numpy(truth),
@@ -148,5 +156,7 @@ def score_predictions(
         computed = {}
         if level == "domain" and (key, tag) in extra:
             computed = {name: float(m.compute()) for name, m in extra[(key, tag)].items()}
-        groups.append(ScoredGroup(level, key, tag, meter.compute(bootstrap=bootstrap, seed=seed), computed))
+        scores = meter.compute(bootstrap=bootstrap, seed=seed)
+        mode = "+".join(sorted(promptings[(level, key, tag)]))
+        groups.append(ScoredGroup(level, key, tag, scores, computed, mode))
     return ScoredPredictions(folder, index, groups, missing)

@@ -19,6 +19,13 @@ def evaluate(
     ),
     bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="Bootstrap resamples for 95 % intervals."),
     split: str = typer.Option("test", help="training, validation or test."),
+    prompting: str = typer.Option(
+        "semantic",
+        "--prompting",
+        help="semantic: every class of the dataset on every image, absent ones included (a mask "
+        "there is a false positive); referring: only the classes present in each image. Datasets "
+        'whose dataset.json says "labels_complete": false are always scored referring.',
+    ),
     steps: int = typer.Option(1, help="Euler steps at inference."),
     ensemble: int = typer.Option(1, help="Noise draws averaged per prediction."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
@@ -28,8 +35,9 @@ def evaluate(
     ),
     force: bool = typer.Option(False, "--force", help="Apply adapters trained on other base weights."),
 ) -> None:
-    """Score every (image, class) pair of a split, prompting with the class name; or re-score
-    saved predictions without the model (the same numbers every time).
+    """Score a split, prompting every image with every class name of its dataset (semantic;
+    --prompting referring: the classes present only); or re-score saved predictions without
+    the model (the same numbers every time).
 
     Example: genseg evaluate --model runs/demo --dataset data/samples/mni152 --json scores.json
 
@@ -60,7 +68,10 @@ def evaluate(
             atomic_write(json_out, lambda tmp: tmp.write_text(text))
         for g in scored.groups:
             if g.level != "dataset":
-                title = f"{scored.index.method or predictions.name} · {g.level} {g.key} · {g.tag}"
+                title = (
+                    f"{scored.index.method or predictions.name} · {g.level} {g.key} · {g.tag} · "
+                    f"{g.prompting} prompting"
+                )
                 console.print(scores_table(g.scores, title=title))
         return
     if not model or not dataset:
@@ -68,21 +79,29 @@ def evaluate(
             "pass --model and --dataset (or --predictions DIR to score saved masks)",
             fix="e.g. genseg evaluate --model runs/demo --dataset mni152",
         )
+    from genseg.data.schema import load_dataset_spec
     from genseg.datasets import resolve_dataset
-    from genseg.evaluation.runner import evaluate_pipeline
+    from genseg.evaluation.runner import check_prompting, dataset_prompting, evaluate_pipeline
     from genseg.pipeline import load_pipeline
 
+    check_prompting(prompting)
     folders = [resolve_dataset(d) for d in dataset]
+    modes = {str(f): dataset_prompting(load_dataset_spec(f), prompting) for f in folders}
     pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True)
     if adapter:
         from genseg.adapters.contract import check_dataset_domains
 
         check_dataset_domains(pipe, folders)
-    scores = evaluate_pipeline(pipe, folders, split=split, steps=steps, ensemble=ensemble, seed=seed)
+    scores = evaluate_pipeline(
+        pipe, folders, split=split, steps=steps, ensemble=ensemble, seed=seed, prompting=prompting
+    )
+    used = "+".join(sorted(set(modes.values())))
     result = {
         "model": str(model),
         "datasets": [str(f) for f in folders],
         "split": split,
+        "prompting": used,
+        "prompting_per_dataset": modes,
         "steps": steps,
         "ensemble": ensemble,
         "adapters": list(adapter),
@@ -90,4 +109,8 @@ def evaluate(
     }
     if json_out:
         atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
-    console.print(scores_table(scores, title=f"{Path(str(model)).name} on {split} ({steps} step)"))
+    for folder, mode in modes.items():
+        if mode != prompting:
+            console.print(f"[yellow]{folder}: labels declared incomplete, scored with referring prompting[/]")
+    title = f"{Path(str(model)).name} on {split} ({steps} step) · {used} prompting"
+    console.print(scores_table(scores, title=title))

@@ -58,6 +58,7 @@ def test_benchmark_trains_predicts_scores_and_reports(tmp_path):
     report = (out / "report.md").read_text()
     assert "| method |" in report and "| genseg |" in report and "| discriminative |" in report
     assert "open-vocab · hIoU" in report and "few-shot K=1" in report
+    assert "| *prompting* | semantic |" in report  # every column says how it was prompted
     data = json.loads((out / "results.json").read_text())
     assert data["provenance"]["budget"]["steps"] == 2
     assert set(data["provenance"]["versions"]) >= {"torch", "diffusers", "genseg"}
@@ -67,6 +68,7 @@ def test_benchmark_trains_predicts_scores_and_reports(tmp_path):
     assert tags == {"seen", "unseen", "paraphrase"}
     for r in rows:
         assert 0.0 <= float(r["mIoU"]) <= 1.0
+        assert r["prompting"] == "semantic"
     pngs = sorted(p.name for p in (out / "plots").glob("*.png")) + sorted(
         p.name for p in (out / "overlays").glob("*.png")
     )

@@ -22,7 +22,8 @@ def _write(path, data):
 
 
 def test_builtin_protocols_methods_and_budgets_load():
-    assert set(builtin_protocols()) == {"in-domain", "open-vocabulary", "cross-domain", "few-shot"}
+    expected = {"in-domain", "open-vocabulary", "cross-domain", "few-shot", "real-data"}
+    assert set(builtin_protocols()) == expected
     methods = load_methods()
     assert {"genseg", "discriminative", "label-diffusion", "no-shortcut"} <= set(methods)
     assert methods["label-diffusion"].steps == 10
