@@ -117,6 +117,18 @@ class ObjectiveConfig(_Strict):
         "t = 1), its output laid out as pixel logits and trained with BCE + Dice; timesteps and prediction "
         "are then unused, and loss=linear_bce only selects the linear head as the latent-to-logit map.",
     )
+    seg_loss: Literal["auto", "none", "bce_dice"] = Field(
+        "auto",
+        description="a segmentation loss on the one-step estimate beside the flow loss: the clean latent "
+        "x0 the network implies at the drawn t, laid out as pixel logits (seg_logit_scale·x0, the same "
+        "sign rule inference thresholds), scored with pixel BCE + soft Dice. Latent MSE alone rewards "
+        "'empty' for small or uncertain foregrounds (see docs/results.md). auto: bce_dice for the flow "
+        "formulation; the discriminative formulation already trains with BCE + Dice.",
+    )
+    seg_loss_weight: float = Field(1.0, gt=0, description="weight of seg_loss against the flow loss")
+    seg_logit_scale: float = Field(
+        4.0, gt=0, description="pixel logit = scale × x0 estimate (x0 in [-1, 1]: ±1 maps to ±scale)"
+    )
     image_shortcut: bool = Field(
         True,
         description="feed the clean image latent next to the mask latent (GenMask's low-level shortcut). "
@@ -126,12 +138,23 @@ class ObjectiveConfig(_Strict):
 
     @model_validator(mode="after")
     def _formulation(self) -> ObjectiveConfig:
+        if self.formulation == "discriminative" and self.seg_loss == "bce_dice":
+            raise ValueError(
+                "objective.seg_loss=bce_dice cannot train with objective.formulation=discriminative: the "
+                "discriminative formulation has no one-step estimate and already trains with BCE + Dice "
+                "(leave seg_loss at auto)"
+            )
         if self.formulation == "discriminative" and self.loss == "pixel_bce":
             raise ValueError(
                 "objective.loss=pixel_bce decodes a generated latent; a discriminative model outputs logits "
                 "(use the default loss, or linear_bce for a linear latent-to-logit head)"
             )
         return self
+
+    @property
+    def uses_seg_loss(self) -> bool:
+        """Whether the flow formulation adds the segmentation loss on its one-step estimate."""
+        return self.formulation == "flow" and self.seg_loss in ("auto", "bce_dice")
 
 
 class ModelConfig(_Strict):

@@ -9,14 +9,17 @@ from JSON all go through the same code and cannot drift apart.
 Definitions
 -----------
 - per-class IoU: cumulative intersection / cumulative union over every image of that class.
-- mIoU: the mean of per-class IoU over the classes that occur.
+- mIoU: the mean of per-class IoU over the classes that occur in the targets or the
+  predictions (a class with an empty cumulative union has no IoU and is left out of the
+  mean; one predicted where it never occurs scores 0 and counts).
 - Dice: the mean over classes of per-class cumulative Dice, 2·I / (|pred| + |target|).
 - cIoU (a.k.a. oIoU, the referring-segmentation metric): cumulative intersection over
   cumulative union pooled over all pairs of all classes, so large objects weigh more.
 - gIoU: the mean of per-(image, prompt) IoU, so every pair weighs the same.
 - Empty masks: a pair whose prediction and target are both empty has IoU 1 and Dice 1
   (torchmetrics' ``zero_division=1``): the model rightly said "nothing here". An empty
-  target with a non-empty prediction gives 0. A class whose cumulative union is 0 scores 1.
+  target with a non-empty prediction gives 0. A class whose cumulative union is 0 is listed
+  with IoU 1 but left out of mIoU and Dice.
 - Ignored pixels: ``valid=False`` pixels (ignore labels, nodata) are neither hits nor misses
   in any score. A pair with no valid pixel at all is not scored: there is nothing to score,
   and counting it as a perfect empty match would inflate gIoU.
@@ -264,7 +267,11 @@ def _reduce(t: _Tables, w: np.ndarray) -> dict[str, np.ndarray]:
     would have to re-read every pixel for each of the thousand resamples; the tests check
     these against torchmetrics' BinaryJaccardIndex / BinaryF1Score."""
     inter, union, sizes = w @ t.inter, w @ t.union, w @ t.sizes
-    present = (w @ t.pairs) > 0
+    # a class enters the means where it occurs or is predicted in the (resampled) images: one
+    # with an empty union everywhere (absent from the split, never predicted) has no IoU to
+    # average, and counting it as 1 would lift every method, a model that predicts nothing too
+    present = ((w @ t.pairs) > 0) & (union > 0)
+    present_dice = ((w @ t.pairs) > 0) & (sizes > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(union > 0, inter / union, 1.0)
         dice = np.where(sizes > 0, 2.0 * inter / sizes, 1.0)
@@ -273,7 +280,7 @@ def _reduce(t: _Tables, w: np.ndarray) -> dict[str, np.ndarray]:
             "per_class": iou,
             "per_class_dice": dice,
             "mIoU": np.where(present, iou, 0.0).sum(-1) / present.sum(-1),
-            "dice": np.where(present, dice, 0.0).sum(-1) / present.sum(-1),
+            "dice": np.where(present_dice, dice, 0.0).sum(-1) / present_dice.sum(-1),
             "cIoU": np.where(total_union > 0, inter.sum(-1) / np.maximum(total_union, 1), 1.0),
             "gIoU": (w @ t.iou_sum) / (w @ t.pairs.sum(-1)),
         }

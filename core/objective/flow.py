@@ -82,3 +82,18 @@ def flow_loss(
         bce = F.binary_cross_entropy_with_logits(head_logits.float(), batch.mask.float(), reduction="none")
         return _masked_mean(bce, batch.valid)
     raise ValueError(f"unknown loss {kind!r}")
+
+
+def one_step_logits(codec, x0_hat: torch.Tensor, scale: float) -> torch.Tensor:
+    """Pixel logits B×1×H×W of a mask-latent estimate, on the rule inference thresholds.
+
+    Inference keeps a pixel where the decoded mask exceeds 0.5; for the space-to-depth codec
+    that is where the depth-to-space mean of x0 is above 0, so ``scale·mean`` is a logit with
+    the same sign. A learned codec (VAE) decodes to a probability, turned into its logit.
+    """
+    if hasattr(codec, "vae"):
+        prob = codec.decode_mask(x0_hat).float().clamp(1e-4, 1 - 1e-4)
+        return torch.logit(prob)
+    channels = F.pixel_shuffle(x0_hat / codec.scale, codec.downsample)
+    return scale * channels.mean(dim=1, keepdim=True)
+

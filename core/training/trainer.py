@@ -291,6 +291,16 @@ def train(
         valid = batch["valid"].to(device) if "valid" in batch else None  # nodata / ignored pixels
         flow = FlowBatch(x0, noise, t, x_t, v, mask, valid)
         loss = flow_loss(mcfg.objective.loss, flow, pipe.codec, head_logits)
+        if mcfg.objective.uses_seg_loss:  # BCE + Dice on the one-step estimate (docs/results.md)
+            from genseg.objective.discriminative import discriminative_loss
+            from genseg.objective.flow import one_step_logits, predicted_clean
+
+            logits = (
+                head_logits
+                if head_logits is not None
+                else one_step_logits(pipe.codec, predicted_clean(x_t, v, t), mcfg.objective.seg_logit_scale)
+            )
+            loss = loss + mcfg.objective.seg_loss_weight * discriminative_loss(logits, mask, valid)
         if joint is not None:  # GenMask joint generation (genseg.generation.joint): mixed-batch loss
             loss = joint.mix(loss, x0.shape[0], lambda *a: trainable(*a, None)[0], t_gen)
         return loss
