@@ -157,6 +157,17 @@ class ObjectiveConfig(_Strict):
         return self.formulation == "flow" and self.seg_loss in ("auto", "bce_dice")
 
 
+class RefinerConfig(_Strict):
+    """The learned full-resolution mask decoder (genseg.models.refiner) after the flow's latent."""
+
+    kind: Literal["none", "conv"] = Field(
+        "none",
+        description="conv: decode the generated mask latent at full resolution with the image's help "
+        "(trained by objective.seg_loss); none: the codec's fixed decoder",
+    )
+    channels: int = Field(16, ge=4, le=256, description="width of the refiner at full resolution")
+
+
 class ModelConfig(_Strict):
     """Everything needed to build a fresh pipeline."""
 
@@ -166,9 +177,22 @@ class ModelConfig(_Strict):
     denoiser: DenoiserConfig = DenoiserConfig()
     image_encoder: ImageEncoderConfig = ImageEncoderConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
+    refiner: RefinerConfig = RefinerConfig()
 
     @model_validator(mode="after")
     def _divisible(self) -> ModelConfig:
+        if self.refiner.kind != "none" and not self.objective.uses_seg_loss:
+            raise ValueError(
+                f"refiner.kind={self.refiner.kind} cannot train with objective.formulation="
+                f"{self.objective.formulation} and objective.seg_loss={self.objective.seg_loss}: the "
+                "refiner learns from the segmentation loss on the flow's one-step estimate (use "
+                "refiner.kind=none, or the flow formulation with seg_loss auto or bce_dice)"
+            )
+        if self.refiner.kind != "none" and self.objective.loss == "linear_bce":
+            raise ValueError(
+                "refiner.kind=conv cannot train with objective.loss=linear_bce: both decode the mask "
+                "latent (choose one)"
+            )
         if self.codec.kind == "space_to_depth" and self.resolution % self.codec.factor:
             raise ValueError(
                 f"resolution {self.resolution} is not divisible by codec.factor {self.codec.factor}"

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 
@@ -29,14 +27,14 @@ from diffusers.utils import BaseOutput
 import genseg.models.codec  # noqa: F401
 import genseg.models.heads  # noqa: F401
 import genseg.models.image_encoder  # noqa: F401
+import genseg.models.refiner  # noqa: F401
+from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
 from genseg.errors import InputError, PromptError
 from genseg.models.denoisers import predict_velocity
 from genseg.models.image_encoder import join_image_tokens
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
 from genseg.objective.discriminative import discriminative_inputs, output_to_logits
-from genseg.objective.flow import velocity_from_output
-
-ImageLike = Any  # PIL.Image, H×W×C numpy in [0,1] or uint8, C×H×W tensor in [0,1]
+from genseg.objective.flow import one_step_logits, velocity_from_output
 
 
 @dataclass
@@ -48,36 +46,9 @@ class GenSegOutput(BaseOutput):
     uncertainty: np.ndarray | torch.Tensor | None = None
 
 
-def to_image_tensor(image: ImageLike) -> torch.Tensor:
-    """Any supported image → float32 3×H×W in [0, 1] (grey is replicated, alpha dropped)."""
-    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL
-        image = np.asarray(image.convert("RGB"))
-    if isinstance(image, np.ndarray):
-        arr = image
-        if arr.ndim == 2:
-            arr = arr[..., None]
-        if arr.ndim != 3:
-            raise InputError(f"image array must be H×W or H×W×C, got shape {arr.shape}")
-        scale = 255.0 if arr.dtype == np.uint8 else (65535.0 if arr.dtype == np.uint16 else 1.0)
-        tensor = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32) / scale).permute(2, 0, 1)
-    elif isinstance(image, torch.Tensor):
-        tensor = image.float()
-        if tensor.ndim == 2:
-            tensor = tensor[None]
-    else:
-        raise InputError(
-            f"unsupported image type {type(image).__name__}", fix="pass a PIL image, array or tensor"
-        )
-    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
-        raise InputError(f"image must have 1, 3 or 4 channels first (C×H×W), got shape {tuple(tensor.shape)}")
-    if tensor.shape[0] == 1:
-        tensor = tensor.repeat(3, 1, 1)
-    return tensor[:3].clamp(0, 1)
-
-
 class GenSegPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->image_encoder->denoiser->codec"
-    _optional_components = ["image_encoder", "mask_head"]
+    _optional_components = ["image_encoder", "mask_head", "refiner"]
 
     def __init__(
         self,
@@ -88,11 +59,13 @@ class GenSegPipeline(DiffusionPipeline):
         scheduler: FlowMatchEulerDiscreteScheduler,
         image_encoder=None,
         mask_head=None,
+        refiner=None,
         resolution: int = 128,
         max_text_length: int = 16,
         prediction_type: str = "sample",
         formulation: str = "flow",
         image_shortcut: bool = True,
+        seg_logit_scale: float = 4.0,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -103,6 +76,7 @@ class GenSegPipeline(DiffusionPipeline):
             scheduler=scheduler,
             image_encoder=image_encoder,
             mask_head=mask_head,
+            refiner=refiner,
         )
         # the two baseline keys have defaults, so folders saved before them load as flow models
         self.register_to_config(
@@ -111,6 +85,7 @@ class GenSegPipeline(DiffusionPipeline):
             prediction_type=prediction_type,
             formulation=formulation,
             image_shortcut=image_shortcut,
+            seg_logit_scale=seg_logit_scale,
         )
 
     # ------------------------------------------------------------------ inputs
@@ -221,9 +196,15 @@ class GenSegPipeline(DiffusionPipeline):
             out = out.to(self.mask_head.dtype)
         return output_to_logits(out, self.codec.downsample, self.mask_head)
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+    def decode(self, latent: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        """Mask probabilities B×1×res×res of clean mask latents; with a refiner, decoded at full
+        resolution from the latent's pixel logits and the (resized) images."""
         if self.mask_head is not None:
             return torch.sigmoid(self.mask_head(latent).float())
+        if self.refiner is not None and image is not None:
+            coarse = one_step_logits(self.codec, latent.float(), self.config.seg_logit_scale)
+            refined = self.refiner(coarse.to(self.refiner.dtype), image.to(self.refiner.dtype))
+            return torch.sigmoid(refined.float())
         return self.codec.decode_mask(latent).float()
 
     @torch.no_grad()
@@ -264,7 +245,7 @@ class GenSegPipeline(DiffusionPipeline):
 
         text = self.cached_text(prompts).to(device, dtype)
         batch = torch.stack(tensors).to(device)
-        resized = F.interpolate(batch, size=(res, res), mode="bilinear", align_corners=False, antialias=True)
+        resized = resize_image(batch, res)
         z_images = self.codec.encode_image(resized.to(self.codec.dtype)).to(dtype)
         if not self.config.image_shortcut:
             z_images = torch.zeros_like(z_images)  # the ablation: the slot is there, the image is not
@@ -304,14 +285,14 @@ class GenSegPipeline(DiffusionPipeline):
                 num_inference_steps,
                 show_progress=n_img * n_prompt * k <= batch_size,
             )
-            probs[start : start + len(idx)] = self.decode(latent.to(self.codec.dtype)).cpu()
+            probs[start : start + len(idx)] = self.decode(latent.to(self.codec.dtype), resized[ii]).cpu()
 
         probs = probs.view(n_img, n_prompt, k, res, res)
         mean = probs.mean(2)
         std = probs.std(2, unbiased=False) if k > 1 else None
-        mean = F.interpolate(mean, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+        mean = resize_probabilities(mean, (height, width)).clamp(0, 1)
         if std is not None:
-            std = F.interpolate(std, size=(height, width), mode="bilinear", align_corners=False).clamp(min=0)
+            std = resize_probabilities(std, (height, width)).clamp(min=0)
         masks = mean > threshold
         if output_type == "np":
             masks, mean = masks.numpy(), mean.numpy()

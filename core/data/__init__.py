@@ -29,6 +29,7 @@ _EXPORTS = {
     "write_overlay_png": "genseg.data.readers",
     "PromptedSegmentationDataset": "genseg.data.folder_dataset",
     "build_transform": "genseg.data.transforms",
+    "ImageProcessor": "genseg.data.image_processor",
     "make_mni152_dataset": "genseg.data.sample_data",
     "make_shapes_dataset": "genseg.data.sample_data",
 }

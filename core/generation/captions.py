@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genseg.data.image_processor import ImageProcessor
 from genseg.data.io import load_image, load_label
 from genseg.data.schema import DatasetSpec, load_dataset_spec, normalise_split, resolve_path
 from genseg.errors import DatasetError, InputError
@@ -84,7 +85,7 @@ class ImageCaptionDataset(torch.utils.data.Dataset):
         return [caption for _, _, caption in self.items]
 
     def load(self, index: int, flip: bool = False) -> dict[str, object]:
-        """Item ``index`` resized to R×R (bilinear, antialiased), optionally mirrored."""
+        """Item ``index`` resized to R×R by the shared image processor, optionally mirrored."""
         path, domain, caption = self.items[index]
         array = load_image(path, domain).array
         if array.ndim != 3 or array.shape[2] not in (1, 3):
@@ -93,12 +94,7 @@ class ImageCaptionDataset(torch.utils.data.Dataset):
                 path=path,
                 fix="train joint generation on 2D RGB or greyscale datasets",
             )
-        image = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)
-        image = image.repeat(3 // image.shape[0], 1, 1)
-        r = self.resolution
-        image = torch.nn.functional.interpolate(
-            image[None], size=(r, r), mode="bilinear", align_corners=False, antialias=True
-        )[0].clamp(0, 1)
+        image = ImageProcessor(self.resolution).preprocess(array)[0]
         if flip:
             image = image.flip(-1)
         return {"image": image, "caption": caption}

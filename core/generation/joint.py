@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from genseg.config import JointGenerationConfig, TrainConfig
+from genseg.data.transforms import HORIZONTAL_FLIP_P
 from genseg.errors import ConfigError
 from genseg.generation.captions import ImageCaptionDataset
 from genseg.generation.text import EMPTY, CaptionCache
@@ -134,7 +135,7 @@ class JointGeneration:
         g = torch.Generator().manual_seed(seed)
         n = generation_count(n_mask, self.cfg.ratio, g)
         index = torch.randint(0, len(self.data), (n,), generator=g).tolist()
-        flips = (torch.rand(n, generator=g) < 0.5).tolist()
+        flips = (torch.rand(n, generator=g) < HORIZONTAL_FLIP_P).tolist()
         items = [self.data.load(i, flip=f) for i, f in zip(index, flips, strict=True)]
         captions = drop_captions([str(it["caption"]) for it in items], self.cfg.text_dropout, g)
         images = torch.stack([it["image"] for it in items]) if items else torch.zeros(0, 3, 1, 1)

@@ -54,7 +54,13 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
         from genseg.models.heads import LinearMaskHead
 
         mask_head = LinearMaskHead(codec.mask_latent_channels, codec.downsample)
+    refiner = None
+    if cfg.refiner.kind == "conv":
+        from genseg.models.refiner import MaskRefiner
+
+        refiner = MaskRefiner(image_channels=3, channels=cfg.refiner.channels)
     return {
+        "refiner": refiner,
         "denoiser": denoiser,
         "codec": codec,
         "text_encoder": text_encoder,
@@ -79,4 +85,5 @@ def build_pipeline(cfg: ModelConfig, seed: int = 0):
         prediction_type=cfg.objective.prediction,
         formulation=cfg.objective.formulation,
         image_shortcut=cfg.objective.image_shortcut,
+        seg_logit_scale=cfg.objective.seg_logit_scale,
     )

@@ -96,4 +96,3 @@ def one_step_logits(codec, x0_hat: torch.Tensor, scale: float) -> torch.Tensor:
         return torch.logit(prob)
     channels = F.pixel_shuffle(x0_hat / codec.scale, codec.downsample)
     return scale * channels.mean(dim=1, keepdim=True)
-

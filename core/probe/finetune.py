@@ -56,10 +56,11 @@ def _training_pairs(folders: Sequence[Path], split: str, resolution: int):
     """Every (image, class present) of the split, resized to the model's resolution."""
     import numpy as np
 
+    from genseg.data.image_processor import ImageProcessor
     from genseg.data.io import load_image, load_label
     from genseg.evaluation.runner import split_items
-    from genseg.pipeline import to_image_tensor
 
+    processor = ImageProcessor(resolution)
     images, masks, names = [], [], []
     for item in (it for f in folders for it in split_items(Path(f), split)):
         image, label = load_image(item.image, item.domain).array, load_label(item.label).array
@@ -67,15 +68,13 @@ def _training_pairs(folders: Sequence[Path], split: str, resolution: int):
             [(image[z], label[z]) for z in range(image.shape[0])] if image.ndim == 4 else [(image, label)]
         )
         for plane, lab in planes:
-            tensor = F.interpolate(
-                to_image_tensor(plane)[None], size=(resolution,) * 2, mode="bilinear", antialias=True
-            )[0]
+            tensor = processor.preprocess(plane)[0]
             for name, values in item.classes:
-                truth = torch.from_numpy(np.isin(lab, values).astype(np.float32))[None, None]
+                truth = torch.from_numpy(np.isin(lab, values).astype(np.float32))
                 if not truth.any():
                     continue
                 images.append(tensor)
-                masks.append(F.interpolate(truth, size=(resolution,) * 2, mode="nearest")[0, 0])
+                masks.append(processor.preprocess_mask(truth))
                 names.append(name)
     return images, masks, names
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from genseg.data.image_processor import resize_probabilities
+
 
 def token_weights(
     tokenizer, prompts: list[str], max_length: int, special_tokens: bool = False
@@ -54,10 +56,7 @@ def prompt_maps(attention: torch.Tensor, weights: torch.Tensor, grid: tuple[int,
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """… × h × w → … × H × W, bilinear (the grid is coarse; nearest would show the patches)."""
-    lead = maps.shape[:-2]
-    flat = maps.reshape(-1, 1, *maps.shape[-2:]).float()
-    up = F.interpolate(flat, size=size, mode="bilinear", align_corners=False)
-    return up.view(*lead, *size)
+    return resize_probabilities(maps, size)
 
 
 def minmax(maps: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from genseg.data.image_processor import resize_image
 from genseg.errors import InputError
 from genseg.probe.attention import recording
 from genseg.probe.checks import check_layer, require_joint_attention
@@ -88,7 +88,7 @@ class AttentionProbe:
         pipe = self.pipe
         device, dtype, res = pipe._execution_device, pipe.denoiser.dtype, pipe.config.resolution
         batch = torch.stack(tensors).to(device)
-        resized = F.interpolate(batch, size=(res, res), mode="bilinear", align_corners=False, antialias=True)
+        resized = resize_image(batch, res)
         z_images = pipe.codec.encode_image(resized.to(pipe.codec.dtype)).to(dtype)
         tokens = pipe.image_encoder(resized.to(pipe.image_encoder.dtype)) if pipe.image_encoder else None
         return z_images, tokens

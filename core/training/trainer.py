@@ -221,6 +221,9 @@ def train(
         max_length=mcfg.text_encoder.max_length,
         formulation=mcfg.objective.formulation,
         downsample=pipe.codec.downsample,
+        refiner=pipe.refiner,
+        codec=pipe.codec,
+        seg_logit_scale=mcfg.objective.seg_logit_scale,
     )
     if cfg.gradient_checkpointing:
         enable_gradient_checkpointing(pipe.denoiser)
@@ -384,8 +387,15 @@ class FlowModel(torch.nn.Module):
         max_length: int = 16,
         formulation: str = "flow",
         downsample: int = 1,
+        refiner=None,
+        codec=None,
+        seg_logit_scale: float = 4.0,
     ) -> None:
         super().__init__()
+        # the refiner decodes the one-step estimate with the image; the codec is frozen and
+        # held outside the module's parameters (a plain attribute, not a submodule)
+        self.refiner, self.seg_logit_scale = refiner, seg_logit_scale
+        self.__dict__["codec"] = codec
         self.denoiser, self.image_encoder, self.mask_head = denoiser, image_encoder, mask_head
         self.text_encoder, self.tokenizer, self.max_length = text_encoder, tokenizer, max_length
         self.prediction = prediction
@@ -413,6 +423,11 @@ class FlowModel(torch.nn.Module):
             return out, output_to_logits(out, self.downsample, self.mask_head)
         v = velocity_from_output(out, x_t, t, self.prediction)
         logits = self.mask_head(predicted_clean(x_t, v, t)) if self.mask_head is not None else None
+        if self.refiner is not None and image is not None:
+            from genseg.objective.flow import one_step_logits
+
+            coarse = one_step_logits(self.codec, predicted_clean(x_t, v, t), self.seg_logit_scale)
+            logits = self.refiner(coarse, image)
         return v, logits
 
 

@@ -97,3 +97,27 @@ def test_optional_image_encoder_and_linear_head_round_trip(tmp_path, make_tiny_c
     out2 = again(_image(), "x", generator=torch.Generator().manual_seed(0))
     assert again.image_encoder is not None and again.mask_head is not None
     assert np.array_equal(out.probabilities, out2.probabilities)
+
+
+def test_refiner_round_trips_and_changes_the_decoded_mask(tmp_path, make_tiny_config):
+    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import GenSegPipeline
+
+    pipe = build_pipeline(make_tiny_config({"refiner": {"kind": "conv", "channels": 8}}))
+    pipe.set_progress_bar_config(disable=True)
+    before = pipe(_image(), "x", generator=torch.Generator().manual_seed(0)).probabilities
+    # the last layer starts at zero (an untrained refiner is the identity); give it weights
+    with torch.no_grad():
+        torch.nn.init.normal_(pipe.refiner.out.weight, std=0.5)
+    after = pipe(_image(), "x", generator=torch.Generator().manual_seed(0)).probabilities
+    assert not np.allclose(before, after)
+    pipe.save_pretrained(tmp_path / "m")
+    again = GenSegPipeline.from_pretrained(tmp_path / "m")
+    assert again.refiner is not None
+    again_out = again(_image(), "x", generator=torch.Generator().manual_seed(0)).probabilities
+    assert np.array_equal(after, again_out)
+
+
+def test_refiner_needs_the_segmentation_loss(make_tiny_config):
+    with pytest.raises(Exception, match="refiner learns from the segmentation loss"):
+        make_tiny_config({"refiner": {"kind": "conv"}, "objective": {"seg_loss": "none"}})

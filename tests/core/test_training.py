@@ -130,3 +130,14 @@ def test_existing_run_and_missing_checkpoint_are_refused(toy_dataset, tmp_path, 
         train(_cfg(make_tiny_config, steps=2), tmp_path / "run", [toy_dataset], resume=True, progress=False)
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train(_cfg(make_tiny_config, steps=2), tmp_path / "fresh", [toy_dataset], resume=True, progress=False)
+
+
+def test_refiner_trains_with_the_flow_and_is_exported(toy_dataset, tmp_path, make_tiny_config):
+    from genseg.pipeline import load_pipeline
+    from genseg.training.trainer import train
+
+    model = make_tiny_config({"refiner": {"kind": "conv", "channels": 8}})
+    train(_cfg(make_tiny_config, model=model, steps=6), tmp_path / "run", [toy_dataset], progress=False)
+    pipe = load_pipeline(tmp_path / "run")
+    # the zero-initialised output layer has moved: the segmentation loss reached the refiner
+    assert pipe.refiner is not None and pipe.refiner.out.weight.abs().sum() > 0
