@@ -102,7 +102,11 @@ def segment_tiled(
         collected = ArraySink(height, width, len(prompts))
         sinks.append(collected)
     if vector is not None:
-        sinks.append(open_stream(vector, reference, prompts, kind="vector"))
+        try:
+            sinks.append(open_stream(vector, reference, prompts, kind="vector"))
+        except BaseException:  # e.g. a raster polygons cannot be placed from: leave no partial mask
+            _abort(sinks)
+            raise
     step = max(1, -(-max(height, width) // THUMBNAIL))
     tee = _Tee(sinks, height, width, step)
     nodata = getattr(streamed, "nodata", None)
@@ -126,9 +130,7 @@ def segment_tiled(
             write(mask_path, collected.labels, reference=reference)
         written = [s.close() for s in sinks if s is not collected]
     except BaseException:
-        for s in sinks:
-            if hasattr(s, "abort"):
-                s.abort()
+        _abort(sinks)
         raise
     finally:
         if hasattr(source, "close"):
@@ -143,6 +145,13 @@ def segment_tiled(
         [mask_path] + [p for p in written if p is not None and Path(p) != mask_path] + [outputs["overlay"]]
     )
     return paths, coverage, report
+
+
+def _abort(sinks: list) -> None:
+    """Drop every sink's partial output."""
+    for s in sinks:
+        if hasattr(s, "abort"):
+            s.abort()
 
 
 def _thumbnail_image(source, sample, step: int, shape: tuple[int, int]) -> np.ndarray:

@@ -6,6 +6,11 @@ percentile of the *valid* pixels of the whole scene (``percentile``), or the pix
 range (``dtype``). It is computed once per scene (:func:`plan_bands`) and applied to every
 window (:meth:`BandPlan.apply`), so a tiled run sees the same values as a whole-image run.
 Nodata pixels never enter the statistics and come out as 0 with ``valid`` False.
+
+Float rasters are scaled by percentiles by default; ``normalise=dtype`` takes them as
+already in [0, 1] and warns when that clips a noticeable share of the valid values
+(:data:`CLIP_WARN_SHARE`), as does the generic domain for a float GeoTIFF
+(:func:`warn_unit_clipping`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from genseg.plugins.options import check_option_keys, is_strict
 
 STATS_MAX_PIXELS = 2048 * 2048
 """Scenes up to this size get exact statistics; larger ones a decimated sample of this size."""
+
+CLIP_WARN_SHARE = 0.01
+"""Share of valid float values outside [0, 1] above which clipping them is announced."""
 
 OPTION_KEYS = (
     "sensor",
@@ -62,9 +70,30 @@ class BandPlan:
         return {"bands": self.bands, "normalise": self.mode, "low": list(self.low), "high": list(self.high)}
 
 
+def clipped_share(values: np.ndarray) -> float:
+    """Share of the finite values outside [0, 1] (0 when there are none)."""
+    values = np.asarray(values)
+    finite = values[np.isfinite(values)]
+    return float(((finite < 0) | (finite > 1)).mean()) if finite.size else 0.0
+
+
+def warn_unit_clipping(values: np.ndarray, path: Path | None, how: str, fix: str) -> None:
+    """Warn when taking float ``values`` as [0, 1] clips more than :data:`CLIP_WARN_SHARE` of them."""
+    share = clipped_share(values)
+    if share > CLIP_WARN_SHARE:
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        warnings.warn(
+            f"{path}: {share:.1%} of the float values lie outside [0, 1] (range {low:g}..{high:g}) "
+            f"and are clipped by {how}; {fix}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def check_crs(meta: Mapping[str, Any], path: Path | None, options: Mapping[str, Any]) -> None:
-    """A GeoTIFF without a CRS: a warning, or an error under ``strict``."""
-    if meta.get("crs") is not None or path is None or path.suffix.lower() not in (".tif", ".tiff"):
+    """A GeoTIFF without a CRS (nor GCPs or RPCs): a warning, or an error under ``strict``."""
+    placed = meta.get("crs") is not None or meta.get("gcps") or meta.get("rpcs")
+    if placed or path is None or path.suffix.lower() not in (".tif", ".tiff"):
         return
     message = f"{path}: the raster has no CRS, so its outputs cannot be placed on a map"
     if is_strict(options):
@@ -112,6 +141,9 @@ def plan_bands(
             low, high = [float(max(info.min, 0))] * 3, [float(info.max)] * 3
         else:
             low, high = [0.0] * 3, [1.0] * 3
+            warn_unit_clipping(
+                stats(picks), path, "normalise=dtype", "use -O normalise=percentile (the default for floats)"
+            )
     elif mode == "percentile":
         lo_q, hi_q = (float(q) for q in str(options.get("percentiles", "2,98")).split(","))
         values = stats(picks)

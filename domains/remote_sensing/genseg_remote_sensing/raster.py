@@ -2,8 +2,9 @@
 
 :class:`GeoTiffSource` serves normalised windows (``genseg.tiling.RasterSource``);
 :class:`GeoTiffSink` writes finished label rows block by block into a tiled, compressed
-GeoTIFF on the source's grid (same CRS, transform, size; nodata where the source had
-nodata), under a temporary name renamed on ``close()``.
+GeoTIFF on the source's grid (same CRS, transform, size, GCPs and RPCs; nodata wherever the
+source's mask — nodata value, alpha band or internal mask — left a pixel out), under a
+temporary name renamed on ``close()``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from typing import Any
 
 import numpy as np
 
+from genseg.errors import InputError
 from genseg_remote_sensing.preprocessing import STATS_MAX_PIXELS, BandPlan, check_crs, plan_bands
-from genseg_remote_sensing.readers import dataset_mask, gdal_env, open_raster, read_window, spatial_meta
+from genseg_remote_sensing.readers import (
+    dataset_mask,
+    gdal_env,
+    open_raster,
+    raster_errors,
+    read_window,
+    spatial_meta,
+)
 
 DOMAIN = "remote-sensing"
 BLOCK = 512
+NAME_MAX = 255
+"""Longest file name most file systems take (bytes); the temporary name must fit it too."""
 
 
 def _reference(path: Path, meta: dict[str, Any], bands: list[str]):
@@ -68,15 +79,20 @@ class GeoTiffSource:
         self._src = None
         self.reference = _reference(self.path, self.meta, self.plan.bands if self.plan else [])
 
+    def _indexes(self, picks) -> list[int]:
+        """File band indices (1-based) of 0-based positions among the data bands."""
+        return [self.meta["data_bands"][p] for p in picks]
+
     def _stats(self, src, picks: list[int]) -> np.ndarray:
         pixels = src.height * src.width
         if pixels <= STATS_MAX_PIXELS:
-            values = read_window(src, indexes=[p + 1 for p in picks], what="image raster")
+            values = read_window(src, indexes=self._indexes(picks), what="image raster")
             valid = dataset_mask(src)
         else:
             f = (pixels / STATS_MAX_PIXELS) ** 0.5
             shape = (max(1, int(src.height / f)), max(1, int(src.width / f)))
-            values = src.read([p + 1 for p in picks], out_shape=(len(picks), *shape))  # nearest: a sample
+            with raster_errors(self.path, "read the image raster"):  # nearest: a sample
+                values = src.read(self._indexes(picks), out_shape=(len(picks), *shape))
             valid = dataset_mask(src, out_shape=shape)
         return np.moveaxis(values, 0, -1)[valid]
 
@@ -90,13 +106,15 @@ class GeoTiffSource:
             # costs ~0.1 s); the sinks write inside it too, on the same thread.
             self._env = gdal_env()
             self._env.__enter__()
-            self._src = rasterio.open(self.path)
+            with raster_errors(self.path, "open the raster"):
+                self._src = rasterio.open(self.path)
         window = Window(col, row, width, height)
         valid = dataset_mask(self._src, window=window)
         if self.plan is not None:
-            raw = read_window(self._src, window, [p + 1 for p in self.plan.picks], "image raster")
+            raw = read_window(self._src, window, self._indexes(self.plan.picks), "image raster")
             return self.plan.apply(np.moveaxis(raw, 0, -1), valid), valid
-        raw = np.moveaxis(read_window(self._src, window, what="image raster"), 0, -1)
+        raw = read_window(self._src, window, self.meta["data_bands"], "image raster")
+        raw = np.moveaxis(raw, 0, -1)
         from genseg.data.sample import Sample
         from genseg.plugins.registry import preprocess
 
@@ -110,11 +128,14 @@ class GeoTiffSource:
         with gdal_env(), open_raster(self.path) as src:
             valid = dataset_mask(src, out_shape=shape)
             if self.plan is None:
-                raw = src.read(list(range(1, min(3, src.count) + 1)), out_shape=(min(3, src.count), *shape))
+                bands = self.meta["data_bands"][:3]
+                with raster_errors(self.path, "read the image raster"):
+                    raw = src.read(bands, out_shape=(len(bands), *shape))
                 from genseg.data.readers import to_unit_float
 
                 return to_unit_float(np.moveaxis(raw, 0, -1)) * valid[..., None]
-            raw = src.read([p + 1 for p in self.plan.picks], out_shape=(3, *shape))
+            with raster_errors(self.path, "read the image raster"):
+                raw = src.read(self._indexes(self.plan.picks), out_shape=(3, *shape))
             return self.plan.apply(np.moveaxis(raw, 0, -1), valid)
 
     def close(self) -> None:
@@ -129,11 +150,12 @@ def open_geotiff(path: Path, domain: str, options: Mapping[str, Any]) -> GeoTiff
     return GeoTiffSource(path, domain, options)
 
 
-def label_nodata(source_nodata: float | None, prompts: int) -> int | None:
+def label_nodata(source_nodata: float | None, prompts: int, masked: bool = False) -> int | None:
     """The output's nodata: the source's value when a uint8 label can hold it without clashing
-    with a class (0..P), else 255; None when the source has none."""
+    with a class (0..P), else 255; 255 too when the source masks pixels without a nodata value
+    (alpha band, internal mask); None when nothing is masked."""
     if source_nodata is None:
-        return None
+        return 255 if masked else None
     value = float(source_nodata)
     if value.is_integer() and prompts < value <= 255:
         return int(value)
@@ -151,17 +173,30 @@ def _block(size: int) -> int:
     return BLOCK if size >= BLOCK else max(16, -(-size // 16) * 16)
 
 
+def georeferencing(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile keys that place the label raster: CRS and transform, or the GCPs with their
+    CRS (a GeoTIFF holds one or the other), plus any RPCs."""
+    if meta.get("gcps"):
+        placed = {"gcps": meta["gcps"], "crs": meta.get("gcp_crs")}
+    else:
+        placed = {"crs": meta.get("crs"), "transform": meta.get("transform")}
+    if meta.get("rpcs"):
+        placed["rpcs"] = meta["rpcs"]
+    return placed
+
+
 def label_profile(meta: Mapping[str, Any], prompts: list[str]) -> dict[str, Any]:
     """A tiled, DEFLATE-compressed uint8 GeoTIFF profile on the reference's grid."""
+    valid = meta.get("valid_mask")
+    masked = bool(meta.get("masked")) or (valid is not None and not np.asarray(valid).all())
     return {
         "driver": "GTiff",
         "height": meta["height"],
         "width": meta["width"],
         "count": 1,
         "dtype": "uint8",
-        "crs": meta.get("crs"),
-        "transform": meta.get("transform"),
-        "nodata": label_nodata(meta.get("nodata"), len(prompts)),
+        **georeferencing(meta),
+        "nodata": label_nodata(meta.get("nodata"), len(prompts), masked),
         "tiled": True,
         "blockxsize": _block(meta["width"]),
         "blockysize": _block(meta["height"]),
@@ -170,20 +205,38 @@ def label_profile(meta: Mapping[str, Any], prompts: list[str]) -> dict[str, Any]
 
 
 def temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
+    """A hidden sibling of ``path`` (same suffix) whose name still fits :data:`NAME_MAX` bytes."""
+    tail = f".{os.getpid()}.partial{path.suffix}"
+    room = NAME_MAX - 1 - len(tail.encode())
+    head = path.name.encode()[:room].decode(errors="ignore")
+    return path.with_name(f".{head}{tail}")
+
+
+def _open_for_writing(path: Path, profile: Mapping[str, Any]):
+    """``rasterio.open(path, "w")`` in a folder created if missing; failures name the output."""
+    import rasterio
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the output folder: {exc.strerror}",
+            path=path.parent,
+            fix="choose an output path in a folder you can write to",
+        ) from None
+    with raster_errors(path, "create the output raster"):
+        return rasterio.open(path, "w", **profile)
 
 
 class GeoTiffSink:
     """Label rows → a GeoTIFF, one block row at a time; committed by renaming on ``close()``."""
 
     def __init__(self, path: Path, reference, prompts: list[str]) -> None:
-        import rasterio
-
         self.path = Path(path)
         self.tmp = temporary_name(self.path)
         self.profile = label_profile(reference.meta, prompts)
         self.nodata = self.profile["nodata"]
-        self._dst = rasterio.open(self.tmp, "w", **self.profile)
+        self._dst = _open_for_writing(self.tmp, self.profile)
         self._dst.update_tags(**label_tags(prompts))
         self._dst.set_band_description(1, "label")
         self._pending: list[np.ndarray] = []
@@ -224,8 +277,6 @@ def open_geotiff_sink(path: Path, reference, prompts: list[str]) -> GeoTiffSink:
 
 def write_geotiff(path: Path, mask: np.ndarray, reference=None) -> Path:
     """``WriterSpec.write`` target: a whole label map on the reference's grid (or none)."""
-    import rasterio
-
     path = Path(path)
     meta = dict(reference.meta) if reference is not None else {}
     meta.setdefault("height", mask.shape[0])
@@ -238,7 +289,7 @@ def write_geotiff(path: Path, mask: np.ndarray, reference=None) -> Path:
         label[~np.asarray(valid)] = profile["nodata"]
     tmp = temporary_name(path)
     try:
-        with rasterio.open(tmp, "w", **profile) as dst:
+        with _open_for_writing(tmp, profile) as dst:
             dst.write(label[None])
             dst.set_band_description(1, "label")
         os.replace(tmp, path)

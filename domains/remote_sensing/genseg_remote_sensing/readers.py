@@ -1,15 +1,24 @@
 """GeoTIFF / Cloud-Optimised GeoTIFF through rasterio, with the georeferencing in ``meta``.
 
 ``meta`` holds ``crs`` (a ``rasterio.crs.CRS`` or None), ``transform`` (an
-``affine.Affine``, pixel → CRS coordinates), ``nodata``, ``band_descriptions``, ``dtype``
-and, for images, ``valid_mask`` (GDAL's dataset mask: False where the pixel is nodata).
-Values are the file's own (no scaling here; the domain's preprocessing scales them), and
-nothing is reprojected or resampled.
+``affine.Affine``, pixel → CRS coordinates), ``gcps`` and ``gcp_crs`` (ground control
+points, when the raster is georeferenced by them), ``rpcs`` (rational polynomial
+coefficients, or None), ``nodata``, ``masked`` (True when GDAL masks any pixel: a nodata
+value, an alpha band or an internal mask), ``data_bands`` (1-based indices of the bands
+that hold data: alpha bands are a mask, not data), ``band_descriptions`` (of those bands),
+``dtype`` and, for images, ``valid_mask`` (GDAL's dataset mask: False where the pixel is
+nodata or masked out). Values are the file's own (no scaling here; the domain's
+preprocessing scales them), and nothing is reprojected or resampled.
+
+A whole-raster read is refused above :func:`max_pixels` (a decompression-bomb guard);
+window-by-window reads (:mod:`genseg_remote_sensing.raster`) are not limited.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -17,12 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from genseg.errors import InputError
+from genseg.errors import ConfigError, InputError
 
-_FIX_CORRUPT = (
-    "the file is truncated or not a GeoTIFF; download or export it again (gdalinfo FILE shows what is wrong)"
-)
-
+MAX_PIXELS_ENV = "GENSEG_MAX_RASTER_PIXELS"
+DEFAULT_MAX_PIXELS = 16384 * 16384
+"""Largest raster (width × height) read whole; a Sentinel-2 tile (10980²) fits."""
 
 GDAL_CACHE_MB = 128
 """GDAL's block cache while genseg reads and writes rasters. GDAL's default (5 % of RAM) would
@@ -36,45 +44,68 @@ def gdal_env():
     return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20)  # rasterio passes bytes to GDALSetCacheMax
 
 
+def _fix_for(path: Path) -> str:
+    """What to do about a raster GDAL cannot read, by kind of file."""
+    if path.suffix.lower() == ".vrt":
+        return (
+            "a file this VRT refers to is missing or damaged; check its SourceFilename entries "
+            "(gdalinfo FILE shows what is wrong)"
+        )
+    return (
+        "the file is truncated or not a GeoTIFF; download or export it again "
+        "(gdalinfo FILE shows what is wrong)"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """GDAL's own message: rasterio often wraps it as the cause of a generic 'Read failed'."""
+    cause = exc.__cause__ or exc.__context__
+    text = str(exc).strip()
+    if cause is not None and "previous exception" in text:
+        text = str(cause).strip() or text
+    return " ".join(text.split()) or type(exc).__name__
+
+
+@contextmanager
+def raster_errors(path: str | Path, what: str) -> Iterator[None]:
+    """Turn rasterio/GDAL failures inside the block into one InputError naming the file."""
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    try:
+        yield
+    except (RasterioError, CPLE_BaseError) as exc:
+        path = Path(path)
+        raise InputError(f"cannot {what}: {_reason(exc)}", path=path, fix=_fix_for(path)) from None
+
+
 @contextmanager
 def open_raster(path: Path):
     """``rasterio.open`` with errors that name the file (and without the not-georeferenced warning)."""
     import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+    from rasterio.errors import NotGeoreferencedWarning
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(path)
-    except RasterioError as exc:
-        raise InputError(f"cannot open the raster: {exc}", path=path, fix=_FIX_CORRUPT) from None
+    with raster_errors(path, "open the raster"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        src = rasterio.open(path)
     with src:
         yield src
 
 
 def read_window(src, window=None, indexes=None, what: str = "raster") -> np.ndarray:
     """``src.read`` whose failure (a truncated tile) is an InputError naming the file."""
-    from rasterio.errors import RasterioError
-
-    try:
+    with raster_errors(src.name, f"read the {what}"):
         return src.read(indexes, window=window)
-    except RasterioError as exc:
-        raise InputError(f"cannot read the {what}: {exc}", path=Path(src.name), fix=_FIX_CORRUPT) from None
 
 
 def dataset_mask(src, window=None, out_shape=None) -> np.ndarray:
-    from rasterio.errors import RasterioError
-
-    try:
+    """GDAL's dataset mask as booleans (True = valid): nodata, alpha and internal masks."""
+    with raster_errors(src.name, "read the raster mask"):
         return src.dataset_mask(window=window, out_shape=out_shape) > 0
-    except RasterioError as exc:
-        raise InputError(
-            f"cannot read the raster mask: {exc}", path=Path(src.name), fix=_FIX_CORRUPT
-        ) from None
 
 
 def is_georeferenced(path: Path) -> bool:
-    """A TIFF with a CRS or a geotransform: read by this plugin so the georeferencing is kept.
+    """A TIFF with a CRS, a geotransform, GCPs or RPCs: read by this plugin so they are kept.
 
     Asked each time a TIFF is looked up (a training epoch reads every file), so the answer is
     kept per file version (size and modification time) instead of reopening the file.
@@ -91,34 +122,88 @@ def _georeferenced(path: str, size: int, mtime_ns: int) -> bool:
     from affine import Affine
 
     try:
-        with open_raster(Path(path)) as src:
-            return src.crs is not None or src.transform != Affine.identity() or bool(src.gcps[0])
+        with open_raster(Path(path)) as src, raster_errors(path, "read the georeferencing"):
+            placed = src.crs is not None or src.transform != Affine.identity()
+            return placed or bool(src.gcps[0]) or bool(src.rpcs)
     except InputError:
         return False
 
 
+def data_bands(src) -> list[int]:
+    """1-based indices of the bands holding data (alpha bands left out, unless all are)."""
+    from rasterio.enums import ColorInterp
+
+    bands = [i + 1 for i, c in enumerate(src.colorinterp) if c != ColorInterp.alpha]
+    return bands or list(range(1, src.count + 1))
+
+
+def has_mask(src) -> bool:
+    """True when GDAL can mask pixels of this raster (nodata value, alpha band, internal mask)."""
+    from rasterio.enums import MaskFlags
+
+    return any(MaskFlags.all_valid not in flags for flags in src.mask_flag_enums)
+
+
 def spatial_meta(src) -> dict[str, Any]:
-    return {
-        "crs": src.crs,
-        "transform": src.transform,
-        "nodata": src.nodata,
-        "band_descriptions": list(src.descriptions),
-        "dtype": src.dtypes[0],
-        "width": src.width,
-        "height": src.height,
-    }
+    """The raster's georeferencing and band layout (see the module docstring)."""
+    with raster_errors(src.name, "read the raster's metadata"):
+        bands = data_bands(src)
+        gcps, gcp_crs = src.gcps
+        descriptions = list(src.descriptions)
+        return {
+            "crs": src.crs,
+            "transform": src.transform,
+            "gcps": list(gcps) or None,
+            "gcp_crs": gcp_crs if gcps else None,
+            "rpcs": src.rpcs,
+            "nodata": src.nodata,
+            "masked": has_mask(src),
+            "data_bands": bands,
+            "band_descriptions": [descriptions[b - 1] for b in bands],
+            "dtype": src.dtypes[0],
+            "width": src.width,
+            "height": src.height,
+        }
+
+
+def max_pixels() -> int:
+    """The whole-read pixel limit: ``$GENSEG_MAX_RASTER_PIXELS`` (0 = none) or the default."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    if not text.isdigit():
+        raise ConfigError(
+            f"{MAX_PIXELS_ENV}={text!r} is not a whole number",
+            fix=f"set {MAX_PIXELS_ENV} to a pixel count such as 500000000, or 0 for no limit",
+        )
+    return int(text)
+
+
+def check_pixel_limit(src, path: Path) -> None:
+    """Refuse to read a raster whole when it is larger than :func:`max_pixels`."""
+    limit = max_pixels()
+    pixels = src.width * src.height
+    if limit and pixels > limit:
+        raise InputError(
+            f"the raster is {src.width}×{src.height} = {pixels:,} pixels, over the {limit:,}-pixel "
+            "limit for reading a raster whole (a guard against decompression bombs)",
+            path=path,
+            fix=f"segment it with --domain remote-sensing (streamed tile by tile, no limit), "
+            f"or raise the limit with {MAX_PIXELS_ENV}={pixels} (0 = no limit)",
+        )
 
 
 def read_geotiff(path: Path, kind: str):
-    """A GeoTIFF as a Sample: images H×W×C (all bands, file values), labels H×W int64."""
+    """A GeoTIFF as a Sample: images H×W×C (the data bands, file values), labels H×W int64."""
     from genseg.data.sample import Sample
 
     path = Path(path)
     with open_raster(path) as src:
         meta = spatial_meta(src)
+        check_pixel_limit(src, path)
         if kind == "label":
             array = read_window(src, indexes=1, what="label raster").astype(np.int64)
         else:
-            array = np.moveaxis(read_window(src, what="image raster"), 0, -1)
+            array = np.moveaxis(read_window(src, indexes=meta["data_bands"], what="image raster"), 0, -1)
             meta["valid_mask"] = dataset_mask(src)
     return Sample(array=array, path=path, kind=kind, reader="geotiff", meta=meta)

@@ -44,6 +44,25 @@ def layer_name(prompt: str) -> str:
     return slug(prompt)
 
 
+def check_affine(reference, path: Path) -> None:
+    """Polygons need an affine geotransform: refuse a raster placed only by GCPs or RPCs."""
+    from affine import Affine
+
+    meta = reference.meta
+    how = "ground control points" if meta.get("gcps") else "RPCs" if meta.get("rpcs") else None
+    transform = meta.get("transform")
+    if how and (transform is None or transform == Affine.identity()):
+        from genseg.errors import InputError
+
+        warp = "-rpc" if how == "RPCs" else "-tps"
+        raise InputError(
+            f"polygons need a geotransform, but {reference.path} is placed by {how}",
+            path=path,
+            fix=f"orthorectify it first (gdalwarp {warp} -t_srs EPSG:XXXX in.tif out.tif) "
+            "or segment without --vector (the label GeoTIFF keeps the " + how + ")",
+        )
+
+
 class VectorSink:
     """Collects polygons strip by strip; ``close()`` writes the file (atomically)."""
 
@@ -57,6 +76,7 @@ class VectorSink:
             raise InputError(
                 f"unknown vector format {suffix!r}", path=path, fix="use NAME.gpkg or NAME.geojson"
             )
+        check_affine(reference, path)
         self.crs = reference.meta.get("crs")
         self.transform = reference.meta.get("transform")
         self.prompts = list(prompts)
