@@ -44,6 +44,10 @@ def gdal_env():
     return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20)  # rasterio passes bytes to GDALSetCacheMax
 
 
+class MetadataTextError(InputError):
+    """GDAL opened the raster but a text field (CRS name, tag) is not valid UTF-8."""
+
+
 def _fix_for(path: Path) -> str:
     """What to do about a raster GDAL cannot read, by kind of file."""
     if path.suffix.lower() == ".vrt":
@@ -77,6 +81,13 @@ def raster_errors(path: str | Path, what: str) -> Iterator[None]:
     except (RasterioError, CPLE_BaseError) as exc:
         path = Path(path)
         raise InputError(f"cannot {what}: {_reason(exc)}", path=path, fix=_fix_for(path)) from None
+    except UnicodeDecodeError as exc:  # a damaged CRS name or tag that rasterio decodes as UTF-8
+        path = Path(path)
+        raise MetadataTextError(
+            f"cannot {what}: its metadata is not valid text ({exc.reason} at byte {exc.start})",
+            path=path,
+            fix=_fix_for(path),
+        ) from None
 
 
 @contextmanager
@@ -125,6 +136,8 @@ def _georeferenced(path: str, size: int, mtime_ns: int) -> bool:
         with open_raster(Path(path)) as src, raster_errors(path, "read the georeferencing"):
             placed = src.crs is not None or src.transform != Affine.identity()
             return placed or bool(src.gcps[0]) or bool(src.rpcs)
+    except MetadataTextError:
+        return True  # a GeoTIFF whose metadata is damaged: this reader says so clearly
     except InputError:
         return False
 
