@@ -86,13 +86,34 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "prompt"
 
 
+def dataset_folder(name: str) -> str:
+    """The one folder name a dataset's masks go under.
+
+    A dataset.json ``name`` is free text (it may hold ``/``, ``..`` or be an absolute path);
+    it must never choose where files are written, so anything beyond ``[A-Za-z0-9._-]`` is
+    replaced and a short hash keeps two such names apart. Plain names are kept as they are.
+    """
+    import hashlib
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")
+    if safe == name and safe:
+        return safe
+    digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[:64] or 'dataset'}-{digest}"
+
+
+def _image_folder(item: QueryItem) -> str:
+    """``dataset/image_id``, two plain folder names whatever the dataset and caller chose."""
+    return f"{dataset_folder(item.dataset)}/{dataset_folder(item.image_id)}"
+
+
 def image_id(folder: Path, image: Path) -> str:
     """A file-name-safe id, unique within a dataset: the image's path inside the dataset folder."""
     try:
         rel = image.resolve().relative_to(folder.resolve())
     except ValueError:
         rel = Path(image.name)
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(rel.with_suffix("")))
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(rel.with_suffix(""))).lstrip(".") or "image"
 
 
 def plan_records(items: Iterable[QueryItem]) -> list[PredictionRecord]:
@@ -116,7 +137,7 @@ def plan_records(items: Iterable[QueryItem]) -> list[PredictionRecord]:
                         ignore=list(item.ignore),
                         prompt=prompt,
                         tag=tag,
-                        file=f"{item.dataset}/{item.image_id}/{prefix}{k:02d}_{_slug(prompt)}.png",
+                        file=f"{_image_folder(item)}/{prefix}{k:02d}_{_slug(prompt)}.png",
                         slice=z,
                         prompting=item.prompting,
                     )
@@ -192,7 +213,7 @@ def write_predictions(
         by_image.setdefault((rec.dataset, rec.image_id), []).append(rec)
 
     def valid_name(item: QueryItem, z: int | None) -> str:
-        return f"{item.dataset}/{item.image_id}/" + ("valid.png" if z is None else f"valid_z{z:04d}.png")
+        return f"{_image_folder(item)}/" + ("valid.png" if z is None else f"valid_z{z:04d}.png")
 
     for item in track(items, description=description, disable=not progress):
         recs = by_image.get((item.dataset, item.image_id), [])
