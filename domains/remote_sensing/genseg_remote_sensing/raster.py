@@ -176,10 +176,14 @@ def _block(size: int) -> int:
 def georeferencing(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The profile keys that place the label raster: CRS and transform, or the GCPs with their
     CRS (a GeoTIFF holds one or the other), plus any RPCs."""
+    from affine import Affine
+
     if meta.get("gcps"):
         placed = {"gcps": meta["gcps"], "crs": meta.get("gcp_crs")}
     else:
-        placed = {"crs": meta.get("crs"), "transform": meta.get("transform")}
+        placed = {"crs": meta.get("crs")}
+        if meta.get("transform") not in (None, Affine.identity()):  # identity = no geotransform
+            placed["transform"] = meta["transform"]
     if meta.get("rpcs"):
         placed["rpcs"] = meta["rpcs"]
     return placed
