@@ -56,7 +56,7 @@ def names(spec) -> dict[str, str]:
 def test_catalog_matches_known_providers_and_loaders_resolve():
     known = registry.known_providers()["datasets"]
     assert {n for n, dist in known.items() if dist == "genseg-plugin-remote-sensing"} == set(CARDS)
-    assert set(CARDS) == {*PUBLIC, "rs-scenes"}
+    assert set(CARDS) == {*PUBLIC, "rs-scenes", "landsat-nc"}
     for name, reg in CARDS.items():
         card = reg.card
         assert card.domain == "remote-sensing" and card.url.startswith("https://") and card.citation
