@@ -30,6 +30,7 @@ import genseg.models.image_encoder  # noqa: F401
 import genseg.models.refiner  # noqa: F401
 from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
 from genseg.errors import InputError, PromptError
+from genseg.model_folder import check_model_folder
 from genseg.models.denoisers import predict_velocity
 from genseg.models.image_encoder import join_image_tokens
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
@@ -309,11 +310,13 @@ def load_pipeline(
     adapters: list[str] | tuple[str, ...] = (),
     force: bool = False,
     fuse: bool = False,
+    allow_pickle: bool = False,
 ) -> GenSegPipeline:
     """Open a trained model folder with one clear error when it is missing or incomplete.
 
     `adapters` are LoRA adapters (`NAME|DIR[:WEIGHT]`) applied together; one trained on
     other base weights is refused unless `force`. `fuse` merges them into the weights.
+    Weights load from safetensors only; `allow_pickle` (a warning) admits pickle files.
     """
     from genseg.errors import ModelNotFoundError
     from genseg.models.loading import check_reference
@@ -329,8 +332,12 @@ def load_pipeline(
             path=path,
             fix="pass the --output folder of a finished `genseg train`",
         )
+    if path.is_dir():
+        check_model_folder(path, allow_pickle=allow_pickle)
     try:
-        pipe = GenSegPipeline.from_pretrained(str(path) if path.exists() else str(ref))
+        pipe = GenSegPipeline.from_pretrained(
+            str(path) if path.exists() else str(ref), use_safetensors=None if allow_pickle else True
+        )
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(
             f"cannot load the model: {str(exc).splitlines()[0]}",

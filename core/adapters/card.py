@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from genseg.errors import AdapterError
 
@@ -109,6 +109,17 @@ class AdapterManifest(_Strict):
     training: TrainingCard
     scores: dict[str, Any] = Field(default_factory=dict, description="evaluation when training ended")
     weights: str = WEIGHTS_FILE
+
+    @field_validator("weights")
+    @classmethod
+    def _inside_folder(cls, value: str) -> str:
+        """The weights must be a safetensors file of the adapter folder itself: a card copied
+        from elsewhere must not make genseg read any file on the machine."""
+        if not value or "/" in value or "\\" in value or value in (".", "..") or Path(value).is_absolute():
+            raise ValueError(f"must be a file name inside the adapter folder, got {value!r}")
+        if not value.endswith(".safetensors"):
+            raise ValueError(f"must be a .safetensors file, got {value!r}")
+        return value
 
 
 def _first_error(exc: ValidationError) -> str:

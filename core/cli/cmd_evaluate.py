@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from genseg.cli.options import allow_pickle_option
+
 
 def evaluate(
     model: str | None = typer.Option(None, "--model", "-m", help="Model folder written by `genseg train`."),
@@ -34,6 +36,7 @@ def evaluate(
         [], "--adapter", help="LoRA adapter NAME or folder, optionally :WEIGHT; repeat to mix them."
     ),
     force: bool = typer.Option(False, "--force", help="Apply adapters trained on other base weights."),
+    allow_pickle: bool = allow_pickle_option(),
 ) -> None:
     """Score a split, prompting every image with every class name of its dataset (semantic;
     --prompting referring: the classes present only); or re-score saved predictions without
@@ -87,7 +90,7 @@ def evaluate(
     check_prompting(prompting)
     folders = [resolve_dataset(d) for d in dataset]
     modes = {str(f): dataset_prompting(load_dataset_spec(f), prompting) for f in folders}
-    pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True)
+    pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True, allow_pickle=allow_pickle)
     if adapter:
         from genseg.adapters.contract import check_dataset_domains
 

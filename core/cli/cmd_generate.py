@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from genseg.cli.options import allow_pickle_option
+
 
 def generate(
     model: str = typer.Option(..., "--model", "-m", help="Model folder trained with joint_generation."),
@@ -19,6 +21,7 @@ def generate(
     size: int | None = typer.Option(
         None, help="Side of the square output in pixels (default: the model's training resolution)."
     ),
+    allow_pickle: bool = allow_pickle_option(),
 ) -> None:
     """Generate an image from text with a segmentation model trained jointly on text-to-image data.
 
@@ -36,7 +39,7 @@ def generate(
 
         raise InputError("the output must be a .png file", path=output, fix="name it *.png")
     require_joint_model(model)
-    pipe = load_pipeline(model)
+    pipe = load_pipeline(model, allow_pickle=allow_pickle)
     image = generate_images(pipe, prompt, steps=steps, guidance=guidance, seed=seed, size=size)[0]
     save_png(image, output)
     typer.echo(f"wrote {output} ({image.shape[2]}×{image.shape[1]}, {steps} steps, guidance {guidance})")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from genseg.cli.options import allow_pickle_option
+
 
 class Method(str, Enum):
     generator = "generator"
@@ -96,6 +98,7 @@ def segment(
     refine: bool = typer.Option(
         False, "--refine", help="Turn each free-form --prompt into the domain's closest term (genseg refine)."
     ),
+    allow_pickle: bool = allow_pickle_option(),
 ) -> None:
     """Segment each prompt in each image; writes the mask (a label map with several prompts) and an overlay.
 
@@ -124,7 +127,7 @@ def segment(
         from genseg.plugins.options import STRICT
 
         options[STRICT] = "true"  # each domain decides what it refuses under --strict
-    pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True)
+    pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True, allow_pickle=allow_pickle)
     from genseg.data.recorded_preprocessing import apply_recorded, read_preprocessing
 
     options = apply_recorded(read_preprocessing(model), domain, options)  # what the model trained with

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from enum import Enum
 
+import typer
+
+ALLOW_PICKLE_HELP = (
+    "Also load weights stored as pickle (.bin/.pt), which can run code when loaded; only for "
+    "models you trust. Default: safetensors only."
+)
+
+
+def allow_pickle_option() -> bool:
+    """The same --allow-pickle flag on every command that loads a model."""
+    return typer.Option(False, "--allow-pickle", help=ALLOW_PICKLE_HELP)
+
 
 class Backbone(str, Enum):
     unet = "unet"

@@ -244,6 +244,9 @@ def _broken_copy(space, tmp_path, how):
         card_path.write_text(json.dumps(card))
     elif how == "not-json":
         card_path.write_text("{not json")
+    elif how in ("weights-outside", "weights-absolute"):  # a valid safetensors file, elsewhere
+        card["weights"] = str(weights) if how == "weights-absolute" else "../lora/adapter_model.safetensors"
+        card_path.write_text(json.dumps(card))
     elif how == "no-weights":
         weights.unlink()
     elif how == "corrupt-weights":
@@ -271,6 +274,8 @@ def _broken_copy(space, tmp_path, how):
         ("no-card", "genseg_adapter.json", "no genseg_adapter.json"),
         ("bad-card", "genseg_adapter.json", "lora.rank"),
         ("not-json", "genseg_adapter.json", "cannot read the adapter card"),
+        ("weights-outside", "genseg_adapter.json", "at weights: Value error, must be a file name inside"),
+        ("weights-absolute", "genseg_adapter.json", "at weights: Value error, must be a file name inside"),
         ("no-weights", "adapter_model.safetensors", "weights are missing"),
         ("corrupt-weights", "adapter_model.safetensors", "cannot read the adapter weights"),
         ("unknown-module", "adapter_model.safetensors", "which the model does not have"),

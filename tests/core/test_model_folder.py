@@ -1,0 +1,94 @@
+"""A saved model folder is checked before anything in it is loaded: pickle weights, missing
+components and settings out of range are one error naming the file, never a quiet load."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+
+from genseg.errors import ModelNotFoundError
+from genseg.model_folder import UnsafeWeightsWarning
+from genseg.pipeline import load_pipeline
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    from genseg.plugins.testing import build_tiny_pipeline
+
+    folder = tmp_path_factory.mktemp("model") / "tiny"
+    build_tiny_pipeline("dit").save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def model(saved, tmp_path):
+    """A fresh copy of the saved model, to damage."""
+    return shutil.copytree(saved, tmp_path / "model")
+
+
+def _to_pickle(folder, component):
+    """Replace a component's safetensors weights by the same tensors saved with torch.save."""
+    import torch
+    from safetensors.torch import load_file
+
+    (safe,) = (folder / component).glob("*.safetensors")
+    torch.save(load_file(str(safe)), safe.with_suffix(".bin"))
+    safe.unlink()
+
+
+def run_cli(monkeypatch, capsys, *args):
+    from genseg.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["genseg", *args])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize("component", ["denoiser", "text_encoder"])
+def test_pickle_weights_are_refused_with_the_fix(model, component):
+    _to_pickle(model, component)
+    with pytest.raises(ModelNotFoundError) as err:
+        load_pipeline(model, device="cpu")
+    message = err.value.one_line()
+    assert f"{component}/" in message and "pickle" in message
+    assert "safetensors" in err.value.fix and "--allow-pickle" in err.value.fix
+
+
+def test_allow_pickle_loads_them_with_a_warning(model):
+    _to_pickle(model, "denoiser")
+    with pytest.warns(UnsafeWeightsWarning, match="denoiser/diffusion_pytorch_model.bin"):
+        pipe = load_pipeline(model, device="cpu", allow_pickle=True)
+    assert pipe.denoiser is not None
+
+
+def test_segment_refuses_pickle_weights_in_one_line(model, tmp_path, monkeypatch, capsys):
+    from genseg.plugins.testing import make_fake_image
+
+    _to_pickle(model, "denoiser")
+    image = make_fake_image(tmp_path / "a.png")
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        "-m",
+        str(model),
+        "-p",
+        "thing",
+        "-o",
+        str(tmp_path / "m.png"),
+        str(image),
+    )
+    assert code == 2 and "pickle" in err and "Traceback" not in err
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_a_model_without_its_tokenizer_is_refused(model):
+    shutil.rmtree(model / "tokenizer")
+    with pytest.raises(ModelNotFoundError) as err:
+        load_pipeline(model, device="cpu")
+    assert err.value.path == str(model / "tokenizer")
+    assert "tokenizer/ is missing" in err.value.message
