@@ -101,7 +101,8 @@ def test_vocabulary_is_valid_unique_and_covers_every_card_class():
 # --- missing data ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(CARDS))
+# ct-organs is built from the package registry when missing (its offline error: test_ct_organs.py)
+@pytest.mark.parametrize("name", sorted(set(CARDS) - {"ct-organs"}))
 def test_missing_root_names_the_download_url(name, tmp_path):
     root = tmp_path / "nowhere"
     with pytest.raises(DatasetError) as err:
