@@ -91,7 +91,33 @@ def plan_outputs(
             "overlay": base.with_name(base.name + "_overlay.png"),
             "uncertainty": base.with_name(base.name + "_uncertainty.png"),
         }
+    refuse_overwriting_inputs(plan)
     return plan
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (hard links and symlinks included)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(plan: dict[Path, dict[str, Path]], extra: list[Path] = ()) -> None:
+    """No output may replace an input: ``-o x.png x.png``, or ``a_mask.png`` given beside
+    ``a.png`` in folder mode, would otherwise destroy the user's file and exit 0."""
+    inputs = list(plan)
+    outputs = [(src, kind, dst) for src, files in plan.items() for kind, dst in files.items()]
+    outputs += [(None, "vector", dst) for dst in extra]
+    for src, kind, dst in outputs:
+        for other in inputs:
+            if _same_file(dst, Path(other)):
+                whose = "its" if src == other else f"{Path(src).name}'s" if src else "the"
+                raise InputError(
+                    f"the input would be overwritten by {whose} {kind} output",
+                    path=other,
+                    fix="choose another --output (a new file name or a separate folder)",
+                )
 
 
 def label_map(masks: np.ndarray, probs: np.ndarray, on_value: int = 255) -> np.ndarray:
@@ -164,6 +190,8 @@ def segment_files(
                 fix="the reader of this format returned an unexpected layout; report it to its plugin",
             )
     plan = plan_outputs(inputs, output, {src for src, sample in samples.items() if sample.is_volume})
+    if vector is not None:
+        refuse_overwriting_inputs(plan, [vector])
     if not output_is_file(output):
         output.mkdir(parents=True, exist_ok=True)
     results = []
