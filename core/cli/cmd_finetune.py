@@ -114,10 +114,13 @@ def finetune(
         finetune=ft,
     )
     result = run_training(cfg, output, paths, resume=resume)
-    typer.echo(
-        f"fine-tuned {result.steps} steps in {result.seconds:.0f} s; loss {result.first_loss:.4f} → "
-        f"{result.last_loss:.4f}"
-    )
+    if result.first_loss is None:  # resumed after the final checkpoint: only the export was left
+        typer.echo(f"exported the checkpoint of step {result.steps}")
+    else:
+        typer.echo(
+            f"fine-tuned {result.steps} steps in {result.seconds:.0f} s; loss {result.first_loss:.4f} → "
+            f"{result.last_loss:.4f}"
+        )
     if full:
         typer.echo(f"model in {result.output}")
     else:

@@ -60,6 +60,9 @@ def train(
     paths = [resolve_dataset(d) for d in dataset]
     cfg = cfg.model_copy(update={"datasets": [str(p) for p in paths]})
     result = run_training(cfg, output, paths, resume=resume)
+    if result.first_loss is None:  # resumed after the final checkpoint: only the export was left
+        typer.echo(f"exported the checkpoint of step {result.steps}; model in {result.output}")
+        return
     typer.echo(
         f"trained {result.steps} steps in {result.seconds:.0f} s; loss {result.first_loss:.4f} → "
         f"{result.last_loss:.4f}; model in {result.output}"

@@ -76,6 +76,8 @@ def _prepare_output(
             )
         cfg = saved.model_copy(update={"steps": cfg.steps})
         step, ckpt = latest_checkpoint(output)
+        if step == cfg.steps and not _exported(output):
+            return cfg, step, ckpt  # killed between the final checkpoint and the export: export it
         if step >= cfg.steps:
             raise CheckpointError(
                 f"the run already reached step {step}",
@@ -89,11 +91,31 @@ def _prepare_output(
             path=output,
             fix="pass --resume to continue it, or choose another --output",
         )
+    _refuse_foreign_folder(output)
     output.mkdir(parents=True, exist_ok=True)
     tmp = record.with_suffix(".tmp")
     tmp.write_text(cfg.model_dump_json(indent=2))
     tmp.replace(record)
     return cfg, 0, None
+
+
+def _exported(output: Path) -> bool:
+    """Whether the run's export finished (a model folder, or an adapter folder's card)."""
+    return (output / "model_index.json").is_file() or (output / "genseg_adapter.json").is_file()
+
+
+def _refuse_foreign_folder(output: Path) -> None:
+    """A new run starts only in an empty or new folder: the export replaces folders named
+    like pipeline components (tokenizer/, scheduler/, ...), and genseg must never delete
+    files it did not write."""
+    if output.is_dir() and next(output.iterdir(), None) is not None:
+        raise ConfigError(
+            "output folder is not empty and holds no genseg run; the export would replace folders in it",
+            path=output,
+            fix="choose a new or empty --output folder",
+        )
+    if output.exists() and not output.is_dir():
+        raise ConfigError("output is a file, not a folder", path=output, fix="choose a folder for --output")
 
 
 class EpochShuffle(torch.utils.data.Sampler):

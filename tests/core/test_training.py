@@ -141,3 +141,52 @@ def test_refiner_trains_with_the_flow_and_is_exported(toy_dataset, tmp_path, mak
     pipe = load_pipeline(tmp_path / "run")
     # the zero-initialised output layer has moved: the segmentation loss reached the refiner
     assert pipe.refiner is not None and pipe.refiner.out.weight.abs().sum() > 0
+
+
+def test_a_new_run_refuses_a_folder_it_did_not_write(toy_dataset, tmp_path, make_tiny_config):
+    from genseg.training.trainer import train
+
+    mine = tmp_path / "projects" / "tokenizer"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my work")
+    with pytest.raises(ConfigError, match="not empty and holds no genseg run"):
+        train(_cfg(make_tiny_config, steps=1), tmp_path / "projects", [toy_dataset], progress=False)
+    assert (mine / "notes.txt").read_text() == "my work"
+    assert sorted(p.name for p in (tmp_path / "projects").iterdir()) == ["tokenizer"]
+
+
+def test_resume_exports_a_run_killed_after_its_final_checkpoint(
+    toy_dataset, tmp_path, make_tiny_config, monkeypatch
+):
+    from safetensors.torch import load_file
+
+    import genseg.training.trainer as trainer
+    from genseg.pipeline import load_pipeline
+
+    cfg = _cfg(make_tiny_config, steps=2, checkpoint_every=2)
+    real_export = trainer.export_pipeline
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "export_pipeline", killed)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(cfg, tmp_path / "run", [toy_dataset], progress=False)
+    assert not (tmp_path / "run" / "model_index.json").exists()
+    monkeypatch.setattr(trainer, "export_pipeline", real_export)
+    steps = []
+    result = trainer.train(
+        cfg,
+        tmp_path / "run",
+        [toy_dataset],
+        resume=True,
+        progress=False,
+        on_step=lambda s, _: steps.append(s),
+    )
+    assert steps == [] and result.steps == 2  # nothing trained again: only the export
+    load_pipeline(tmp_path / "run", device="cpu")
+    exported = load_file(tmp_path / "run" / "denoiser" / "diffusion_pytorch_model.safetensors")
+    saved = load_file(tmp_path / "run" / "checkpoints" / "step-000002" / "model.safetensors")
+    assert all(torch.equal(v, saved[f"denoiser.{k}"]) for k, v in exported.items())
+    with pytest.raises(CheckpointError, match="already reached step 2"):  # exported now: nothing left
+        trainer.train(cfg, tmp_path / "run", [toy_dataset], resume=True, progress=False)
