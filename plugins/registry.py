@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from genseg.errors import ConfigError, DatasetError, InputError
+from genseg.errors import ConfigError, DatasetError, GenSegError, InputError
 from genseg.plugins.manager import BUILTIN, LoadedPlugins, call_each, first_result, load_plugins
 from genseg.plugins.schemas import (
     AdapterCard,
@@ -277,15 +277,53 @@ def write(
     fmt: str | None = None,
     plugins: LoadedPlugins | None = None,
 ) -> Path:
-    """Write a mask or label map with the writer that handles ``path`` / ``fmt``."""
-    _, spec = find_writer(path, fmt, plugins)
+    """Write a mask or label map with the writer that handles ``path`` / ``fmt``.
+
+    The writer is given a temporary sibling of ``path`` (same format ending) and the file is
+    renamed to ``path`` only when it returns: a writer that fails half-way leaves nothing
+    under the final name. Its warnings and errors name ``path``, not the temporary file.
+    """
+    from genseg.data.atomic import atomic_write
+
+    plugin, spec = find_writer(path, fmt, plugins)
     if spec.write is None:
         raise InputError(
             f"writer {spec.name!r} only writes streamed rasters",
             path=path,
             fix="report this to the plugin that registered it",
         )
-    return resolve_target(spec.write)(Path(path), mask, reference)
+    path, writer = Path(path), resolve_target(spec.write)
+
+    def run(tmp: Path) -> None:
+        _call_writer(writer, tmp, path, mask, reference)
+        if not (tmp.exists() or tmp.is_symlink()):
+            raise InputError(
+                f"writer {spec.name!r} (plugin {plugin}) wrote no file at the path it was given",
+                path=path,
+                fix="report this to the plugin that registered it",
+            )
+
+    return atomic_write(path, run)
+
+
+def _call_writer(writer, tmp: Path, final: Path, mask, reference) -> None:
+    """``writer(tmp, mask, reference)``, with ``tmp`` replaced by ``final`` in what it reports."""
+    import warnings
+
+    def named(text: str) -> str:
+        return text.replace(str(tmp), str(final)).replace(tmp.name, final.name)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            writer(tmp, mask, reference)
+        except GenSegError as exc:
+            exc.message = named(exc.message)
+            exc.path = named(exc.path) if exc.path else exc.path
+            exc.args = (exc.one_line(),)
+            raise
+    for w in caught:
+        warnings.warn_explicit(named(str(w.message)), w.category, w.filename, w.lineno)
 
 
 def open_stream(

@@ -164,7 +164,9 @@ class WriterSpec(_Strict):
 
     A ``mask`` writer's ``write`` names ``write(path: pathlib.Path, mask: numpy.ndarray,
     reference: Sample | None) -> pathlib.Path``; ``reference`` is the input the mask was
-    predicted from, whose spatial metadata the writer must carry over unchanged.
+    predicted from, whose spatial metadata the writer must carry over unchanged. ``path`` is
+    a temporary sibling of the output (same format ending), renamed to the output name only
+    when ``write`` returns, so a writer failing half-way leaves no file under that name.
 
     ``stream`` (mask or ``vector`` writers) names ``open(path, reference, prompts) -> sink``
     whose ``write_rows(row, labels, probabilities)`` takes finished rows in order, ``close()``

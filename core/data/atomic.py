@@ -31,10 +31,34 @@ def _fsync(path: Path) -> None:
             os.close(fd)
 
 
+# Temporary names stay well under the 255-byte limit of a file name, so an output whose own
+# name is near the limit still fits, with room for a writer that appends its own ending.
+TEMP_NAME_MAX = 200
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+
+
+def format_suffix(path: Path) -> str:
+    """The ending a writer infers the format from: ``.nii.gz`` for compressed files, else the
+    last suffix (empty when implausibly long to be a format)."""
+    suffixes = path.suffixes
+    suffix = "".join(suffixes[-2:]) if suffixes and suffixes[-1].lower() in _COMPRESSED else path.suffix
+    return suffix if len(suffix.encode()) <= 24 else ""
+
+
+def _hidden_sibling(path: Path, tag: str) -> Path:
+    """``.<head>.<tag>-<id><suffix>``, the head cut so the name fits TEMP_NAME_MAX bytes."""
+    suffix = format_suffix(path)
+    tail = f".{tag}-{uuid.uuid4().hex[:12]}{suffix}"
+    head = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    room = max(TEMP_NAME_MAX - 1 - len(tail.encode()), 0)
+    head = head.encode()[:room].decode(errors="ignore")
+    return path.with_name(f".{head}{tail}")
+
+
 def temp_path_for(path: Path) -> Path:
-    """A hidden sibling of ``path`` that keeps its suffix, so writers that infer the format
-    from the extension (Pillow, tifffile, safetensors) still work."""
-    return path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:12]}{path.suffix}")
+    """A hidden sibling of ``path`` that keeps its format ending, so writers that infer the
+    format from the extension (Pillow, tifffile, nibabel, safetensors) still work."""
+    return _hidden_sibling(path, "tmp")
 
 
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
@@ -56,7 +80,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
         if tmp.is_dir() and path.is_dir():
             # A folder cannot replace a non-empty folder in one rename: move the old one aside,
             # rename the new one in, and only then delete the old one (never a partial folder).
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
+            old = _hidden_sibling(path, "old")
             os.replace(path, old)
             os.replace(tmp, path)
             _remove(old)

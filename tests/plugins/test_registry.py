@@ -120,6 +120,55 @@ def test_the_png_writer_announces_spatial_metadata_it_cannot_keep(genseg_plugins
         )
 
 
+SEEN: list[Path] = []
+
+
+def write_half_then_fail(path: Path, mask, reference=None) -> Path:
+    """A writer that dies mid-write, as a full disk or a bug would."""
+    SEEN.append(path)
+    path.write_bytes(b"half a file")
+    raise OSError("disk full")
+
+
+def write_and_warn(path: Path, mask, reference=None) -> Path:
+    SEEN.append(path)
+    warnings.warn(f"{path}: written without metadata", UserWarning, stacklevel=2)
+    path.write_bytes(b"whole")
+    return path
+
+
+@hookimpl
+def _register_flaky_writers():
+    return [
+        {"name": n, "patterns": [f"*.{n}"], "formats": [n], "write": f"{__name__}:{fn}"}
+        for n, fn in (("flaky", "write_half_then_fail"), ("warns", "write_and_warn"))
+    ]
+
+
+def test_a_writer_failing_mid_write_leaves_nothing_under_the_final_name(genseg_plugins, tmp_path):
+    genseg_plugins(_plugin("flaky", genseg_register_writers=_register_flaky_writers))
+    SEEN.clear()
+    (tmp_path / "old.flaky").write_bytes(b"the previous mask")
+    for name in ("new.flaky", "old.flaky"):
+        with pytest.raises(OSError, match="disk full"):
+            registry.write(tmp_path / name, np.zeros((2, 2), np.uint8))
+    assert SEEN[0].parent == tmp_path and SEEN[0].name.endswith(".flaky") and SEEN[0].name != "new.flaky"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.flaky"]  # no temporary file left either
+    assert (tmp_path / "old.flaky").read_bytes() == b"the previous mask"
+
+
+def test_a_writer_writes_a_temporary_file_that_is_renamed_and_reported_by_its_final_name(
+    genseg_plugins, tmp_path
+):
+    genseg_plugins(_plugin("flaky", genseg_register_writers=_register_flaky_writers))
+    SEEN.clear()
+    with pytest.warns(UserWarning) as caught:
+        out = registry.write(tmp_path / "sub" / "m.warns", np.zeros((2, 2), np.uint8))
+    assert out == tmp_path / "sub" / "m.warns" and out.read_bytes() == b"whole"
+    assert SEEN[0] != out and SEEN[0].parent == out.parent  # the writer saw a sibling temporary path
+    assert [str(w.message) for w in caught] == [f"{out}: written without metadata"]
+
+
 def test_genseg_preprocess_generic_scales_raw_values_and_keeps_metadata(genseg_plugins, tmp_path):
     genseg_plugins()
     raw = Sample(

@@ -73,7 +73,10 @@ def test_segment_uses_the_plugin_reader_preprocessing_and_writer(
         genseg_tiny_pipeline, [src], ["lesion"], tmp_path / "mask.npy", domain="scanner", progress=False
     )
     assert [o.name for o in results[0].outputs] == ["mask.npy", "mask_overlay.png"]
-    assert WRITTEN == [(tmp_path / "mask.npy", (24, 20), {"spacing": (0.5, 0.5)})]
+    # the writer wrote a temporary sibling (same ending), renamed to the final name when it returned
+    ((given, shape, meta),) = WRITTEN
+    assert given.parent == tmp_path and given.suffix == ".npy" and given.name != "mask.npy"
+    assert (shape, meta) == ((24, 20), {"spacing": (0.5, 0.5)}) and (tmp_path / "mask.npy").is_file()
     assert np.load(tmp_path / "mask.npy").shape == (24, 20)
 
 
