@@ -53,3 +53,7 @@ class CheckpointError(GenSegError):
 
 class AdapterError(GenSegError):
     """An adapter folder is incomplete or invalid, or was made for another base model."""
+
+
+class PluginError(GenSegError):
+    """An installed plugin raised where no other plugin can stand in for it."""

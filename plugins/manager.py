@@ -2,15 +2,22 @@
 
 Nothing a plugin does can break genseg: a plugin that fails to import, declares a hookspec
 range this genseg is outside of, or implements a hook that does not exist (a typo) is
-recorded with the reason and left out; hooks that raise when called are recorded on the
-plugin and skipped (see :func:`call_each`). ``GENSEG_DISABLE_PLUGIN_AUTOLOAD=1`` loads only
+recorded with the reason and left out (``SystemExit`` at import included: a plugin that
+parses the command line cannot end genseg). A listing hook that raises is recorded on the
+plugin, reported once as a :class:`PluginWarning` and its items left out (the others are
+still right); a first-result hook that raises (a reader, writer, preprocessing) is a
+:class:`~genseg.errors.PluginError`, since asking the next plugin would silently give
+another result (see :func:`call_each`). ``GENSEG_DISABLE_PLUGIN_AUTOLOAD=1`` loads only
 the built-in plugin; ``GENSEG_PLUGINS=a,b`` loads only the named entry points.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
@@ -19,11 +26,15 @@ from typing import Any
 
 import pluggy
 
-from genseg.errors import GenSegError
+from genseg.errors import GenSegError, PluginError
 from genseg.plugins import hookspecs
 
 BUILTIN = "generic"
-STATUSES = ("builtin", "loaded", "failed", "incompatible", "rejected")
+STATUSES = ("builtin", "loaded", "failing", "failed", "incompatible", "rejected")
+
+
+class PluginWarning(UserWarning):
+    """A plugin's hook raised; what it would have added is left out."""
 
 
 @dataclass
@@ -42,7 +53,15 @@ class PluginRecord:
 
     @property
     def active(self) -> bool:
-        return self.status in ("builtin", "loaded")
+        return self.status in ("builtin", "loaded", "failing")
+
+    def hook_failed(self, hook: str, error: str) -> bool:
+        """Record that ``hook`` raised; False when it was already recorded (report once)."""
+        first = hook not in self.hook_errors
+        self.hook_errors.setdefault(hook, error)
+        if self.status in ("builtin", "loaded"):
+            self.status = "failing"
+        return first
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,17 +188,30 @@ def build_plugins(extra: Iterable[tuple[str, object]] = (), autoload: bool | Non
             continue
         dist = ep.dist.name if ep.dist else None
         ver = ep.dist.version if ep.dist else None
-        try:
-            plugin = ep.load()
-        except Exception as exc:  # a broken plugin is reported, never fatal
-            records.append(
-                PluginRecord(ep.name, dist, ver, "failed", f"import failed: {exc.__class__.__name__}: {exc}")
-            )
+        plugin, error = _import_plugin(ep)
+        if error is not None:  # a broken plugin is reported, never fatal
+            records.append(PluginRecord(ep.name, dist, ver, "failed", error))
             continue
         records.append(register_plugin(pm, plugin, ep.name, dist, ver))
     for name, plugin in extra:
         records.append(register_plugin(pm, plugin, name))
     return LoadedPlugins(pm, records)
+
+
+def _import_plugin(ep) -> tuple[object | None, str | None]:
+    """``ep.load()``, or why it failed. ``SystemExit`` is caught too (a plugin that runs
+    argparse or ``sys.exit`` at import would end every command, ``--help`` included), and
+    what the plugin printed meanwhile is kept for the reason, not shown."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            return ep.load(), None
+    except (Exception, SystemExit) as exc:
+        said = " ".join(printed.getvalue().split())[:200]
+        reason = f"import failed: {exc.__class__.__name__}: {exc}"
+        if isinstance(exc, SystemExit):
+            reason += " (the plugin exits at import, e.g. argparse or sys.exit outside a function)"
+        return None, reason + (f"; it printed: {said}" if said else "")
 
 
 _active: LoadedPlugins | None = None
@@ -226,13 +258,15 @@ def call_each(
     hook_name: str,
     plugins: LoadedPlugins | None = None,
     reraise: tuple[type[BaseException], ...] = (GenSegError,),
+    skip_failures: bool = True,
     **kwargs: Any,
 ) -> Iterator[tuple[str, Any]]:
     """Yield ``(plugin name, result)`` for each implementation of a hook, in pluggy's order.
 
-    An implementation that raises is recorded on its plugin (``hook_errors``) and skipped,
-    so one broken plugin cannot take a listing down; exceptions of the ``reraise`` types
-    (by default GenSegError: a user error such as an unknown CT window) propagate.
+    An implementation that raises is recorded on its plugin (``hook_errors``, status
+    "failing"), reported once as a PluginWarning and skipped, so one broken plugin cannot
+    take a listing down; exceptions of the ``reraise`` types (by default GenSegError: a user
+    error such as an unknown CT window) propagate.
     """
     plugins = plugins or load_plugins()
     for impl in _impls_in_call_order(plugins, hook_name):
@@ -243,9 +277,9 @@ def call_each(
         except reraise:
             raise
         except Exception as exc:
-            record = plugins.record(impl.plugin_name)
-            if record is not None:
-                record.hook_errors[hook_name] = f"{exc.__class__.__name__}: {exc}"
+            if not skip_failures:
+                raise plugin_failure(plugins, impl.plugin_name, hook_name, exc) from exc
+            report_failure(plugins, impl.plugin_name, hook_name, f"{exc.__class__.__name__}: {exc}")
             continue
         finally:
             _calling.reset(token)
@@ -255,8 +289,36 @@ def call_each(
 def first_result(
     hook_name: str, plugins: LoadedPlugins | None = None, **kwargs: Any
 ) -> tuple[str, Any] | None:
-    """``(plugin name, result)`` of the first implementation that returns something not None."""
-    for name, result in call_each(hook_name, plugins, **kwargs):
+    """``(plugin name, result)`` of the first implementation that returns something not None.
+
+    An implementation that raises is a PluginError: the next plugin's answer would be
+    another result (no windowing, another reader), given silently."""
+    for name, result in call_each(hook_name, plugins, skip_failures=False, **kwargs):
         if result is not None:
             return name, result
     return None
+
+
+def report_failure(plugins: LoadedPlugins, plugin: str, hook: str, error: str) -> None:
+    """Mark ``plugin`` failing in ``hook`` and warn, once per plugin and hook."""
+    record = plugins.record(plugin)
+    if record is None or record.hook_failed(hook, error):
+        warnings.warn(
+            f"plugin {plugin!r} failed in {hook} ({error}); what it provides there is left out. "
+            f"Fix: update or uninstall it (genseg plugins validate {plugin})",
+            PluginWarning,
+            stacklevel=3,
+        )
+
+
+def plugin_failure(plugins: LoadedPlugins, plugin: str, hook: str, exc: BaseException) -> PluginError:
+    """The error for a hook whose answer cannot be replaced by another plugin's."""
+    error = f"{exc.__class__.__name__}: {exc}".strip()
+    record = plugins.record(plugin)
+    if record is not None:
+        record.hook_failed(hook, error)
+    return PluginError(
+        f"plugin {plugin!r} failed in {hook}: {error}",
+        fix=f"update or uninstall the plugin (genseg plugins validate {plugin}), or leave it out "
+        "with GENSEG_PLUGINS=<the plugins to load>",
+    )

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from genseg.errors import ConfigError, DatasetError, GenSegError, InputError
-from genseg.plugins.manager import BUILTIN, LoadedPlugins, call_each, first_result, load_plugins
+from genseg.plugins.manager import (
+    BUILTIN,
+    LoadedPlugins,
+    call_each,
+    first_result,
+    load_plugins,
+    plugin_failure,
+    report_failure,
+)
 from genseg.plugins.schemas import (
     AdapterCard,
     DatasetRegistration,
@@ -67,9 +75,7 @@ def _collect_uncached(
                 raise ConfigError(f"{hook} returned {type(items).__name__}, expected a list", path=name)
             out += [(name, validate_as(model, item, f"plugin {name}, {hook}")) for item in items]
         except ConfigError as exc:
-            record = plugins.record(name)
-            if record is not None:
-                record.hook_errors[hook] = exc.one_line()
+            report_failure(plugins, name, hook, exc.message)
     return out
 
 
@@ -122,6 +128,16 @@ def metrics(domain: str, plugins: LoadedPlugins | None = None) -> list[tuple[str
     return _collect("genseg_register_metrics", MetricSpec, plugins, domain=domain)
 
 
+def call_registrations(plugins: LoadedPlugins | None = None) -> None:
+    """Run every registration hook once, so a plugin whose hook raises or returns invalid
+    data is marked "failing" (what `genseg plugins list` shows) before anyone relies on it."""
+    plugins = plugins or load_plugins()
+    for collect in (readers, writers, datasets, vocabularies, adapters):
+        collect(plugins)
+    for _, info in domains(plugins):
+        metrics(info.name, plugins)
+
+
 def _command_names(commands: list, groups: list) -> list[str]:
     names = [c.name or c.callback.__name__.replace("_", "-") for c in commands if c.callback]
     return names + [g.name for g in groups if g.name]
@@ -141,11 +157,12 @@ def register_commands(app: typer.Typer, plugins: LoadedPlugins | None = None) ->
         new_names = _command_names(app.registered_commands[n_cmd:], app.registered_groups[n_grp:])
         if clash := [c for c in new_names if c in taken]:
             del app.registered_commands[n_cmd:], app.registered_groups[n_grp:]
-            record = plugins.record(name)
-            if record is not None:
-                record.hook_errors["genseg_register_commands"] = (
-                    f"command name(s) {', '.join(clash)} already taken; the plugin's commands were not added"
-                )
+            report_failure(
+                plugins,
+                name,
+                "genseg_register_commands",
+                f"command name(s) {', '.join(clash)} already taken; the plugin's commands were not added",
+            )
             continue
         taken |= set(new_names)
         n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
@@ -211,11 +228,22 @@ def find_reader(path: str | Path, kind: str, plugins: LoadedPlugins | None = Non
 def match_reader(path: Path, kind: str, plugins: LoadedPlugins | None = None) -> ReaderSpec | None:
     """The first registered reader whose patterns claim ``path`` (the built-in dispatcher)."""
     is_dir = path.is_dir()
-    for _, spec in readers(plugins):
+    for plugin, spec in readers(plugins):
         if kind in spec.kinds and spec.directories == is_dir and claims(spec.patterns, path):
-            if spec.claims is None or resolve_target(spec.claims)(path):
+            if spec.claims is None or _reader_claims(plugins or load_plugins(), plugin, spec, path):
                 return spec
     return None
+
+
+def _reader_claims(plugins: LoadedPlugins, plugin: str, spec: ReaderSpec, path: Path) -> bool:
+    """A reader's own ``claims(path)``; one that raises is an error naming the plugin, since
+    passing over it would hand its files to another reader (or to none)."""
+    try:
+        return bool(resolve_target(spec.claims)(path))
+    except GenSegError:
+        raise
+    except Exception as exc:
+        raise plugin_failure(plugins, plugin, f"genseg_register_readers ({spec.name}.claims)", exc) from exc
 
 
 def read(path: str | Path, kind: str, plugins: LoadedPlugins | None = None) -> Sample:

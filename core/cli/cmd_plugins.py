@@ -10,7 +10,7 @@ plugins_app = typer.Typer(
     help="Inspect installed plugins.\n\nExample: genseg plugins list --json", no_args_is_help=True
 )
 
-_STATUS_STYLE = {"builtin": "cyan", "loaded": "green"}
+_STATUS_STYLE = {"builtin": "cyan", "loaded": "green", "failing": "red"}
 
 
 @plugins_app.command("list")
@@ -19,8 +19,14 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON 
 
     Example: genseg plugins list
     """
-    from genseg.plugins.manager import load_plugins
+    import warnings
 
+    from genseg.plugins.manager import PluginWarning, load_plugins
+    from genseg.plugins.registry import call_registrations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)  # the table shows each failure
+        call_registrations()
     records = load_plugins().records
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in records], indent=2))
@@ -32,6 +38,7 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     for r in records:
         status = f"[{_STATUS_STYLE.get(r.status, 'red')}]{r.status}[/]"
         notes = [f"[red]{r.error}[/]"] if r.error else []
+        notes += [f"[red]{hook} raised: {err}[/]" for hook, err in r.hook_errors.items()]
         notes += [f"[yellow]{w}[/]" for w in r.warnings]
         table.add_row(
             r.name,

@@ -12,6 +12,22 @@ RAISES_AT_IMPORT = """
 raise RuntimeError("this plugin is broken on purpose")
 """
 
+PARSES_ARGV_AT_IMPORT = """
+import argparse
+
+argparse.ArgumentParser(prog="theirs").parse_args()  # exits on genseg's own arguments
+"""
+
+REGISTRATION_RAISES = """
+from genseg.plugins import hookimpl
+
+GENSEG_HOOKSPEC = ">=1.0,<2"
+
+@hookimpl
+def genseg_register_readers():
+    raise KeyError("readers.json")
+"""
+
 MISSPELT_HOOK = """
 from genseg.plugins import hookimpl
 
@@ -45,6 +61,10 @@ def site(tmp_path_factory):
         root, "misspelt", "genseg_misspelt_plugin", MISSPELT_HOOK, "genseg-plugin-misspelt"
     )
     write_installed_plugin(root, "half-done", "genseg_halfdone_plugin", BAD_LOADER, "genseg-plugin-halfdone")
+    write_installed_plugin(root, "argv", "genseg_argv_plugin", PARSES_ARGV_AT_IMPORT, "genseg-plugin-argv")
+    write_installed_plugin(
+        root, "noreaders", "genseg_noreaders_plugin", REGISTRATION_RAISES, "genseg-plugin-nr"
+    )
     return root
 
 
@@ -58,10 +78,14 @@ def test_plugins_list_reports_broken_and_misspelt_plugins_and_keeps_the_others(s
     assert records["misspelt"]["status"] == "rejected"
     assert "unknown hook 'genseg_register_vocabulary'" in records["misspelt"]["error"]
     assert "did you mean 'genseg_register_vocabularies'" in records["misspelt"]["error"]
+    assert records["argv"]["status"] == "failed" and "SystemExit" in records["argv"]["error"]
+    assert records["noreaders"]["status"] == "failing"  # its hook raises: not "loaded"
+    assert "KeyError" in records["noreaders"]["hook_errors"]["genseg_register_readers"]
     for name in ("generic", "medical", "remote-sensing", "agriculture", "half-done"):
         assert records[name]["status"] in ("builtin", "loaded"), records[name]
     human = run_genseg("plugins", "list", site=site, env={"COLUMNS": "200"})
     assert human.returncode == 0 and "broken on purpose" in human.stdout
+    assert "failing" in human.stdout and "readers.json" in human.stdout
 
 
 @pytest.mark.parametrize(
@@ -73,6 +97,7 @@ def test_plugins_list_reports_broken_and_misspelt_plugins_and_keeps_the_others(s
         ("adapters", "list"),
         ("segment", "--help"),
         ("train", "--help"),
+        ("--help",),
     ],
 )
 def test_every_command_keeps_working_beside_broken_plugins(site, args):

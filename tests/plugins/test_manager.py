@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import types
+import warnings
 from importlib.metadata import EntryPoint
 
+import numpy as np
 import pytest
 
 from genseg.plugins import hookimpl, manager, registry
@@ -124,9 +126,74 @@ def test_a_hook_that_raises_is_recorded_and_skipped():
     loaded = manager.build_plugins(
         [("raiser", _plugin("raiser", genseg_register_domains=genseg_register_domains))]
     )
-    names = {d.name for _, d in registry.domains(loaded)}
-    assert "generic" in names and "medical" in names
-    assert "RuntimeError: bad data file" in loaded.record("raiser").hook_errors["genseg_register_domains"]
+    with pytest.warns(manager.PluginWarning, match="plugin 'raiser' failed in genseg_register_domains"):
+        names = {d.name for _, d in registry.domains(loaded)}
+    assert "generic" in names and "medical" in names  # the others' registrations are still there
+    record = loaded.record("raiser")
+    assert "RuntimeError: bad data file" in record.hook_errors["genseg_register_domains"]
+    assert record.status == "failing"
+    loaded.memo.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported once, not on every call
+        registry.domains(loaded)
+
+
+def test_a_preprocess_hook_that_raises_is_an_error_naming_plugin_hook_and_exception(tmp_path):
+    from genseg.data.sample import Sample
+    from genseg.errors import PluginError
+
+    @hookimpl
+    def genseg_preprocess(sample, domain, options):
+        raise ZeroDivisionError("window width 0")
+
+    loaded = manager.build_plugins(
+        [("windows", _plugin("windows", genseg_preprocess=genseg_preprocess))], False
+    )
+    raw = Sample(np.zeros((2, 2, 1), np.float32), tmp_path / "a.png", "image", "r")
+    with pytest.raises(PluginError) as err:
+        registry.preprocess(raw, "generic", plugins=loaded)  # never the generic scaling instead
+    message = err.value.one_line()
+    assert "plugin 'windows' failed in genseg_preprocess: ZeroDivisionError: window width 0" in message
+    assert loaded.record("windows").status == "failing"
+
+
+def test_a_reader_whose_claims_raises_is_an_error_and_other_readers_stay(tmp_path):
+    from genseg.errors import PluginError
+    from genseg.plugins.testing import make_fake_image
+
+    @hookimpl
+    def genseg_register_readers():
+        return [{"name": "sniff", "patterns": ["*.png"], "claims": f"{__name__}:claims_crash", "read": "x:y"}]
+
+    loaded = manager.build_plugins(
+        [("sniffer", _plugin("sniffer", genseg_register_readers=genseg_register_readers))], False
+    )
+    image = make_fake_image(tmp_path / "a.png")
+    with pytest.raises(
+        PluginError, match=r"plugin 'sniffer' failed in .*sniff\.claims.*OSError: cannot peek"
+    ):
+        registry.find_reader(image, "image", loaded)
+    assert registry.find_reader(tmp_path / "b.tif", "image", loaded)[1].name != "sniff"  # others still read
+    assert loaded.record("sniffer").status == "failing"
+
+
+def claims_crash(path):
+    raise OSError("cannot peek")
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["import sys\nsys.exit(3)\n", "import argparse\nargparse.ArgumentParser().parse_args(['--nope'])\n"],
+)
+def test_a_plugin_that_exits_at_import_is_reported_failed(monkeypatch, tmp_path, source):
+    (tmp_path / "genseg_exits_plugin.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    exits = EntryPoint(name="exits", value="genseg_exits_plugin", group="genseg")
+    real = manager.entry_points
+    monkeypatch.setattr(manager, "entry_points", lambda group: [*real(group=group), exits])
+    records = {r.name: r for r in manager.build_plugins().records}
+    assert records["exits"].status == "failed" and "SystemExit" in records["exits"].error
+    assert records["medical"].status == "loaded"
 
 
 def test_two_plugins_with_one_name_keep_the_first():

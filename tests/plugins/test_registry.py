@@ -13,6 +13,7 @@ import pytest
 from genseg.data.sample import Sample
 from genseg.errors import ConfigError, DatasetError, InputError
 from genseg.plugins import hookimpl, registry
+from genseg.plugins.manager import PluginWarning
 
 
 def _plugin(name: str, **hooks) -> types.ModuleType:
@@ -268,8 +269,10 @@ def test_genseg_register_vocabularies_bad_item_is_recorded_not_fatal(genseg_plug
         return [{"domain": "bad", "name": "no terms", "terms": []}]
 
     loaded = genseg_plugins(_plugin("badvocab", genseg_register_vocabularies=genseg_register_vocabularies))
-    assert [v.domain for _, v in registry.vocabularies()] == ["generic"]
+    with pytest.warns(PluginWarning, match="plugin 'badvocab' failed in genseg_register_vocabularies"):
+        assert [v.domain for _, v in registry.vocabularies()] == ["generic"]
     assert "terms" in loaded.record("badvocab").hook_errors["genseg_register_vocabularies"]
+    assert loaded.record("badvocab").status == "failing"
 
 
 def test_genseg_register_adapters(genseg_plugins):
@@ -320,7 +323,8 @@ def test_genseg_register_commands_adds_commands_and_refuses_taken_names(genseg_p
     app = typer.Typer()
     app.command("train")(lambda: None)
     app.command("env")(lambda: None)
-    assert registry.register_commands(app) == ["greeter"]
+    with pytest.warns(PluginWarning, match="train already taken"):
+        assert registry.register_commands(app) == ["greeter"]
     assert "train" in loaded.record("hijacker").hook_errors["genseg_register_commands"]
     result = CliRunner().invoke(app, ["hello", "--name", "plugins"])
     assert result.exit_code == 0 and result.output.strip() == "hello plugins"
