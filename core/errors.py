@@ -57,3 +57,7 @@ class AdapterError(GenSegError):
 
 class PluginError(GenSegError):
     """An installed plugin raised where no other plugin can stand in for it."""
+
+
+class OutputError(GenSegError):
+    """An output file or folder cannot be written (read-only, not a folder, name too long)."""

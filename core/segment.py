@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genseg.data.atomic import check_writable
 from genseg.errors import InputError
 
 
@@ -88,11 +89,19 @@ def plan_outputs(
             "mask": output
             if single_file
             else output / f"{name}_mask{mask_suffix(src, src in (volumes or ()))}",
-            "overlay": base.with_name(base.name + "_overlay.png"),
-            "uncertainty": base.with_name(base.name + "_uncertainty.png"),
+            "overlay": beside(base, "_overlay.png"),
+            "uncertainty": beside(base, "_uncertainty.png"),
         }
     refuse_overwriting_inputs(plan)
     return plan
+
+
+def beside(base: Path, ending: str) -> Path:
+    """``base`` + ``ending`` as a sibling file, the base cut so the name fits 255 bytes
+    (an output named near the limit still gets its overlay)."""
+    room = 255 - len(ending.encode())
+    head = base.name.encode()[:room].decode(errors="ignore")
+    return base.with_name(head + ending)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -118,6 +127,21 @@ def refuse_overwriting_inputs(plan: dict[Path, dict[str, Path]], extra: list[Pat
                     path=other,
                     fix="choose another --output (a new file name or a separate folder)",
                 )
+
+
+def check_batching(batch_size: int, tile: int, overlap: int | None) -> None:
+    """``--batch-size`` and ``--overlap`` in range, as one error before any work."""
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}", fix="pass e.g. --batch-size 8")
+    if overlap is None:
+        return
+    if overlap < 0:
+        raise InputError(f"--overlap cannot be negative, got {overlap}", fix="pass 0 or more pixels")
+    if tile and overlap > tile // 2:
+        raise InputError(
+            f"--overlap {overlap} is more than half the tile ({tile} pixels)",
+            fix=f"pass at most {tile // 2}, or a larger --tile-size",
+        )
 
 
 def label_map(masks: np.ndarray, probs: np.ndarray, on_value: int = 255) -> np.ndarray:
@@ -174,6 +198,7 @@ def segment_files(
             )
         find_writer(vector, kind="vector")
     tile = tiling_for(domain, tile_size, pipe.config.resolution)
+    check_batching(batch_size, tile, overlap)
     options = dict(options or {})
     # Everything is opened and checked before anything is written.
     windowed = {}
@@ -192,8 +217,10 @@ def segment_files(
     plan = plan_outputs(inputs, output, {src for src, sample in samples.items() if sample.is_volume})
     if vector is not None:
         refuse_overwriting_inputs(plan, [vector])
-    if not output_is_file(output):
-        output.mkdir(parents=True, exist_ok=True)
+    # a read-only or misnamed output fails now, before any segmenting; folders are created
+    # by the first write, so a failure leaves no empty output folder behind
+    for path in [*(p for files in plan.values() for p in files.values()), *([vector] if vector else [])]:
+        check_writable(path)
     results = []
     from rich.progress import track
 

@@ -42,10 +42,22 @@ def main() -> None:
     except GenSegError as exc:
         if debug:
             raise
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        _print_error(exc.one_line())
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the file system refused (read-only, full disk) where no check caught it
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _print_error(
+            f"{where}{exc.strerror or exc} Fix: check the path and its permissions (--debug shows where)"
+        )
+        sys.exit(GenSegError.exit_code)
+
+
+def _print_error(line: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,6 +53,10 @@ def evaluate(
     from genseg.evaluation.report import scores_table
 
     console = Console()
+    if json_out is not None:
+        from genseg.data.atomic import check_writable
+
+        check_writable(json_out)  # a folder or read-only path fails now, not after evaluating
     if predictions is not None:
         if model or dataset:
             raise InputError(

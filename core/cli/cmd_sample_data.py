@@ -37,10 +37,12 @@ def sample_data(
 
     Example: genseg sample-data --output data/samples
     """
+    from genseg.data.atomic import check_writable
     from genseg.errors import GenSegError
 
     if generated_only and real_only:
         raise typer.BadParameter("--generated-only and --real-only exclude each other")
+    check_writable(output / "mni152", folder_ok=True)  # a read-only --output: one line, nothing made
     if not real_only:
         from genseg.data.sample_data import make_mni152_dataset, make_shapes_dataset
 

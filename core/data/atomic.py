@@ -7,11 +7,14 @@ reader sees either the old file or the new one, never a truncated one.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from genseg.errors import OutputError
 
 
 def _remove(path: Path) -> None:
@@ -66,12 +69,22 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
 
     ``writer`` receives a temporary path in the same folder and may create a file or a
     folder there (e.g. a checkpoint directory). On any exception the temporary output is
-    removed, ``path`` is left as it was, and the exception propagates. Parent folders are
-    created. Returns ``path``.
+    removed, ``path`` is left as it was, and the exception propagates; one from the file
+    system (a read-only folder, a full disk, a name too long) as an OutputError naming
+    ``path``. Parent folders are created. Returns ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(path, folder_ok=True)
     tmp = temp_path_for(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_and_rename(path, tmp, writer)
+    except OSError as exc:
+        raise output_error(exc, path) from exc
+    return path
+
+
+def _write_and_rename(path: Path, tmp: Path, writer: Callable[[Path], None]) -> None:
     try:
         writer(tmp)
         if not (tmp.exists() or tmp.is_symlink()):
@@ -89,4 +102,38 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     except BaseException:
         _remove(tmp)
         raise
-    return path
+
+
+def output_error(exc: OSError, path: Path) -> OutputError:
+    """One line for a file-system failure on an output, with what to do about it."""
+    fixes = {
+        errno.EACCES: "choose a folder you can write to, or change its permissions",
+        errno.EPERM: "choose a folder you can write to, or change its permissions",
+        errno.EROFS: "the file system is read-only: choose another --output",
+        errno.ENOSPC: "free disk space, or write somewhere else",
+        errno.ENAMETOOLONG: "choose a shorter output name (at most 255 bytes per name)",
+        errno.EISDIR: "a folder has this name: choose a file name",
+        errno.ENOTDIR: "a file stands where a folder is needed: choose another output path",
+    }
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    return OutputError(
+        f"cannot write the output: {reason}", path=path, fix=fixes.get(exc.errno, "check the output path")
+    )
+
+
+def check_writable(path: str | Path, folder_ok: bool = False) -> None:
+    """Refuse, before any work, an output that cannot be written: its folder (or the nearest
+    one that exists) is read-only, a file stands where a folder must be, the name is too long
+    or (unless ``folder_ok``) an existing folder. Creates nothing."""
+    path = Path(path)
+    if len(path.name.encode()) > 255:
+        raise output_error(OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG)), path)
+    if path.is_dir() and not folder_ok:
+        raise OutputError(
+            "the output is a folder, not a file", path=path, fix="give a file name (e.g. scores.json)"
+        )
+    existing = next((p for p in path.absolute().parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise output_error(OSError(errno.ENOTDIR, f"{existing} is a file, not a folder"), path)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise output_error(OSError(errno.EACCES, f"the folder {existing} is read-only"), path)

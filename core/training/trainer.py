@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from genseg.config import TrainConfig
+from genseg.data.atomic import check_writable
 from genseg.errors import CheckpointError, ConfigError
 from genseg.training.checkpoints import export_pipeline, latest_checkpoint, save_checkpoint
 
@@ -92,6 +93,7 @@ def _prepare_output(
             fix="pass --resume to continue it, or choose another --output",
         )
     _refuse_foreign_folder(output)
+    check_writable(record)  # a read-only --output fails here, before any training
     output.mkdir(parents=True, exist_ok=True)
     tmp = record.with_suffix(".tmp")
     tmp.write_text(cfg.model_dump_json(indent=2))

@@ -215,3 +215,40 @@ def test_train_on_a_label_of_the_wrong_size_fails_before_writing(monkeypatch, ca
     )
     _assert_one_line_error(code, err, "a.png", "a_label.png")
     assert not out.exists()  # nothing written, so the same command works once the data is fixed
+
+
+def test_evaluate_json_pointing_at_a_folder_fails_before_evaluating(monkeypatch, capsys, model_dir, tmp_path):
+    import genseg.evaluation.runner as runner
+    from genseg.plugins.testing import make_fake_dataset
+
+    data = make_fake_dataset(tmp_path / "data", n=2)
+    monkeypatch.setattr(runner, "evaluate_pipeline", lambda *a, **k: pytest.fail("evaluated anyway"))
+    code, _, err = run_cli(
+        monkeypatch, capsys, "evaluate", "-m", str(model_dir), "-d", str(data), "--json", str(tmp_path)
+    )
+    _assert_one_line_error(code, err, "the output is a folder, not a file")
+
+
+@pytest.mark.parametrize("command", ["train", "sample-data"])
+def test_a_read_only_output_folder_is_one_line_before_any_work(monkeypatch, capsys, tmp_path, command):
+    import genseg.data.atomic as atomic
+    from genseg.plugins.testing import make_fake_dataset
+
+    data = make_fake_dataset(tmp_path / "data", n=2)
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)  # what a read-only folder answers
+    args = ["train", "-d", str(data), "--steps", "1"] if command == "train" else ["sample-data", "--offline"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--output", str(tmp_path / "ro" / "out"))
+    _assert_one_line_error(code, err, "cannot write the output", "read-only")
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_an_os_error_no_check_caught_is_still_one_line(monkeypatch, capsys, tmp_path):
+    import genseg.cli.app as app_module
+
+    def refuse():
+        raise PermissionError(13, "Permission denied", str(tmp_path / "x"))
+
+    monkeypatch.setattr(app_module, "app", refuse)  # as a command failing deep in a library would
+    code, _, err = run_cli(monkeypatch, capsys, "env")
+    _assert_one_line_error(code, err, "Permission denied", str(tmp_path / "x"))

@@ -32,3 +32,47 @@ def test_folder_mode_refuses_to_replace_an_input_named_like_an_output(pipe, tmp_
     assert err.value.path == str(a_mask)
     assert a_mask.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_mask.png"]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_a_mask_file_in_a_folder_that_does_not_exist_is_written(pipe, tmp_path, suffix):
+    image = make_fake_image(tmp_path / "a.png")
+    out = tmp_path / "new" / "deeper" / f"m{suffix}"
+    (result,) = segment_files(pipe, [image], ["thing"], out, progress=False)
+    assert result.outputs == [out, out.with_name("m_overlay.png")] and out.is_file()
+
+
+def test_an_output_name_near_the_length_limit_gets_its_mask_and_overlay(pipe, tmp_path):
+    image = make_fake_image(tmp_path / "a.png")
+    out = tmp_path / "out" / ("n" * 245 + ".png")  # 249 characters
+    (result,) = segment_files(pipe, [image], ["thing"], out, progress=False)
+    assert all(p.is_file() and len(p.name) <= 255 for p in result.outputs)
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(p.name for p in result.outputs)
+
+
+def test_a_read_only_output_folder_fails_before_segmenting_and_creates_nothing(pipe, tmp_path, monkeypatch):
+    import genseg.data.atomic as atomic
+    from genseg.errors import OutputError
+
+    image = make_fake_image(tmp_path / "a.png")
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)  # what a read-only folder answers
+    monkeypatch.setattr(type(pipe), "__call__", lambda *a, **k: pytest.fail("segmented anyway"))
+    with pytest.raises(OutputError, match="read-only"):
+        segment_files(pipe, [image], ["thing"], tmp_path / "ro" / "out", progress=False)
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"overlap": -5}, "--overlap cannot be negative"),
+        ({"overlap": 16}, "more than half the tile"),
+        ({"batch_size": 0}, "--batch-size must be at least 1"),
+    ],
+)
+def test_tiling_and_batch_options_out_of_range_are_one_input_error(pipe, tmp_path, kwargs, words):
+    image = make_fake_image(tmp_path / "a.png", size=(48, 48))
+    with pytest.raises(InputError, match=words):
+        segment_files(pipe, [image], ["thing"], tmp_path / "out", progress=False, tile_size=16, **kwargs)
+    assert not (tmp_path / "out").exists()

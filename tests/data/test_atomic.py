@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from genseg.data.atomic import TEMP_NAME_MAX, atomic_write, temp_path_for
+from genseg.data.atomic import TEMP_NAME_MAX, atomic_write, check_writable, temp_path_for
+from genseg.errors import OutputError
 
 
 @pytest.mark.parametrize(
@@ -30,3 +31,31 @@ def test_an_output_name_of_249_characters_is_written(tmp_path):
     target = tmp_path / ("m" * 245 + ".png")
     atomic_write(target, lambda tmp: Image.new("L", (2, 2)).save(tmp))
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_file_system_refusal_is_one_output_error_and_leaves_nothing(tmp_path):
+    def refused(tmp):
+        tmp.write_bytes(b"half")
+        raise PermissionError(13, "Permission denied", str(tmp))
+
+    with pytest.raises(OutputError) as err:
+        atomic_write(tmp_path / "m.png", refused)
+    assert err.value.path == str(tmp_path / "m.png") and "Permission denied" in err.value.message
+    assert "permissions" in err.value.fix
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable_refuses_before_any_work_and_creates_nothing(tmp_path, monkeypatch):
+    import genseg.data.atomic as atomic
+
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(OutputError, match="is a folder, not a file"):
+        check_writable(tmp_path)
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        check_writable(tmp_path / "a-file" / "out.json")
+    with pytest.raises(OutputError, match="shorter output name"):
+        check_writable(tmp_path / ("n" * 256))
+    monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)  # as a read-only folder answers
+    with pytest.raises(OutputError, match="read-only"):
+        check_writable(tmp_path / "new" / "deeper" / "out.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

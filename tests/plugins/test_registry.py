@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from genseg.data.sample import Sample
-from genseg.errors import ConfigError, DatasetError, InputError
+from genseg.errors import ConfigError, DatasetError, InputError, OutputError
 from genseg.plugins import hookimpl, registry
 from genseg.plugins.manager import PluginWarning
 
@@ -151,7 +151,7 @@ def test_a_writer_failing_mid_write_leaves_nothing_under_the_final_name(genseg_p
     SEEN.clear()
     (tmp_path / "old.flaky").write_bytes(b"the previous mask")
     for name in ("new.flaky", "old.flaky"):
-        with pytest.raises(OSError, match="disk full"):
+        with pytest.raises(OutputError, match="cannot write the output: disk full"):
             registry.write(tmp_path / name, np.zeros((2, 2), np.uint8))
     assert SEEN[0].parent == tmp_path and SEEN[0].name.endswith(".flaky") and SEEN[0].name != "new.flaky"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.flaky"]  # no temporary file left either
