@@ -21,7 +21,7 @@ import torch
 
 from genseg.config import TrainConfig
 from genseg.data.atomic import check_writable
-from genseg.errors import CheckpointError, ConfigError
+from genseg.errors import CheckpointError, ConfigError, GenSegError
 from genseg.training.checkpoints import export_pipeline, latest_checkpoint, save_checkpoint
 
 RUN_CONFIG = "genseg_train.json"
@@ -99,6 +99,41 @@ def _prepare_output(
     tmp.write_text(cfg.model_dump_json(indent=2))
     tmp.replace(record)
     return cfg, 0, None
+
+
+def _load_checkpoint(accelerator, ckpt: Path) -> None:
+    """``accelerator.load_state`` with one error naming the damaged file (weights, optimizer,
+    scheduler or LoRA state) instead of torch's or safetensors' traceback."""
+    try:
+        accelerator.load_state(str(ckpt))
+    except GenSegError:
+        raise  # already one line (e.g. LoRA tensors of another shape)
+    except Exception as exc:  # torch.load, safetensors and pickle raise unrelated types
+        bad = _damaged_file(ckpt)
+        what = f"{bad.name} is damaged" if bad else f"{exc.__class__.__name__}: {str(exc).strip()[:160]}"
+        raise CheckpointError(
+            f"cannot resume from this checkpoint: {what}",
+            path=ckpt,
+            fix="delete this checkpoint folder to resume from an earlier one, or train again "
+            "without --resume",
+        ) from exc
+
+
+def _damaged_file(ckpt: Path) -> Path | None:
+    """The first state file of ``ckpt`` that does not load (only asked once loading failed)."""
+    from safetensors import safe_open
+
+    for path in sorted(ckpt.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt") as f:
+                    for key in f.keys():
+                        f.get_tensor(key)
+            elif path.suffix == ".bin":
+                torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            return path
+    return None
 
 
 def _exported(output: Path) -> bool:
@@ -271,7 +306,7 @@ def train(
 
         save_only_trainable(accelerator, trainable)  # checkpoints hold the adapter, not the base
     if ckpt is not None:
-        accelerator.load_state(str(ckpt))
+        _load_checkpoint(accelerator, ckpt)
     prompts = PromptCache(pipe.text_encoder, pipe.tokenizer, mcfg.text_encoder.max_length)
     sample_t = sampler_from_config(mcfg.objective)
     joint = None

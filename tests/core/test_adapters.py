@@ -342,6 +342,21 @@ def test_lora_checkpoints_hold_only_the_adapter_and_resume_exactly(space, traine
         train(_cfg(space), run, [space / "data"], resume=True, progress=False)
 
 
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.bin"])
+def test_a_damaged_lora_checkpoint_is_one_error_naming_the_file(space, trained, tmp_path, damaged):
+    from genseg.training.trainer import train
+
+    run = tmp_path / "resumed"
+    shutil.copytree(space / "lora", run)
+    shutil.rmtree(run / "checkpoints" / "step-000006")
+    for name in ("adapter_model.safetensors", "genseg_adapter.json"):
+        (run / name).unlink()
+    (run / "checkpoints" / "step-000003" / damaged).write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match=f"{damaged} is damaged") as err:
+        train(_cfg(space), run, [space / "data"], resume=True, progress=False)
+    assert err.value.path == str(run / "checkpoints" / "step-000003") and "earlier one" in err.value.fix
+
+
 def test_shots_are_k_images_per_class_drawn_from_the_seed(space):
     from genseg.adapters.shots import ShotsWarning, pairs_per_class, select_shots
     from genseg.data.folder_dataset import PromptedSegmentationDataset

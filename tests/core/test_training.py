@@ -190,3 +190,17 @@ def test_resume_exports_a_run_killed_after_its_final_checkpoint(
     assert all(torch.equal(v, saved[f"denoiser.{k}"]) for k, v in exported.items())
     with pytest.raises(CheckpointError, match="already reached step 2"):  # exported now: nothing left
         trainer.train(cfg, tmp_path / "run", [toy_dataset], resume=True, progress=False)
+
+
+@pytest.mark.parametrize("damaged", ["optimizer.bin", "scheduler.bin", "model.safetensors"])
+def test_a_damaged_checkpoint_is_one_error_naming_the_file(toy_dataset, tmp_path, make_tiny_config, damaged):
+    from genseg.training.trainer import train
+
+    train(
+        _cfg(make_tiny_config, steps=1, checkpoint_every=1), tmp_path / "run", [toy_dataset], progress=False
+    )
+    ckpt = tmp_path / "run" / "checkpoints" / "step-000001"
+    (ckpt / damaged).write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match=f"{damaged} is damaged") as err:
+        train(_cfg(make_tiny_config, steps=2), tmp_path / "run", [toy_dataset], resume=True, progress=False)
+    assert err.value.path == str(ckpt)
