@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from genseg.errors import ConfigError
+
+MAX_RESOLUTION = 4096  # the largest square training resolution accepted
 
 
 class _Strict(BaseModel):
@@ -26,7 +28,7 @@ class TextEncoderConfig(_Strict):
     kind: Literal["minilm", "pretrained", "tiny"] = "minilm"
     path: str | None = Field(None, description="local folder or hub id, for kind=pretrained")
     max_length: int = Field(16, ge=4, le=512)
-    tiny_hidden_size: int = 32
+    tiny_hidden_size: int = Field(32, ge=1, le=4096)
 
     @model_validator(mode="after")
     def _needs_path(self) -> TextEncoderConfig:
@@ -61,11 +63,13 @@ class DenoiserConfig(_Strict):
 
     kind: Literal["unet", "dit", "mmdit"] = "dit"
     path: str | None = Field(None, description="pretrained SD U-Net, PixArt DiT or SD3 MM-DiT folder")
-    # tiny U-Net (DiGSeg)
-    block_out_channels: list[int] = [64, 128, 128]
-    layers_per_block: int = 1
-    cross_attention_dim: int = 128
-    attention_head_dim: int = 8
+    # tiny U-Net (DiGSeg); the bounds keep a mistyped config from asking for terabytes
+    block_out_channels: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        [64, 128, 128], min_length=1, max_length=8
+    )
+    layers_per_block: int = Field(1, ge=1, le=16)
+    cross_attention_dim: int = Field(128, ge=1, le=8192)
+    attention_head_dim: int = Field(8, ge=1, le=1024)
     cross_attention_levels: list[bool] | None = Field(
         None,
         description="per level, whether it has cross-attention; default all but the full-resolution level "
@@ -73,10 +77,10 @@ class DenoiserConfig(_Strict):
         "pooled vector added to the time embedding that conditions every ResNet block.",
     )
     # tiny DiT (GenMask)
-    num_layers: int = 6
-    num_attention_heads: int = 4
-    dit_head_dim: int = 32
-    patch_size: int = 2
+    num_layers: int = Field(6, ge=1, le=256)
+    num_attention_heads: int = Field(4, ge=1, le=256)
+    dit_head_dim: int = Field(32, ge=1, le=1024)
+    patch_size: int = Field(2, ge=1, le=16)
     # the tiny MM-DiT (SD3 joint attention, Seg4Diff) takes the four DiT fields above
 
     @model_validator(mode="after")
@@ -92,7 +96,7 @@ class ImageEncoderConfig(_Strict):
     """An optional semantic image encoder whose features join the text tokens."""
 
     kind: Literal["none", "efficientnet_lite0"] = "none"
-    num_tokens_side: int = 7
+    num_tokens_side: int = Field(7, ge=1, le=32)
 
 
 class ObjectiveConfig(_Strict):
@@ -274,7 +278,7 @@ class TrainConfig(_Strict):
     batch_size: int = Field(8, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = 1e-2
-    warmup_steps: int = 50
+    warmup_steps: int = Field(50, ge=0)
     lr_schedule: Literal["constant", "cosine"] = "cosine"
     gradient_accumulation_steps: int = Field(1, ge=1)
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
@@ -282,7 +286,7 @@ class TrainConfig(_Strict):
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(10, ge=1)
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int = Field(0, ge=0, le=256)
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = Field(
         False, description="recompute the denoiser's block activations in the backward pass to save memory"
@@ -305,6 +309,17 @@ class TrainConfig(_Strict):
     sampling: SamplingConfig = Field(
         SamplingConfig(), description="class-balanced and absent-class sampling of training items"
     )
+
+    @model_validator(mode="after")
+    def _trainable_size(self) -> TrainConfig:
+        """An upper bound on the resolution (ModelConfig only has the lower one): a typo such
+        as 100000 would otherwise fail deep in an allocation."""
+        if self.model.resolution > MAX_RESOLUTION:
+            raise ValueError(
+                f"model.resolution {self.model.resolution} is above {MAX_RESOLUTION} pixels; "
+                "tile large images at inference instead (genseg segment --tile-size)"
+            )
+        return self
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from genseg.config import MAX_RESOLUTION
 from genseg.errors import ModelNotFoundError
 
 INDEX = "model_index.json"
@@ -48,7 +49,7 @@ class PipelineSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    resolution: int = Field(128, ge=16, le=8192)
+    resolution: int = Field(128, ge=16, le=MAX_RESOLUTION)
     max_text_length: int = Field(16, ge=1, le=4096)
     prediction_type: Literal["sample", "velocity"] = "sample"
     formulation: Literal["flow", "discriminative"] = "flow"
@@ -91,7 +92,7 @@ def check_settings(folder: Path, index: dict[str, Any]) -> PipelineSettings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ModelNotFoundError(
-            f"{INDEX} has an invalid {where}: {first['msg']} (got {first.get('input')!r})",
+            f"invalid {where}: {first['msg']} (got {first.get('input')!r})",
             path=folder / INDEX,
             fix="restore the file written with the model, or re-export it with `genseg train`",
         ) from None

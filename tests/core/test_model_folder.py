@@ -3,13 +3,14 @@ components and settings out of range are one error naming the file, never a quie
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 
 import pytest
 
 from genseg.errors import ModelNotFoundError
-from genseg.model_folder import UnsafeWeightsWarning
+from genseg.model_folder import UnsafeWeightsWarning, check_model_folder
 from genseg.pipeline import load_pipeline
 
 
@@ -92,3 +93,37 @@ def test_a_model_without_its_tokenizer_is_refused(model):
         load_pipeline(model, device="cpu")
     assert err.value.path == str(model / "tokenizer")
     assert "tokenizer/ is missing" in err.value.message
+
+
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("prediction_type", "epsilon", "invalid prediction_type"),
+        ("formulation", "magic", "invalid formulation"),
+        ("resolution", 10**7, "invalid resolution"),
+        ("resolution", -8, "invalid resolution"),
+        ("max_text_length", 0, "invalid max_text_length"),
+    ],
+)
+def test_invalid_settings_in_model_index_are_refused(model, key, value, words):
+    index = json.loads((model / "model_index.json").read_text())
+    index[key] = value
+    (model / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelNotFoundError, match=words) as err:
+        load_pipeline(model, device="cpu")
+    assert err.value.path == str(model / "model_index.json")
+
+
+@pytest.mark.parametrize("key, value", [("num_layers", 100000000), ("num_layers", -1), ("patch_size", 0)])
+def test_component_sizes_out_of_range_are_refused_before_building(model, key, value):
+    path = model / "denoiser" / "config.json"
+    config = json.loads(path.read_text())
+    config[key] = value
+    path.write_text(json.dumps(config))
+    with pytest.raises(ModelNotFoundError, match=f"{key} = {value} is out of range") as err:
+        load_pipeline(model, device="cpu")
+    assert err.value.path == str(path)
+
+
+def test_a_model_folder_is_checked_without_loading_it(saved):
+    check_model_folder(saved)  # the saved tiny model passes every check

@@ -1,0 +1,36 @@
+"""Config values out of any sensible range are one ConfigError naming the field, before any
+module is built (a typo must not ask for a billion layers or divide by a zero patch)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from genseg.config import TrainConfig, load_train_config
+from genseg.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    "model, where",
+    [
+        ({"denoiser": {"patch_size": 0}}, "model.denoiser.patch_size"),
+        ({"denoiser": {"num_layers": 100000000}}, "model.denoiser.num_layers"),
+        ({"denoiser": {"num_layers": -1}}, "model.denoiser.num_layers"),
+        ({"denoiser": {"num_attention_heads": 0}}, "model.denoiser.num_attention_heads"),
+        ({"denoiser": {"block_out_channels": [64, 0]}}, "model.denoiser.block_out_channels.1"),
+        ({"resolution": -32}, "model.resolution"),
+        ({"resolution": 1000000}, "model.resolution 1000000 is above 4096"),
+    ],
+)
+def test_out_of_range_model_values_are_refused_naming_the_field(tmp_path, model, where):
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump({"model": model}))
+    with pytest.raises(ConfigError) as err:
+        load_train_config(path)
+    assert where in err.value.one_line() and err.value.path == str(path)
+
+
+def test_the_defaults_are_unchanged_and_valid():
+    denoiser = TrainConfig().model.denoiser
+    assert (denoiser.num_layers, denoiser.patch_size, denoiser.block_out_channels) == (6, 2, [64, 128, 128])
+    assert TrainConfig().model.resolution == 128
