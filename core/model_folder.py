@@ -174,6 +174,33 @@ def check_weights(folder: Path, names: list[str], allow_pickle: bool) -> None:
     )
 
 
+def check_local_reference(ref: str | Path, what: str = "model") -> None:
+    """A reference that is no existing folder, said as such: ``runs/x`` whose ``runs/`` is
+    here is a missing folder, not an offline hub id; ``org/name`` with no ``org/`` here is
+    either, and the message says both."""
+    from genseg.models.loading import is_offline, looks_like_hub_id
+
+    text = str(ref)
+    path = Path(text).expanduser()
+    if path.exists():
+        return
+    parent = path.parent
+    if len(path.parts) > 1 and parent.is_dir():
+        raise ModelNotFoundError(
+            f"the {what} folder does not exist (its parent {parent} does)",
+            path=ref,
+            fix="check the path: pass the --output folder of a finished `genseg train`",
+        )
+    if looks_like_hub_id(text) and is_offline():
+        raise ModelNotFoundError(
+            f"no {what} folder of this name exists here, and as a hub id it cannot be fetched: "
+            "the hub is offline (HF_HUB_OFFLINE=1)",
+            path=ref,
+            fix="check the folder path, or download the hub model where there is a network and "
+            "pass its folder",
+        )
+
+
 def check_model_folder(folder: str | Path, allow_pickle: bool = False) -> None:
     """Every check above on a local model folder that has a model_index.json."""
     folder = Path(folder)

@@ -30,7 +30,7 @@ import genseg.models.image_encoder  # noqa: F401
 import genseg.models.refiner  # noqa: F401
 from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
 from genseg.errors import InputError, PromptError
-from genseg.model_folder import check_model_folder
+from genseg.model_folder import check_local_reference, check_model_folder
 from genseg.models.denoisers import predict_velocity
 from genseg.models.image_encoder import join_image_tokens
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
@@ -321,6 +321,7 @@ def load_pipeline(
     from genseg.errors import ModelNotFoundError
     from genseg.models.loading import check_reference
 
+    check_local_reference(ref, "model")
     check_reference(ref, "model")
     path = Path(ref)
     if path.exists() and not (path / "model_index.json").is_file():

@@ -127,3 +127,14 @@ def test_component_sizes_out_of_range_are_refused_before_building(model, key, va
 
 def test_a_model_folder_is_checked_without_loading_it(saved):
     check_model_folder(saved)  # the saved tiny model passes every check
+
+
+def test_a_missing_local_folder_is_not_called_an_offline_hub_id(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelNotFoundError) as err:
+        load_pipeline("runs/missing", device="cpu")
+    assert "folder does not exist" in err.value.message and "hub" not in err.value.message
+    with pytest.raises(ModelNotFoundError, match="no model folder of this name exists here.*offline"):
+        load_pipeline("org/name", device="cpu")  # could be either: both are said
