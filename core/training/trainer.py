@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import torch
 from genseg.config import TrainConfig
 from genseg.data.atomic import check_writable
 from genseg.errors import CheckpointError, ConfigError, GenSegError
-from genseg.training.checkpoints import export_pipeline, latest_checkpoint, save_checkpoint
+from genseg.training.checkpoints import CHECKPOINT_DIR, export_pipeline, latest_checkpoint, save_checkpoint
 
 RUN_CONFIG = "genseg_train.json"
 LOSS_LOG = "train_log.jsonl"
@@ -194,6 +195,29 @@ def _step_generator(seed: int, step: int) -> torch.Generator:
 
 
 def train(
+    cfg: TrainConfig,
+    output: Path,
+    dataset_paths: list[Path],
+    resume: bool = False,
+    progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train a pipeline on the given dataset folders and export it to `output`.
+
+    A new run that fails before its first checkpoint removes the output folder it created,
+    so the same command can simply be run again (see :func:`_run_training`).
+    """
+    output = Path(output)
+    created = not resume and not output.exists()
+    try:
+        return _run_training(cfg, output, dataset_paths, resume, progress, on_step)
+    except BaseException:
+        if created and not (output / CHECKPOINT_DIR).exists():
+            shutil.rmtree(output, ignore_errors=True)  # only genseg's record and log were in it
+        raise
+
+
+def _run_training(
     cfg: TrainConfig,
     output: Path,
     dataset_paths: list[Path],

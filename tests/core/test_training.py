@@ -204,3 +204,16 @@ def test_a_damaged_checkpoint_is_one_error_naming_the_file(toy_dataset, tmp_path
     with pytest.raises(CheckpointError, match=f"{damaged} is damaged") as err:
         train(_cfg(make_tiny_config, steps=2), tmp_path / "run", [toy_dataset], resume=True, progress=False)
     assert err.value.path == str(ckpt)
+
+
+def test_a_new_run_failing_before_its_first_checkpoint_leaves_no_folder(
+    toy_dataset, tmp_path, make_tiny_config
+):
+    from genseg.training.trainer import train
+
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        train(_cfg(make_tiny_config, steps=1, batch_size=1000), out, [toy_dataset], progress=False)
+    assert not out.exists()  # so the corrected command is not told "already holds a training run"
+    train(_cfg(make_tiny_config, steps=1), out, [toy_dataset], progress=False)
+    assert (out / "model_index.json").is_file()
