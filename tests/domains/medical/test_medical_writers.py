@@ -12,7 +12,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from genseg.data.sample import Sample
-from genseg.errors import InputError
+from genseg.errors import InputError, OutputError
 from genseg_medical.readers import read_medical
 from genseg_medical.synthetic import (
     label_volume_like,
@@ -133,7 +133,8 @@ def test_failed_nifti_write_leaves_nothing(tmp_path, series, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(nib, "save", boom)
-    with pytest.raises(OSError, match="disk full"):
+    # the OSError becomes one OutputError line naming the file, with the reason kept
+    with pytest.raises(OutputError, match="disk full"):
         write_nifti(target, _mask(SHAPE), series)
     assert target.read_bytes() == b"old"  # the previous file survives untouched
     assert _leftovers(target.parent, {"m.nii.gz"}) == []
