@@ -54,8 +54,9 @@ def genseg_register_readers():
     return [
         {
             "name": "nifti",
-            "patterns": ["*.nii", "*.nii.gz"],
-            "description": "NIfTI volume via MONAI NibabelReader (affine, spacing, orientation kept)",
+            "patterns": ["*.nii", "*.nii.gz", "*.hdr", "*.img", "*.mgz", "*.mgh"],
+            "description": "NIfTI volume, NIfTI/Analyze pair (.hdr + .img) or FreeSurfer MGH via MONAI "
+            "NibabelReader (affine, spacing, orientation kept)",
             "read": _READ,
         },
         _DICOM_READER,
@@ -71,13 +72,14 @@ def genseg_register_readers():
 
 @hookimpl
 def genseg_get_reader(path: Path, kind: str):
-    """DICOM files often have no extension (IM0001): recognise them by their preamble."""
+    """DICOM files often have no extension (IM0001): recognise them by their content (the
+    preamble, or the first element of a data set written without one)."""
     path = Path(path)
     if path.suffix or not path.is_file():
         return None
-    from genseg_medical.readers import is_dicom_file
+    from genseg_medical.readers import looks_like_dicom
 
-    return _DICOM_READER if is_dicom_file(path) else None
+    return _DICOM_READER if looks_like_dicom(path) else None
 
 
 @hookimpl

@@ -30,18 +30,23 @@ that importing this module, e.g. to register the plugin, stays cheap.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from genseg.data.sample import Sample
-from genseg.errors import InputError
+from genseg.errors import GenSegError, InputError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# what nibabel reads besides NIfTI-1/2 files: NIfTI/Analyze pairs (either half names the
+# image) and FreeSurfer MGH, compressed (.mgz) or not
+PAIR_SUFFIXES = (".hdr", ".img")
+MGH_SUFFIXES = (".mgz", ".mgh")
+NIBABEL_SUFFIXES = NIFTI_SUFFIXES + PAIR_SUFFIXES + MGH_SUFFIXES
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR: an index, not an image
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -73,12 +78,37 @@ def is_dicom_file(path: str | Path) -> bool:
         return False
 
 
+def looks_like_dicom(path: str | Path) -> bool:
+    """Whether ``path`` has the DICOM preamble or starts like a DICOM data set without one.
+
+    Old and some anonymised files hold the bare data set: no 128-byte preamble, no "DICM",
+    often no file meta group. They start with an element of group 0002 or 0008 (little- or
+    big-endian), which is what is checked here (8 bytes); the header parse decides.
+    """
+    if is_dicom_file(path):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    if len(head) < 8:
+        return False
+    for order in ("little", "big"):
+        group = int.from_bytes(head[0:2], order)
+        element = int.from_bytes(head[2:4], order)
+        if group in (0x0002, 0x0008) and element < 0x0100:
+            return True
+    return False
+
+
 def read_medical(path: str | Path, kind: str) -> Sample:
     """Read a medical image or label: the plugin's single entry point for all its readers.
 
-    A folder is a DICOM series; ``*.nii``/``*.nii.gz`` NIfTI; ``*.dcm``/``*.dicom`` or any
-    file with the DICOM preamble a single DICOM file (one frame → 2D, multi-frame → volume,
-    DICOM-SEG → label volume). ``kind`` is ``"image"`` or ``"label"``.
+    A folder is a DICOM series; ``*.nii``/``*.nii.gz``, a NIfTI/Analyze pair (``*.hdr`` +
+    ``*.img``) or FreeSurfer ``*.mgz``/``*.mgh`` a volume read by nibabel; ``*.dcm``/``*.dicom``
+    or any file that is DICOM by its content a single DICOM file (one frame → 2D,
+    multi-frame → volume, DICOM-SEG → label volume). ``kind`` is ``"image"`` or ``"label"``.
     """
     path = Path(path)
     if kind not in ("image", "label"):
@@ -88,12 +118,12 @@ def read_medical(path: str | Path, kind: str) -> Sample:
     if not path.exists():
         raise InputError("file not found", path=path, fix="check the path")
     name = path.name.lower()
-    if name.endswith(NIFTI_SUFFIXES):
+    if name.endswith(NIBABEL_SUFFIXES):
         return read_nifti(path, kind)
-    if name.endswith(DICOM_SUFFIXES) or is_dicom_file(path):
+    if name.endswith(DICOM_SUFFIXES) or looks_like_dicom(path):
         return read_dicom_file(path, kind)
     raise InputError(
-        "not a NIfTI (.nii, .nii.gz) or DICOM file",
+        "not a NIfTI (.nii, .nii.gz, .hdr/.img), MGH (.mgz, .mgh) or DICOM file",
         path=path,
         fix="pass a .nii/.nii.gz file, a DICOM file, or a folder holding one DICOM series",
     )
@@ -104,47 +134,57 @@ def read_medical(path: str | Path, kind: str) -> Sample:
 # ---------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _load_image() -> Any:
-    """One MONAI ``LoadImage`` for the process, built quietly.
-
-    Building one instantiates every reader MONAI knows, and its nvImageCodec DICOM reader
-    logs a warning and warns when no GPU codec is installed: harmless, so silenced here
-    once rather than printed on every read. The reader is passed per call (MONAI then uses
-    exactly that one and lets its exceptions through, instead of trying every other reader
-    and wrapping the failures in one RuntimeError).
-    """
-    import logging
-
-    from monai.transforms import LoadImage
-
-    log = logging.getLogger("monai.data.nvimgcodec_pydicom_plugin")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return LoadImage(image_only=False, dtype=None)
-    finally:
-        log.setLevel(level)
-
-
 def _monai_read(path: Path, reader: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """Pixels and MONAI's meta dict of ``path`` read by ``reader`` (a fresh MONAI reader:
-    they keep per-read state, so instances are not shared)."""
+    they keep per-read state, so instances are not shared).
+
+    The reader's own ``read``/``get_data`` are called, which is all that ``LoadImage`` does
+    before turning the array into a tensor; that last step is left out because torch refuses
+    big-endian arrays (big-endian NIfTI, DICOM in Explicit VR Big Endian), so the array is
+    brought to native byte order here instead, values unchanged. A DICOM data set read
+    without a file meta group gets its transfer syntax from the encoding it was parsed in.
+    """
     with warnings.catch_warnings():
         # MONAI's identity-affine warning for frames without IPP/IOP: the geometry is
         # rebuilt from the headers here, and a missing one is reported there.
         warnings.filterwarnings("ignore", message="PydicomReader: ImageOrientationPatient")
-        img, meta = _load_image()(str(path), reader=reader)
-    array = img.as_tensor().numpy() if hasattr(img, "as_tensor") else np.asarray(img)
+        image = reader.read(str(path))
+        _complete_transfer_syntax(image)
+        array, meta = reader.get_data(image)
+    array = np.asarray(array)
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
     return array, dict(meta)
+
+
+def _complete_transfer_syntax(ds: Any) -> None:
+    """Give a headerless pydicom data set the transfer syntax it was parsed with, so that
+    its pixel data can be decoded (pydicom refuses to guess at decode time)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+    if not isinstance(ds, Dataset) or "PixelData" not in ds:
+        return
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    from pydicom import uid
+
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        return
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    if implicit:
+        meta.TransferSyntaxUID = uid.ImplicitVRLittleEndian
+    else:
+        meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian
 
 
 def _pydicom_reader(swap_ij: bool = True) -> Any:
     from monai.data import PydicomReader
 
-    return PydicomReader(swap_ij=swap_ij, affine_lps_to_ras=True, prune_metadata=True)
+    # force: files without the preamble are read too (their header was checked already)
+    return PydicomReader(swap_ij=swap_ij, affine_lps_to_ras=True, prune_metadata=True, force=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +261,51 @@ def _finish(
 # ---------------------------------------------------------------------------------------------
 
 
+def _pair_partner(path: Path) -> Path | None:
+    """The other half of a NIfTI/Analyze pair (``x.hdr`` ↔ ``x.img``, either case), if present."""
+    suffix = path.suffix.lower()
+    if suffix not in PAIR_SUFFIXES:
+        return None
+    other = ".img" if suffix == ".hdr" else ".hdr"
+    for candidate in (path.with_suffix(other), path.with_suffix(other.upper())):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _nibabel_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(MGH_SUFFIXES):
+        return "mgh"
+    if name.endswith(PAIR_SUFFIXES):
+        return "nifti-pair"
+    return "nifti"
+
+
+def _nibabel_failure(path: Path, exc: Exception) -> InputError:
+    """The clearest error for a file nibabel (through MONAI) could not read."""
+    fmt = _nibabel_format(path)
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        import nibabel as nib
+
+        loaded = type(nib.load(path)).__name__
+    except Exception:
+        loaded = ""
+    if loaded.startswith("Cifti"):
+        return InputError(
+            "a CIFTI-2 file (data on surface vertices and grayordinates), not a voxel volume",
+            path=path,
+            fix="pass a 3D volume (NIfTI, DICOM); CIFTI matrices cannot be segmented as images",
+        )
+    what = {"mgh": "FreeSurfer MGH", "nifti-pair": "NIfTI/Analyze pair"}.get(fmt, "NIfTI")
+    fix = {
+        "mgh": "check that the file is a complete .mgz/.mgh volume (a truncated .mgz cannot be read)",
+        "nifti-pair": "check that both halves (.hdr header and .img data) are complete and belong together",
+    }.get(fmt, "check that the file is a complete NIfTI-1/2 image (a truncated .nii.gz cannot be read)")
+    return InputError(f"cannot read as {what}: {msg}", path=path, fix=fix)
+
+
 def read_nifti(path: str | Path, kind: str = "image") -> Sample:
     """A NIfTI volume (or 2D image) with its affine exactly as nibabel reports it.
 
@@ -229,19 +314,34 @@ def read_nifti(path: str | Path, kind: str = "image") -> Sample:
     off, which it is here, so voxels are never reoriented. A 4D image becomes channels
     (``D×H×W×C``). NaN voxels are an error: a NaN reaching the model or a window silently
     poisons every statistic computed from the volume.
+
+    What else nibabel reads comes through here the same way, affine and spacing kept: a
+    NIfTI or Analyze pair (``.hdr`` + ``.img``; either name may be passed, both must be
+    there) and FreeSurfer MGH (``.mgz``, ``.mgh``). Big-endian files are read like
+    little-endian ones.
     """
     from monai.data import NibabelReader
 
     path = Path(path)
+    if path.suffix.lower() in PAIR_SUFFIXES and _pair_partner(path) is None:
+        missing = "data (.img)" if path.suffix.lower() == ".hdr" else "header (.hdr)"
+        raise InputError(
+            f"half of a NIfTI/Analyze pair: its {missing} file is not next to it",
+            path=path,
+            fix="keep the .hdr and .img files of the pair together under the same name, or convert "
+            "the image to a single .nii.gz",
+        )
     try:
         vox, meta = _monai_read(path, NibabelReader(as_closest_canonical=False))
+        affine = np.asarray(meta["original_affine"], dtype=np.float64)
     except Exception as exc:
+        raise _nibabel_failure(path, exc) from None
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
         raise InputError(
-            f"cannot read as NIfTI: {exc}",
+            "the header's affine (sform/qform) is not a finite 4×4 matrix",
             path=path,
-            fix="check that the file is a complete NIfTI-1/2 image (a truncated .nii.gz cannot be read)",
-        ) from None
-    affine = np.asarray(meta["original_affine"], dtype=np.float64)
+            fix="repair the header's sform/qform (e.g. nibabel: img.set_sform(affine); save)",
+        )
     spatial = int(len(meta.get("spatial_shape", vox.shape[:3])))
     if vox.ndim == 5 and vox.shape[3] == 1:  # (X, Y, Z, 1, C): NIfTI vector/RGB intent
         vox = vox[:, :, :, 0]
@@ -267,7 +367,7 @@ def read_nifti(path: str | Path, kind: str = "image") -> Sample:
         "_volume": spatial == 3,
         "spacing": tuple(float(z) for z in zooms[::-1]),
         "modality": None,
-        "source_format": "nifti",
+        "source_format": _nibabel_format(path),
     }
     return _finish(vox, kind, path, NIFTI_READER, affine, meta_out)
 
@@ -277,30 +377,133 @@ def read_nifti(path: str | Path, kind: str = "image") -> Sample:
 # ---------------------------------------------------------------------------------------------
 
 
+# Header values the readers interpret (MONAI's pixel reading too): each is converted once
+# when the header is read, so that a damaged one is an error naming it, not a ValueError
+# from deep inside the geometry code.
+_USED_VALUES = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "Modality",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "FrameOfReferenceUID",
+    "SeriesDescription",
+    "SeriesNumber",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
+    "InstanceNumber",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "DoseGridScaling",
+    "GridFrameOffsetVector",
+    "PerFrameFunctionalGroupsSequence",
+    "SharedFunctionalGroupsSequence",
+)
+
+
 def _read_header(path: Path) -> Any:
-    """The header of a DICOM file (pixel data skipped); a corrupt file is an InputError."""
+    """The header of a DICOM file (pixel data skipped), with or without the preamble.
+
+    A file without the preamble is parsed with ``force=True`` and accepted only if the
+    parse found what an image header starts with (a SOP class, or rows and columns);
+    anything else is "not a DICOM file". A file with the preamble that cannot be parsed,
+    or whose interpreted values (:data:`_USED_VALUES`) are damaged, is corrupt.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    preamble = is_dicom_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=not preamble)
     except InvalidDicomError:
-        raise _not_dicom(path) from None
+        raise _not_dicom(path, preamble) from None
     except Exception as exc:
-        raise _corrupt(path, f"cannot parse the DICOM header ({type(exc).__name__}: {exc})") from None
-    if "SOPClassUID" not in ds and "Rows" not in ds:
-        raise _corrupt(path, "the DICOM header is damaged or empty (no SOPClassUID, no Rows)")
+        if not preamble:
+            raise _not_dicom(path, preamble) from None
+        raise _corrupt(path, f"cannot parse the DICOM header ({_first_line(exc)})") from None
+    if "SOPClassUID" not in ds and not ("Rows" in ds and "Columns" in ds):
+        if not preamble:
+            raise _not_dicom(path, preamble)
+        meta = getattr(ds, "file_meta", None)
+        if meta is None or "MediaStorageSOPClassUID" not in meta:
+            raise _corrupt(path, "the DICOM header is damaged or empty (no SOPClassUID, no Rows)")
+    for keyword in _USED_VALUES:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                elem = ds.data_element(keyword) if keyword in ds else None
+                value = None if elem is None else elem.value
+        except Exception as exc:
+            raise _corrupt(path, f"its {keyword} value cannot be read ({_first_line(exc)})") from None
+        if elem is not None and elem.VR in ("IS", "DS") and not _numbers(value):
+            raise _corrupt(path, f"its {keyword} value {str(value)[:40]!r} is not a number")
     return ds
 
 
-def _not_dicom(path: Path) -> InputError:
+def _numbers(value: Any) -> bool:
+    """Whether an IS/DS value (one or several) holds only numbers (blank is allowed)."""
+    values = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
+    try:
+        for v in values:
+            if v is not None and str(v).strip() != "":
+                float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def _not_dicom(path: Path, preamble: bool = False) -> InputError:
+    if preamble:  # "DICM" is there but the parser gave up at once
+        return _corrupt(path, "the header after the 'DICM' marker cannot be parsed")
     return InputError(
-        "not a DICOM file (no 'DICM' marker at byte 128)",
+        "not a DICOM file (no 'DICM' marker at byte 128, and the content does not parse as a DICOM data set)",
         path=path,
-        fix="check the file: it may be another format renamed .dcm, or an old headerless "
-        "DICOM (convert it, e.g. `dcmconv` or pydicom dcmread(force=True) + save_as)",
+        fix="check the file: it may be another format renamed .dcm, or damaged (re-export or re-copy it)",
+    )
+
+
+def _no_image(path: Path, ds: Any) -> InputError:
+    """The error for a DICOM object that holds no image (SR, RT plan/structure set, DICOMDIR ...)."""
+    meta = getattr(ds, "file_meta", None)
+    sop = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
+    if sop == _MEDIA_STORAGE_DIRECTORY:
+        return InputError(
+            "a DICOMDIR (the index of a DICOM disc or export), not an image",
+            path=path,
+            fix="pass the folder that holds one series' image files (the DICOMDIR lists where they are)",
+        )
+    try:
+        from pydicom.uid import UID
+
+        name = UID(sop).name if sop else ""
+    except Exception:
+        name = sop
+    what = name or "no SOP class, no rows/columns: damaged, or not an image object"
+    if name.endswith("Image Storage") and not ("Rows" in ds and "Columns" in ds):
+        what = f"{name}, but the header has no Rows/Columns: it is incomplete or damaged"
+    return InputError(
+        f"DICOM object holds no image ({what})",
+        path=path,
+        fix="pass a DICOM image (CT, MR, ...) or a folder of image slices",
     )
 
 
@@ -310,6 +513,31 @@ def _corrupt(path: Path, why: str) -> InputError:
         path=path,
         fix="re-export or re-copy this file, or remove it from the folder if it is not needed",
     )
+
+
+_INTERPRETATION_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    ZeroDivisionError,
+    NotImplementedError,  # pydicom, for a value representation it does not know
+)
+
+
+@contextmanager
+def _interpreting(path: Path) -> Iterator[None]:
+    """Header values that parse but make no sense (a frame count of zero, a sequence without
+    items, an orientation of zeros ...) surface as Python errors in the geometry code: they
+    are reported as a corrupt header of ``path`` instead."""
+    try:
+        yield
+    except GenSegError:
+        raise
+    except _INTERPRETATION_ERRORS as exc:
+        raise _corrupt(path, f"a header value cannot be interpreted ({_first_line(exc)})") from None
 
 
 def _is_image(ds: Any) -> bool:
@@ -450,16 +678,52 @@ def _dicom_meta(ds: Any, source_format: str, files: Sequence[Path]) -> dict[str,
     }
 
 
+# What to install for a compressed transfer syntax whose decoder is missing. The plugin
+# depends on the MIT-licensed ones (pylibjpeg + pylibjpeg-openjpeg, pyjpegls); the only
+# decoder pydicom has for 12-bit JPEG is pylibjpeg-libjpeg, which is GPL-3.0 and therefore
+# an extra, also the simplest for lossless JPEG besides python-gdcm.
+_LOSSLESS_JPEG = "pip install python-gdcm, or pylibjpeg-libjpeg (GPL-3.0; the plugin's [jpeg] extra)"
+_DECODERS = {
+    "1.2.840.10008.1.2.4.51": "pip install pylibjpeg-libjpeg (GPL-3.0; or the plugin's [jpeg] extra)",
+    "1.2.840.10008.1.2.4.57": _LOSSLESS_JPEG,
+    "1.2.840.10008.1.2.4.70": _LOSSLESS_JPEG,
+    "1.2.840.10008.1.2.4.80": "pip install pyjpegls",
+    "1.2.840.10008.1.2.4.81": "pip install pyjpegls",
+}
+_NO_SUPPORT = ("not support", "no decoder", "missing", "requires", "no plugin", "unsupported")
+
+
+def _transfer_syntax(path: Path) -> Any:
+    try:
+        import pydicom
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        return ds.file_meta.TransferSyntaxUID
+    except Exception:
+        return None
+
+
 def _decode_error(path: Path, exc: Exception) -> InputError:
-    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "plugin" in msg.lower() or "decoder" in msg.lower() or "handler" in msg.lower():
+    """Missing decoder (named, with what to install) or undecodable data (corrupt)."""
+    text = str(exc).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reasons = lines[1:] if len(lines) > 1 and lines[0].endswith(":") else lines[:1]
+    why = "; ".join(reasons)[:400]
+    ts = _transfer_syntax(path)
+    ts_name = getattr(ts, "name", None) or str(ts or "unknown transfer syntax")
+    compressed = bool(getattr(ts, "is_compressed", False))
+    unsupported = compressed and reasons and all(any(k in r.lower() for k in _NO_SUPPORT) for r in reasons)
+    if compressed and (unsupported or "unable to decompress" in text.lower()):
+        hint = _DECODERS.get(str(ts), "install a pydicom pixel-data plugin for it (pylibjpeg, python-gdcm)")
         return InputError(
-            f"cannot decode the pixel data: {msg}",
+            f"no installed decoder can decode its {ts_name} pixel data ({why})",
             path=path,
-            fix="install a decoder for its transfer syntax (e.g. pip install pylibjpeg pylibjpeg-openjpeg "
-            "pylibjpeg-libjpeg) or decompress it (dcmdjpeg / gdcmconv --raw)",
+            fix=f"{hint}, or decompress the file (dcmdjpeg, gdcmconv --raw)",
         )
-    return _corrupt(path, f"cannot decode the pixel data ({msg})")
+    what = f"{ts_name} pixel data" if ts is not None else "pixel data"
+    return _corrupt(path, f"cannot decode the {what} ({why})")
 
 
 def _read_pixels(path: Path, swap_ij: bool = True) -> np.ndarray:
@@ -492,11 +756,17 @@ def _scan_folder(folder: Path) -> tuple[list[tuple[Path, Any]], list[Path]]:
     images: list[tuple[Path, Any]] = []
     skipped: list[Path] = []
     for f in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        if not is_dicom_file(f):
-            if f.name.lower().endswith(DICOM_SUFFIXES):
+        named = f.name.lower().endswith(DICOM_SUFFIXES)
+        if not looks_like_dicom(f):
+            if named:
                 raise _not_dicom(f)
             continue
-        ds = _read_header(f)
+        try:
+            ds = _read_header(f)
+        except InputError:
+            if named or is_dicom_file(f):
+                raise
+            continue  # started like a headerless data set but is none: not one of the slices
         if _is_image(ds):
             images.append((f, ds))
         else:
@@ -507,7 +777,7 @@ def _scan_folder(folder: Path) -> tuple[list[tuple[Path, Any]], list[Path]]:
 def _subfolders_with_dicom(folder: Path, limit: int = 10) -> list[Path]:
     found = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if any(is_dicom_file(f) for f in sub.rglob("*") if f.is_file()):
+        if any(looks_like_dicom(f) for f in sub.rglob("*") if f.is_file()):
             found.append(sub)
             if len(found) >= limit:
                 break
@@ -545,17 +815,12 @@ def read_dicom_series(folder: str | Path, kind: str = "image") -> Sample:
             UserWarning,
             stacklevel=2,
         )
-    by_series: dict[str, list[tuple[Path, Any]]] = {}
-    for f, ds in images:
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not uid:
-            raise _corrupt(f, "no SeriesInstanceUID")
-        by_series.setdefault(uid, []).append((f, ds))
+    by_series = _group_series(images)
     if len(by_series) > 1:
         lines = [
-            f"{uid} ({len(items)} files, {items[0][1].get('Modality', '?')} "
+            f"{key.removeprefix(_UID_KEY)} ({len(items)} files, {items[0][1].get('Modality', '?')} "
             f"'{items[0][1].get('SeriesDescription', '')}', e.g. {items[0][0].name})"
-            for uid, items in sorted(by_series.items(), key=lambda kv: -len(kv[1]))
+            for key, items in sorted(by_series.items(), key=lambda kv: -len(kv[1]))
         ]
         raise InputError(
             f"folder holds {len(by_series)} DICOM series; SeriesInstanceUIDs: " + "; ".join(lines),
@@ -563,8 +828,44 @@ def read_dicom_series(folder: str | Path, kind: str = "image") -> Sample:
             fix="pass a sub-folder holding only one series (move each series' files into its own folder), "
             "or remove the files of the other series",
         )
-    series = next(iter(by_series.values()))
-    return _read_series_items(folder, series, kind)
+    key, series = next(iter(by_series.items()))
+    if not key.startswith(_UID_KEY):
+        warnings.warn(
+            f"{folder}: the {len(series)} slices have no SeriesInstanceUID (anonymised?); read as the one "
+            f"series the folder holds, grouped by {key[len('(no SeriesInstanceUID; ') : -1]}",
+            UserWarning,
+            stacklevel=2,
+        )
+    with _interpreting(folder):
+        return _read_series_items(folder, series, kind)
+
+
+_UID_KEY = "SeriesInstanceUID "
+# What tells series apart when the UIDs were blanked: the values that are present are used.
+_SERIES_FALLBACK = (
+    "StudyInstanceUID",
+    "SeriesNumber",
+    "Modality",
+    "SeriesDescription",
+    "FrameOfReferenceUID",
+)
+
+
+def _group_series(images: list[tuple[Path, Any]]) -> dict[str, list[tuple[Path, Any]]]:
+    """Slices grouped by SeriesInstanceUID; slices without one (anonymisation often blanks
+    the UIDs) by whichever of :data:`_SERIES_FALLBACK` they hold, so a folder of one
+    anonymised series is still one group, and two series differing in any of them are two."""
+    groups: dict[str, list[tuple[Path, Any]]] = {}
+    for f, ds in images:
+        uid = str(ds.get("SeriesInstanceUID", "") or "").strip()
+        if uid:
+            key = _UID_KEY + uid
+        else:
+            present = [(k, str(ds.get(k, "") or "").strip()) for k in _SERIES_FALLBACK]
+            shown = ", ".join(f"{k} {v!r}" for k, v in present if v)
+            key = f"(no SeriesInstanceUID; {shown or 'no series attributes'})"
+        groups.setdefault(key, []).append((f, ds))
+    return groups
 
 
 def _read_series_items(folder: Path, series: list[tuple[Path, Any]], kind: str) -> Sample:
@@ -641,9 +942,12 @@ def read_dicom_file(path: str | Path, kind: str = "image") -> Sample:
     with its pixel spacing.
     """
     path = Path(path)
-    if not is_dicom_file(path):
-        raise _not_dicom(path)
     ds = _read_header(path)
+    with _interpreting(path):
+        return _read_dicom_file(path, ds, kind)
+
+
+def _read_dicom_file(path: Path, ds: Any, kind: str) -> Sample:
     sop = str(ds.get("SOPClassUID", ""))
     if sop == SEGMENTATION_STORAGE or str(ds.get("Modality", "")) == "SEG":
         if kind != "label":
@@ -654,11 +958,7 @@ def read_dicom_file(path: str | Path, kind: str = "image") -> Sample:
             )
         return read_dicom_seg(path)
     if not _is_image(ds):
-        raise InputError(
-            f"DICOM object holds no image ({getattr(ds.get('SOPClassUID'), 'name', sop) or 'no SOP class'})",
-            path=path,
-            fix="pass a DICOM image (CT, MR, ...) or a folder of image slices",
-        )
+        raise _no_image(path, ds)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1 or "PerFrameFunctionalGroupsSequence" in ds:
         return _read_multiframe(path, ds, kind)
