@@ -44,6 +44,12 @@ format: $(STAMP)
 test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=15
 
+# The fuzz-marked tests (damaged files must give one GenSegError, nothing else) with many more
+# examples than make test runs; GENSEG_FUZZ_EXAMPLES=N make fuzz to choose how many.
+.PHONY: fuzz
+fuzz: $(STAMP)
+	GENSEG_FUZZ_EXAMPLES=$${GENSEG_FUZZ_EXAMPLES:-1000} $(VENV)/bin/python -m pytest -q -p no:cacheprovider -m fuzz
+
 # Speed and memory (docs/performance.md): BENCH_DEVICE=cuda make bench on a GPU machine.
 # Accuracy tables (docs/results.md) come from scripts/benchmark_core.py, which trains models.
 bench: $(STAMP)
