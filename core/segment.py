@@ -64,7 +64,10 @@ def mask_suffix(src: Path, is_volume: bool = False) -> str:
 def plan_outputs(
     inputs: list[Path], output: Path, volumes: set[Path] | None = None
 ) -> dict[Path, dict[str, Path]]:
-    """Where each input's masks go. A file OUT takes one input; a folder OUT takes many."""
+    """Where each input's masks go. A file OUT takes one input; a folder OUT takes many, each
+    as ``NAME_mask.EXT`` (``NAME`` without a compound extension: ``x.nii.gz`` → ``x_mask``).
+    ``volumes`` are the inputs whose mask falls back to NIfTI, not PNG, when no writer handles
+    their own format (``x.mgz``, ``x.hdr`` → ``x_mask.nii.gz``)."""
     from genseg.data.io import stem
 
     single_file = output_is_file(output)
@@ -214,7 +217,12 @@ def segment_files(
                 path=src,
                 fix="the reader of this format returned an unexpected layout; report it to its plugin",
             )
-    plan = plan_outputs(inputs, output, {src for src, sample in samples.items() if sample.is_volume})
+    # volumes, and 2D medical images (an affine to keep), fall back to NIfTI rather than PNG
+    plan = plan_outputs(
+        inputs,
+        output,
+        {src for src, sample in samples.items() if sample.is_volume or sample.meta.get("affine") is not None},
+    )
     if vector is not None:
         refuse_overwriting_inputs(plan, [vector])
     # a read-only or misnamed output fails now, before any segmenting; folders are created

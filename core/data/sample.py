@@ -16,6 +16,31 @@ from typing import Any
 import numpy as np
 
 SPATIAL_KEYS = ("crs", "transform", "nodata", "affine", "spacing", "orientation")
+VOLUME_KEYS = ("affine", "spacing", "orientation")
+"""What the medical readers put in ``meta``: a mask without them no longer lands on the scan."""
+
+
+def warn_spatial_loss(path: Path, reference: Sample | None, fmt: str, stores: tuple[str, ...] = ()) -> None:
+    """One warning when a mask of ``reference`` written as ``fmt`` (e.g. "PNG") drops the
+    spatial metadata the input had (every :data:`SPATIAL_KEYS` entry not in ``stores``),
+    naming what is lost and the format that keeps it: NIfTI or DICOM-SEG for a medical
+    input (affine, spacing), GeoTIFF for a georeferenced one."""
+    if reference is None:
+        return
+    lost = [k for k in SPATIAL_KEYS if k not in stores and reference.meta.get(k) is not None]
+    if not lost:
+        return
+    import warnings
+
+    if any(k in VOLUME_KEYS for k in lost):
+        keep = "write the mask as .nii.gz (NIfTI) or .dcm (DICOM-SEG) to keep them"
+    else:
+        keep = "write the mask as .tif (GeoTIFF) to keep them"
+    warnings.warn(
+        f"{path}: a {fmt} cannot store the {', '.join(lost)} of {reference.path}; {keep}",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ temporary name renamed on ``close()``.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -280,8 +281,14 @@ def open_geotiff_sink(path: Path, reference, prompts: list[str]) -> GeoTiffSink:
 
 
 def write_geotiff(path: Path, mask: np.ndarray, reference=None) -> Path:
-    """``WriterSpec.write`` target: a whole label map on the reference's grid (or none)."""
+    """``WriterSpec.write`` target: a whole label map on the reference's grid (or none).
+
+    A GeoTIFF keeps a raster's CRS, transform and nodata; a medical input's affine and
+    spacing are lost, which is announced (write NIfTI or DICOM-SEG to keep them)."""
+    from genseg.data.sample import warn_spatial_loss
+
     path = Path(path)
+    warn_spatial_loss(path, reference, "GeoTIFF", stores=("crs", "transform", "nodata"))
     meta = dict(reference.meta) if reference is not None else {}
     meta.setdefault("height", mask.shape[0])
     meta.setdefault("width", mask.shape[1])
@@ -293,9 +300,15 @@ def write_geotiff(path: Path, mask: np.ndarray, reference=None) -> Path:
         label[~np.asarray(valid)] = profile["nodata"]
     tmp = temporary_name(path)
     try:
-        with _open_for_writing(tmp, profile) as dst:
-            dst.write(label[None])
-            dst.set_band_description(1, "label")
+        with warnings.catch_warnings():
+            if not georeferencing(meta).get("crs") and not meta.get("gcps"):
+                # a plain TIFF's mask has no georeferencing to keep: GDAL's note says nothing new
+                from rasterio.errors import NotGeoreferencedWarning
+
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with _open_for_writing(tmp, profile) as dst:
+                dst.write(label[None])
+                dst.set_band_description(1, "label")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -89,3 +89,52 @@ def test_evaluate_scores_every_slice_of_a_volume_dataset(model_dir, tmp_path, mo
     spec = load_dataset_spec(folder)
     depth = sum(nib.load(resolve_path(folder, e.image)).shape[2] for e in spec.validation)
     assert depth > 1 and max(scores.counts.values()) == depth  # one score per slice of every volume
+
+
+def _loss_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "cannot store" in str(w.message)]
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("m.tif", "GeoTIFF"), ("m.png", "PNG")])
+def test_a_medical_image_written_as_tif_or_png_warns_once_that_affine_and_spacing_are_lost(
+    model_dir, tmp_path, name, fmt
+):
+    from pathlib import Path
+
+    from pydicom.data import get_testdata_file
+
+    src = Path(get_testdata_file("CT_small.dcm"))  # one frame: a 2D image with an affine
+    with pytest.warns(UserWarning) as caught:
+        _segment(model_dir, "-p", "liver", "-o", str(tmp_path / name), str(src))
+    (message,) = _loss_warnings(caught)
+    assert f"a {fmt} cannot store the affine, spacing" in message and "CT_small.dcm" in message
+    assert ".nii.gz (NIfTI) or .dcm (DICOM-SEG)" in message and ".tif" not in message.split(";")[1]
+    assert (tmp_path / name).is_file()
+
+
+@pytest.mark.parametrize("name", ["x.mgz", "x.mgh", "x.hdr", "x.nii.gz", "x.nii"])
+def test_folder_mode_names_a_medical_mask_after_the_input_without_its_extension(tmp_path, name):
+    from pathlib import Path
+
+    from genseg.segment import plan_outputs
+
+    src = Path(tmp_path / name)
+    mask = plan_outputs([src], tmp_path / "out", {src})[src]["mask"]
+    expected = "x_mask.nii" if name == "x.nii" else "x_mask.nii.gz"  # no writer for MGH/Analyze
+    assert mask == tmp_path / "out" / expected
+
+
+def test_a_2d_analyze_image_gets_a_nifti_mask_with_its_affine_in_folder_mode(model_dir, tmp_path):
+    import warnings
+
+    import nibabel as nib
+
+    affine = np.diag([0.8, 0.6, 2.0, 1.0])
+    data = np.random.default_rng(0).integers(0, 1000, (20, 16)).astype(np.int16)
+    nib.save(nib.Nifti1Pair(data, affine), tmp_path / "x.hdr")  # x.hdr + x.img
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # nothing is lost: no warning
+        _segment(model_dir, "-p", "liver", "-o", str(tmp_path / "out"), str(tmp_path / "x.hdr"))
+    written = nib.load(tmp_path / "out" / "x_mask.nii.gz")
+    assert written.shape[:2] == (20, 16)
+    np.testing.assert_allclose(written.affine, affine, atol=1e-6)
