@@ -88,6 +88,23 @@ def test_a_file_no_reader_claims_lists_readers_and_plugins_that_add_more(genseg_
     assert "pip install genseg-plugin-medical" in text
 
 
+@pytest.mark.parametrize("name", ["brain.mgz", "brain.mgh", "brain.hdr", "brain.img", "scan.dicom"])
+def test_medical_file_types_without_the_medical_plugin_get_its_install_hint(genseg_plugins, tmp_path, name):
+    genseg_plugins()  # built-in only
+    with pytest.raises(InputError) as err:
+        registry.find_reader(tmp_path / name, "image")
+    ext = "." + name.split(".")[-1]
+    assert f"{ext!r} is provided by genseg-plugin-medical: pip install genseg-plugin-medical" in err.value.fix
+
+
+def test_every_file_type_a_domain_plugin_reads_has_an_install_hint():
+    from genseg_medical import plugin as medical
+
+    known = registry.known_providers()["extensions"]
+    patterns = {p for spec in medical.genseg_register_readers() for p in spec["patterns"] if p != "*"}
+    assert {p.lstrip("*") for p in patterns} - set(known) == set()
+
+
 def test_genseg_register_writers_and_genseg_get_writer(genseg_plugins, tmp_path):
     genseg_plugins()
     assert registry.find_writer(tmp_path / "m.png")[1].name == "png-mask"
