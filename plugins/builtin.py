@@ -92,12 +92,38 @@ def genseg_get_writer(path: Path, fmt: str | None):
 
 @hookimpl(trylast=True)
 def genseg_preprocess(sample, domain: str, options: Mapping[str, Any]):
-    """Images whose reader did not normalise them are scaled by their dtype's range."""
-    if sample.kind != "image" or sample.normalised:
+    """Images whose reader did not normalise them are scaled by their dtype's range; an image
+    with more than three bands keeps the first three, with a warning (the models take RGB;
+    the remote-sensing and agriculture domains choose the bands instead)."""
+    if sample.kind != "image":
+        return sample
+    sample = _first_three_bands(sample, domain)
+    if sample.normalised:
         return sample
     from genseg.data.readers import to_unit_float
 
     return sample.with_array(to_unit_float(sample.array), normalised=True)
+
+
+def _first_three_bands(sample, domain: str):
+    bands = sample.array.shape[-1] if sample.array.ndim >= 3 else 1
+    if bands <= 3:
+        return sample
+    import warnings
+
+    how = (
+        "pass --domain remote-sensing or --domain agriculture to choose the bands"
+        if domain == "generic"
+        else "convert the image to RGB to choose which bands are used"
+    )
+    unused = "band 4 is" if bands == 4 else f"bands 4-{bands} are"
+    warnings.warn(
+        f"{sample.path}: the image has {bands} bands; the {domain} domain uses bands 1-3 as RGB and "
+        f"{unused} not used; {how}",
+        UserWarning,
+        stacklevel=2,
+    )
+    return sample.with_array(sample.array[..., :3])
 
 
 @hookimpl(trylast=True)

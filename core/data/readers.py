@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from genseg.data.atomic import atomic_write
-from genseg.data.sample import SPATIAL_KEYS, Sample
-from genseg.errors import InputError
+from genseg.data.sample import Sample, warn_spatial_loss
+from genseg.errors import GenSegError, InputError
 
 PILLOW_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 TIFF_EXTS = (".tif", ".tiff")
@@ -23,6 +23,46 @@ IMAGE_EXTS = PILLOW_IMAGE_EXTS + TIFF_EXTS
 LABEL_EXTS = (".png",) + TIFF_EXTS
 
 _PLUGIN_FIX = "convert it to PNG or TIFF, or install the domain plugin that reads this format"
+
+MAX_PIXELS_ENV = "GENSEG_MAX_RASTER_PIXELS"
+DEFAULT_MAX_PIXELS = 16384 * 16384
+"""Largest TIFF or raster (pixels, all pages) decoded whole; a Sentinel-2 tile (10980²) fits.
+PNG and JPEG have Pillow's own limit."""
+
+
+def max_raster_pixels() -> int:
+    """The whole-read pixel limit: ``$GENSEG_MAX_RASTER_PIXELS`` (0 = none) or the default."""
+    import os
+
+    from genseg.errors import ConfigError
+
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    if not text.isdigit():
+        raise ConfigError(
+            f"{MAX_PIXELS_ENV}={text!r} is not a whole number",
+            fix=f"set {MAX_PIXELS_ENV} to a pixel count such as 500000000, or 0 for no limit",
+        )
+    return int(text)
+
+
+def _check_tiff_pixels(shape: tuple[int, ...], axes: str, path: Path) -> None:
+    """Refuse, from the header alone, a TIFF with more pixels than :func:`max_raster_pixels`
+    (a few KB of compressed zeros can decode to gigabytes)."""
+    known = len(axes) == len(shape)
+    sizes = [n for a, n in zip(axes, shape, strict=False) if a not in "SC"] if known else list(shape)
+    pixels = int(np.prod(sizes, dtype=np.int64)) if len(sizes) else 0
+    limit = max_raster_pixels()
+    if limit and pixels > limit:
+        dims = "×".join(str(n) for n in sizes)
+        raise InputError(
+            f"the TIFF is {dims} = {pixels:,} pixels, over the {limit:,}-pixel limit for decoding an "
+            "image (a guard against decompression bombs)",
+            path=path,
+            fix=f"if the file is trusted, raise the limit with {MAX_PIXELS_ENV}={pixels} (0 = no limit); "
+            "or cut it into smaller tiles",
+        )
 
 
 def _check_path(path: Path, allowed: tuple[str, ...], what: str) -> str:
@@ -59,11 +99,14 @@ def _read_tiff(path: Path, what: str) -> tuple[np.ndarray, str, bool]:
     try:
         with tifffile.TiffFile(path) as tf:
             series = tf.series[0]
+            _check_tiff_pixels(tuple(series.shape), series.axes, path)
             arr = series.asarray()
             axes = series.axes
             page = tf.pages[0]
             extra = getattr(page, "extrasamples", ()) or ()
             has_alpha = any(int(e) in (1, 2) for e in extra)  # associated / unassociated alpha
+    except GenSegError:
+        raise
     except Exception as exc:  # tifffile raises many types (TiffFileError, ValueError, KeyError, ...)
         raise InputError(
             f"cannot read {what} TIFF: {exc}",
@@ -213,17 +256,7 @@ def read_sample(path: str | Path, kind: str) -> Sample:
 def write_mask_sample(path: Path, mask: np.ndarray, reference: Sample | None = None) -> Path:
     """The built-in PNG writer's entry point. A PNG cannot hold spatial metadata, so when the
     input had some the loss is announced, never silent."""
-    if reference is not None:
-        kept = [k for k in SPATIAL_KEYS if reference.meta.get(k) is not None]
-        if kept:
-            import warnings
-
-            warnings.warn(
-                f"{path}: a PNG cannot store the {', '.join(kept)} of {reference.path}; write the mask "
-                "in the input's format (e.g. .tif, .nii.gz) to keep it",
-                UserWarning,
-                stacklevel=2,
-            )
+    warn_spatial_loss(path, reference, "PNG")
     return write_png_mask(path, mask)
 
 

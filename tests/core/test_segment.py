@@ -76,3 +76,23 @@ def test_tiling_and_batch_options_out_of_range_are_one_input_error(pipe, tmp_pat
     with pytest.raises(InputError, match=words):
         segment_files(pipe, [image], ["thing"], tmp_path / "out", progress=False, tile_size=16, **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bands", [4, 5])
+def test_a_multiband_tiff_in_the_generic_domain_warns_which_bands_are_unused_and_segments(
+    pipe, tmp_path, bands
+):
+    import numpy as np
+    import tifffile
+
+    rng = np.random.default_rng(bands)
+    image = tmp_path / "scene.tif"
+    pixels = rng.integers(0, 255, (bands, 24, 20), dtype=np.uint8)
+    tifffile.imwrite(image, pixels, photometric="minisblack", planarconfig="separate")  # one page, N samples
+    with pytest.warns(UserWarning, match=f"has {bands} bands; the generic domain uses bands 1-3") as caught:
+        (result,) = segment_files(pipe, [image], ["thing"], tmp_path / "out", progress=False)
+    unused = "band 4 is not used" if bands == 4 else "bands 4-5 are not used"
+    (message,) = [str(w.message) for w in caught if "bands" in str(w.message)]
+    assert unused in message and "--domain remote-sensing or --domain agriculture" in message
+    assert [p.name for p in result.outputs] == ["scene_mask.tif", "scene_overlay.png"]
+    assert all(p.is_file() for p in result.outputs)

@@ -179,3 +179,35 @@ def test_atomic_write_replaces_a_folder(tmp_path):
     atomic_write(target, folder("v2"))
     assert (target / "weights").read_text() == "v2"
     assert [p.name for p in tmp_path.iterdir()] == ["state"]
+
+
+def test_a_tiff_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkeypatch):
+    from genseg.errors import ConfigError
+
+    flat, stack = tmp_path / "big.tif", tmp_path / "pages.tif"
+    tifffile.imwrite(flat, np.zeros((60, 100), np.uint8), compression="zlib")
+    stack_pages = np.zeros((3, 40, 50), np.uint8)  # 3 pages of 40×50: 6,000 pixels
+    tifffile.imwrite(stack, stack_pages, photometric="minisblack", compression="zlib")
+    monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "5000")
+    real_asarray, decoded = tifffile.TiffPageSeries.asarray, []
+
+    def counting_asarray(self, *args, **kwargs):
+        decoded.append(self)
+        return real_asarray(self, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", counting_asarray)
+    for path, dims in ((flat, "60×100"), (stack, "3×40×50")):
+        for reader in (read_image, read_label):
+            with pytest.raises(InputError) as err:
+                reader(path)
+            text = err.value.one_line()
+            assert path.name in text and f"{dims} = 6,000 pixels, over the 5,000-pixel limit" in text
+            assert "GENSEG_MAX_RASTER_PIXELS=6000" in text
+    assert decoded == []  # refused from the header: nothing was decoded
+    monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "6000")
+    assert read_image(flat).shape == (60, 100, 1)
+    monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "0")  # no limit
+    assert read_label(flat).shape == (60, 100)
+    monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "lots")
+    with pytest.raises(ConfigError, match="not a whole number"):
+        read_image(flat)

@@ -16,7 +16,6 @@ window-by-window reads (:mod:`genseg_remote_sensing.raster`) are not limited.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from genseg.errors import ConfigError, InputError
-
-MAX_PIXELS_ENV = "GENSEG_MAX_RASTER_PIXELS"
-DEFAULT_MAX_PIXELS = 16384 * 16384
-"""Largest raster (width × height) read whole; a Sentinel-2 tile (10980²) fits."""
+# one limit for every whole read of a raster or TIFF, the generic reader's included
+from genseg.data.readers import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV  # noqa: F401 (re-exported)
+from genseg.data.readers import max_raster_pixels as max_pixels
+from genseg.errors import InputError
 
 GDAL_CACHE_MB = 128
 """GDAL's block cache while genseg reads and writes rasters. GDAL's default (5 % of RAM) would
@@ -177,19 +175,6 @@ def spatial_meta(src) -> dict[str, Any]:
             "width": src.width,
             "height": src.height,
         }
-
-
-def max_pixels() -> int:
-    """The whole-read pixel limit: ``$GENSEG_MAX_RASTER_PIXELS`` (0 = none) or the default."""
-    text = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
-    if not text:
-        return DEFAULT_MAX_PIXELS
-    if not text.isdigit():
-        raise ConfigError(
-            f"{MAX_PIXELS_ENV}={text!r} is not a whole number",
-            fix=f"set {MAX_PIXELS_ENV} to a pixel count such as 500000000, or 0 for no limit",
-        )
-    return int(text)
 
 
 def check_pixel_limit(src, path: Path) -> None:
