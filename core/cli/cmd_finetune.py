@@ -79,7 +79,10 @@ def finetune(
     from genseg.config import FinetuneConfig, TrainConfig
     from genseg.datasets import resolve_dataset
     from genseg.errors import ConfigError
+    from genseg.training.distributed import process_state
     from genseg.training.trainer import train as run_training
+
+    state = process_state()  # several launched CPU processes train as one (gloo), not side by side
 
     try:
         ft = FinetuneConfig(
@@ -114,6 +117,8 @@ def finetune(
         finetune=ft,
     )
     result = run_training(cfg, output, paths, resume=resume)
+    if not state.is_main_process:  # the main process reports (and alone wrote the output)
+        return
     if result.first_loss is None:  # resumed after the final checkpoint: only the export was left
         typer.echo(f"exported the checkpoint of step {result.steps}")
     else:

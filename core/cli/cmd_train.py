@@ -40,7 +40,10 @@ def train(
     """
     from genseg.config import load_train_config
     from genseg.datasets import resolve_dataset
+    from genseg.training.distributed import process_state
     from genseg.training.trainer import train as run_training
+
+    state = process_state()  # several launched CPU processes train as one (gloo), not side by side
 
     overrides = {
         "model.denoiser.kind": backbone.value if backbone else None,
@@ -60,6 +63,8 @@ def train(
     paths = [resolve_dataset(d) for d in dataset]
     cfg = cfg.model_copy(update={"datasets": [str(p) for p in paths]})
     result = run_training(cfg, output, paths, resume=resume)
+    if not state.is_main_process:  # the main process reports (and alone wrote the output)
+        return
     if result.first_loss is None:  # resumed after the final checkpoint: only the export was left
         typer.echo(f"exported the checkpoint of step {result.steps}; model in {result.output}")
         return
