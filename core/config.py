@@ -41,7 +41,11 @@ class CodecConfig(_Strict):
     """How images and masks become latents: a fixed space-to-depth map or a VAE."""
 
     kind: Literal["space_to_depth", "autoencoder_kl", "tiny_autoencoder_kl"] = "space_to_depth"
-    factor: int = Field(8, description="space-to-depth block size (latent = resolution / factor)")
+    factor: int = Field(
+        4,
+        description="space-to-depth block size (latent = resolution / factor); 4 by default: at 8 a latent "
+        "cell is an 8x8-pixel block and small organs fall between cells (docs/results.md)",
+    )
     path: str | None = Field(None, description="AutoencoderKL folder (the SD VAE), for kind=autoencoder_kl")
     mask_as_image: bool = Field(
         False,
@@ -61,11 +65,15 @@ class CodecConfig(_Strict):
 class DenoiserConfig(_Strict):
     """The network that predicts the velocity of the mask latent."""
 
-    kind: Literal["unet", "dit", "mmdit"] = "dit"
+    kind: Literal["unet", "dit", "mmdit"] = Field(
+        "unet",
+        description="unet (DiGSeg, the default: it learned real CT and Landsat best at the CPU budget, "
+        "docs/results.md), dit (GenMask) or mmdit (SD3-style joint attention)",
+    )
     path: str | None = Field(None, description="pretrained SD U-Net, PixArt DiT or SD3 MM-DiT folder")
     # tiny U-Net (DiGSeg); the bounds keep a mistyped config from asking for terabytes
     block_out_channels: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
-        [64, 128, 128], min_length=1, max_length=8
+        [32, 64, 128], min_length=1, max_length=8
     )
     layers_per_block: int = Field(1, ge=1, le=16)
     cross_attention_dim: int = Field(128, ge=1, le=8192)

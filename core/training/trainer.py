@@ -24,6 +24,7 @@ from genseg.config import TrainConfig
 from genseg.data.atomic import check_writable
 from genseg.errors import CheckpointError, ConfigError, GenSegError
 from genseg.training.checkpoints import CHECKPOINT_DIR, export_pipeline, latest_checkpoint, save_checkpoint
+from genseg.training.distributed import process_state
 
 RUN_CONFIG = "genseg_train.json"
 LOSS_LOG = "train_log.jsonl"
@@ -231,8 +232,8 @@ def _run_training(
     the frozen base and `output` becomes an adapter folder, or (mode "full") the denoiser
     trains and `output` a model folder. `cfg.shots` keeps K labelled images per class.
     """
-    from accelerate import Accelerator, PartialState
-    from accelerate.utils import set_seed
+    from accelerate import Accelerator
+    from accelerate.utils import GradientAccumulationPlugin, set_seed
     from diffusers.optimization import get_scheduler
 
     from genseg.bench.memory_saving import build_optimizer, enable_gradient_checkpointing
@@ -266,7 +267,7 @@ def _run_training(
         check_joint_config(cfg)
     # a fresh run checks its data before writing anything into the output folder
     dataset = None if resume else make_dataset(cfg)
-    state = PartialState()
+    state = process_state()  # on CPU where asked or no GPU is there (torchrun on a CPU machine)
     if state.is_main_process:
         cfg, start_step, ckpt = _prepare_output(cfg, output, resume)
     state.wait_for_everyone()
@@ -276,7 +277,11 @@ def _run_training(
     set_seed(cfg.seed)
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(cfg.mixed_precision),
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        # steps count micro-batches, not epochs: with sync_with_dataloader the end of an epoch
+        # forced an optimizer step mid-window and shifted every later accumulation window
+        gradient_accumulation_plugin=GradientAccumulationPlugin(
+            num_steps=cfg.gradient_accumulation_steps, sync_with_dataloader=False
+        ),
     )
     device = accelerator.device
 
@@ -412,7 +417,9 @@ def _run_training(
                     optimizer.step()
                     lr_scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                step_loss += loss.detach().float().item() / cfg.gradient_accumulation_steps
+                # the global batch's loss under DDP (every process's mean), not rank 0's alone
+                global_loss = accelerator.reduce(loss.detach().float(), "mean").item()
+                step_loss += global_loss / cfg.gradient_accumulation_steps
             window.append(step_loss)
             first_loss = step_loss if first_loss is None else first_loss
             last_loss = step_loss
