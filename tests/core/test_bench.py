@@ -39,7 +39,15 @@ def test_record_names_machine_versions_commit_and_config(record):
         assert record["libraries"][lib]
     assert record["config"]["repeats"] == 1 and record["config"]["device"] == "cpu"
     assert "git_commit" in record
-    assert record["model"]["performance"]["attention_processors"] == {"AttnProcessor2_0": 12}
+    # the default tiny U-Net: self- and cross-attention in each transformer block of its two
+    # coarser levels (down, mid and up blocks), all on torch's fused SDPA processor
+    from diffusers.models.attention_processor import Attention
+
+    from genseg.config import ModelConfig
+    from genseg.models.factory import build_pipeline
+
+    layers = sum(isinstance(m, Attention) for m in build_pipeline(ModelConfig()).denoiser.modules())
+    assert record["model"]["performance"]["attention_processors"] == {"AttnProcessor2_0": layers}
 
 
 def test_infer_suite_times_steps_and_peers(record):
