@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import typer
 
@@ -37,6 +38,8 @@ commands.register(app)
 def main() -> None:
     """Run the CLI; usage errors are typer's (exit 2), GenSegError becomes one line and exit 2."""
     debug = "--debug" in sys.argv
+    if not debug:
+        warnings.formatwarning = _one_line_warning
     try:
         app()  # standalone: typer prints usage errors itself and exits
     except GenSegError as exc:
@@ -52,6 +55,13 @@ def main() -> None:
             f"{where}{exc.strerror or exc} Fix: check the path and its permissions (--debug shows where)"
         )
         sys.exit(GenSegError.exit_code)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the user reads it: one line, without the source file and code line
+    (``--debug`` keeps Python's format, which says where it came from)."""
+    kind = "" if category is UserWarning else f" ({category.__name__})"
+    return f"warning{kind}: {message}\n"
 
 
 def _print_error(line: str) -> None:

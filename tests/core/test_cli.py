@@ -252,3 +252,35 @@ def test_an_os_error_no_check_caught_is_still_one_line(monkeypatch, capsys, tmp_
     monkeypatch.setattr(app_module, "app", refuse)  # as a command failing deep in a library would
     code, _, err = run_cli(monkeypatch, capsys, "env")
     _assert_one_line_error(code, err, "Permission denied", str(tmp_path / "x"))
+
+
+def test_warnings_print_as_one_line_and_debug_keeps_where_they_came_from(monkeypatch, capsys):
+    import warnings
+
+    from genseg.cli import app as cli
+
+    def command():
+        warnings.warn("a.tif: band 4 is not used", stacklevel=1)
+        warnings.warn("old option", FutureWarning, stacklevel=1)
+
+    def show(message, category, filename, lineno, file=None, line=None):  # Python's default, not pytest's
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    python_format = warnings.formatwarning
+    monkeypatch.setattr(warnings, "formatwarning", python_format)  # restored afterwards
+    monkeypatch.setattr(cli, "app", command)
+    monkeypatch.setattr(sys, "argv", ["genseg", "segment"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        cli.main()
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["warning: a.tif: band 4 is not used", "warning (FutureWarning): old option"]
+
+    warnings.formatwarning = python_format  # a fresh process
+    monkeypatch.setattr(sys, "argv", ["genseg", "--debug", "segment"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        cli.main()
+    assert "test_cli.py" in capsys.readouterr().err  # Python's format: file and line
