@@ -27,8 +27,8 @@ OPTION_KEYS = ("window", "modality", "strict")
 class Window(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    level: float
-    width: float = Field(gt=0)
+    level: float = Field(allow_inf_nan=False)  # window=nan,400 is refused, not a window of NaNs
+    width: float = Field(gt=0, allow_inf_nan=False)
     aliases: list[str] = []
 
 
@@ -61,14 +61,19 @@ class Preprocessing(BaseModel):
         for name, win in self.ct_windows.items():
             if key == name or key in win.aliases:
                 return win
+        what = "unknown CT window"
         try:
             level, width = (float(v) for v in key.split(","))
-            return Window(level=level, width=width)
         except (ValueError, TypeError):
             pass
+        else:
+            try:
+                return Window(level=level, width=width)
+            except ValueError:
+                what = "CT window level and width must be finite numbers with width > 0, not"
         presets = ", ".join(f"{n} (L {w.level:g}, W {w.width:g})" for n, w in self.ct_windows.items())
         raise ConfigError(
-            f"unknown CT window {name_or_values!r}",
+            f"{what} {name_or_values!r}",
             fix=f"use one of: {presets}; or LEVEL,WIDTH in HU, e.g. window=40,400",
         )
 

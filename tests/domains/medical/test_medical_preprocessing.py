@@ -27,6 +27,9 @@ def test_presets_are_valid_data_with_the_usual_windows():
     assert (custom.level, custom.width) == (40, 400)
     with pytest.raises(ConfigError, match="unknown CT window 'lungs'.*soft-tissue"):
         config.window("lungs")
+    for bad in ("nan,400", "40,nan", "inf,400", "40,0", "40,-5"):  # never a window of NaNs or zeros
+        with pytest.raises(ConfigError, match="finite numbers with width > 0.*LEVEL,WIDTH"):
+            config.window(bad)
 
 
 def test_a_window_maps_level_minus_half_width_to_0_and_plus_half_width_to_1():
