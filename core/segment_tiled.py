@@ -110,6 +110,7 @@ def segment_tiled(
     step = max(1, -(-max(height, width) // THUMBNAIL))
     tee = _Tee(sinks, height, width, step)
     nodata = getattr(streamed, "nodata", None)
+    writes_nodata = nodata is not None or on_value != 255
     if nodata is None:
         nodata = 0 if on_value == 255 else 255  # PNG has no nodata: such pixels are background
     try:
@@ -136,7 +137,8 @@ def segment_tiled(
         if hasattr(source, "close"):
             source.close()
     thumb = tee.thumb
-    valid = (thumb != nodata) | (thumb == on_value)
+    # a PNG's 0 is background, not nodata: every pixel counts, or coverage would always be 100 %
+    valid = ((thumb != nodata) | (thumb == on_value)) if writes_nodata else np.ones_like(thumb, bool)
     shown = [(thumb == (on_value if len(prompts) == 1 else i + 1)) & valid for i in range(len(prompts))]
     image = _thumbnail_image(source, sample, step, thumb.shape)
     write_overlay_png(outputs["overlay"], image, shown, prompts)

@@ -96,3 +96,20 @@ def test_a_multiband_tiff_in_the_generic_domain_warns_which_bands_are_unused_and
     assert unused in message and "--domain remote-sensing or --domain agriculture" in message
     assert [p.name for p in result.outputs] == ["scene_mask.tif", "scene_overlay.png"]
     assert all(p.is_file() for p in result.outputs)
+
+
+def test_tiled_png_coverage_is_the_share_of_mask_pixels_written(pipe, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    image = make_fake_image(tmp_path / "a.png", size=(48, 48))
+    # threshold 0: every pixel the (untrained) model scores above 0 is mask, so the mask is neither
+    # empty nor everything only by chance; coverage must match what the PNG holds either way
+    for i, threshold in enumerate((0.0, 0.5, 1.0)):
+        out = tmp_path / f"out{i}"
+        (result,) = segment_files(
+            pipe, [image], ["thing"], out, progress=False, tile_size=16, threshold=threshold
+        )
+        written = np.asarray(Image.open(result.outputs[0])) > 0
+        assert result.coverage["thing"] == pytest.approx(written.mean(), abs=1e-9)
+    assert result.coverage["thing"] == 0.0  # threshold 1: nothing is above it, not "100 %"
