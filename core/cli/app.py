@@ -14,6 +14,9 @@ from genseg.errors import GenSegError
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the libraries' own loading/saving bars ("Loading weights", "Writing model shards") would sit
+# between genseg's progress bars and its one-line errors; HF_HUB_DISABLE_PROGRESS_BARS=0 shows them
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(
     name="genseg",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -284,3 +285,20 @@ def test_warnings_print_as_one_line_and_debug_keeps_where_they_came_from(monkeyp
         warnings.showwarning = show
         cli.main()
     assert "test_cli.py" in capsys.readouterr().err  # Python's format: file and line
+
+
+def test_library_loading_bars_are_off_under_the_cli_unless_asked_for():
+    code = (
+        "import genseg.cli.app\n"
+        "from transformers.utils import logging\n"
+        "print(logging.is_progress_bar_enabled())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**env, "HF_HUB_DISABLE_PROGRESS_BARS": "0"},
+    )
+    assert (quiet.stdout.strip(), shown.stdout.strip()) == ("False", "True")
