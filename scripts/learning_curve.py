@@ -25,17 +25,23 @@ def _fmt(value, spec: str = ".3f") -> str:
     return "–" if value is None else format(value, spec)
 
 
-def curve_rows(protocol: str, steps: list[int], output: Path, budget: str, methods: list[str] | None):
+def curve_rows(
+    protocol: str, steps: list[int], output: Path, budget: str, methods: list[str] | None, reuse: bool = False
+):
     """Run the benchmark once per budget; return one row per (steps, dataset, method)."""
     rows = []
     for n in steps:
         t0 = time.perf_counter()
-        plan = plan_benchmark(
-            [protocol], output / f"steps-{n}", budget, methods, budget_overrides={"steps": n}
-        )
-        result = run_benchmark(plan, progress=False)
-        for r in result.rows:
-            if r["level"] != "dataset" or r.get("tag") not in (None, "", "all"):
+        folder = output / f"steps-{n}"
+        if reuse and (folder / "results.json").is_file():  # a budget already run: read, do not retrain
+            found = json.loads((folder / "results.json").read_text())["rows"]
+            print(f"steps {n}: read {folder / 'results.json'}", flush=True)
+        else:
+            plan = plan_benchmark([protocol], folder, budget, methods, budget_overrides={"steps": n})
+            found = run_benchmark(plan, progress=False).rows
+            print(f"steps {n}: {time.perf_counter() - t0:.0f} s wall", flush=True)
+        for r in found:
+            if r["level"] != "dataset":  # one row per dataset (the report also has domain and "all")
                 continue
             ci = r["ci"].get("mIoU") if r["ci"] else None
             rows.append(
@@ -50,7 +56,6 @@ def curve_rows(protocol: str, steps: list[int], output: Path, budget: str, metho
                     "prompting": r["prompting"],
                 }
             )
-        print(f"steps {n}: {time.perf_counter() - t0:.0f} s wall", flush=True)
     return rows
 
 
@@ -78,10 +83,13 @@ def main() -> None:
     parser.add_argument("--budget", default="quick", help="budget the other settings come from")
     parser.add_argument("--methods", default=None, help="comma-separated methods (default: the protocol's)")
     parser.add_argument("--output", type=Path, default=Path("runs/learning-curve"))
+    parser.add_argument(
+        "--reuse", action="store_true", help="read budgets whose results.json exists instead of rerunning"
+    )
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",") if s.strip()]
     methods = args.methods.split(",") if args.methods else None
-    rows = curve_rows(args.protocol, steps, args.output, args.budget, methods)
+    rows = curve_rows(args.protocol, steps, args.output, args.budget, methods, args.reuse)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "learning_curve.json").write_text(json.dumps(rows, indent=1))
     table = markdown(rows)
