@@ -41,8 +41,16 @@ commands.register(app)
 def main() -> None:
     """Run the CLI; usage errors are typer's (exit 2), GenSegError becomes one line and exit 2."""
     debug = "--debug" in sys.argv
+    python_format = warnings.formatwarning
     if not debug:
         warnings.formatwarning = _one_line_warning
+    try:
+        _run(debug)
+    finally:
+        warnings.formatwarning = python_format  # main() called in-process leaves the format as it was
+
+
+def _run(debug: bool) -> None:
     try:
         app()  # standalone: typer prints usage errors itself and exits
     except GenSegError as exc:

@@ -278,7 +278,7 @@ def test_warnings_print_as_one_line_and_debug_keeps_where_they_came_from(monkeyp
     err = capsys.readouterr().err
     assert err.splitlines() == ["warning: a.tif: band 4 is not used", "warning (FutureWarning): old option"]
 
-    warnings.formatwarning = python_format  # a fresh process
+    assert warnings.formatwarning is python_format  # main() leaves Python's format as it found it
     monkeypatch.setattr(sys, "argv", ["genseg", "--debug", "segment"])
     with warnings.catch_warnings():
         warnings.simplefilter("always")
