@@ -359,8 +359,13 @@ def _validation_message(exc: ValidationError) -> str:
     return f"invalid value at {where}: {first['msg']}{more}"
 
 
-def load_train_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read a training config file (if any) and apply command-line overrides on top."""
+def load_train_config(
+    path: Path | None, overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None
+) -> TrainConfig:
+    """Read a training config file (if any) and apply command-line overrides on top.
+
+    ``flags`` names the command-line option of each override (``{"steps": "--steps"}``), so a bad
+    value given on the command line is blamed on that option, not on the config file."""
     data = _read_mapping(Path(path)) if path else {}
     for dotted, value in (overrides or {}).items():
         node = data
@@ -371,6 +376,13 @@ def load_train_config(path: Path | None, overrides: dict[str, Any] | None = None
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        if where in (overrides or {}):
+            flag = (flags or {}).get(where, where)
+            raise ConfigError(
+                f"invalid {flag} {overrides[where]!r}: {exc.errors()[0]['msg']}",
+                fix=f"pass another {flag} (see --help)",
+            ) from exc
         raise ConfigError(
             _validation_message(exc), path=path, fix="see docs/cli.md for the config fields"
         ) from exc

@@ -45,21 +45,23 @@ def train(
 
     state = process_state()  # several launched CPU processes train as one (gloo), not side by side
 
-    overrides = {
-        "model.denoiser.kind": backbone.value if backbone else None,
-        "steps": steps,
-        "batch_size": batch_size,
-        "model.resolution": resolution,
-        "learning_rate": learning_rate,
-        "model.objective.timesteps": timesteps.value if timesteps else None,
-        "model.objective.heavy_tail_a": heavy_tail_a,
-        "model.objective.loss": loss.value if loss else None,
-        "seed": seed,
-        "gradient_accumulation_steps": grad_accum,
-        "mixed_precision": mixed_precision,
-        "checkpoint_every": checkpoint_every,
+    given = {  # config field: (its flag, the value given or None)
+        "model.denoiser.kind": ("--backbone", backbone.value if backbone else None),
+        "steps": ("--steps", steps),
+        "batch_size": ("--batch-size", batch_size),
+        "model.resolution": ("--resolution", resolution),
+        "learning_rate": ("--lr", learning_rate),
+        "model.objective.timesteps": ("--timesteps", timesteps.value if timesteps else None),
+        "model.objective.heavy_tail_a": ("--heavy-tail-a", heavy_tail_a),
+        "model.objective.loss": ("--loss", loss.value if loss else None),
+        "seed": ("--seed", seed),
+        "gradient_accumulation_steps": ("--grad-accum", grad_accum),
+        "mixed_precision": ("--mixed-precision", mixed_precision),
+        "checkpoint_every": ("--checkpoint-every", checkpoint_every),
     }
-    cfg = load_train_config(config, {k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, (_, v) in given.items() if v is not None}
+    flags = {k: flag for k, (flag, _) in given.items()}
+    cfg = load_train_config(config, overrides, flags)
     paths = [resolve_dataset(d) for d in dataset]
     cfg = cfg.model_copy(update={"datasets": [str(p) for p in paths]})
     result = run_training(cfg, output, paths, resume=resume)

@@ -37,3 +37,16 @@ def test_the_defaults_are_unchanged_and_valid():
     assert (denoiser.kind, denoiser.block_out_channels, model.codec.factor) == ("unet", [32, 64, 128], 4)
     assert (denoiser.num_layers, denoiser.patch_size) == (6, 2)
     assert TrainConfig().model.resolution == 128
+
+
+def test_a_bad_flag_value_is_blamed_on_the_flag_not_on_the_config_file(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump({"learning_rate": 0.01}))
+    with pytest.raises(ConfigError) as err:
+        load_train_config(path, {"steps": 0}, {"steps": "--steps"})
+    assert err.value.path is None  # the file is fine
+    assert "invalid --steps 0" in err.value.one_line() and "pass another --steps" in err.value.one_line()
+    path.write_text(yaml.safe_dump({"steps": -3}))
+    with pytest.raises(ConfigError) as err:  # a bad value in the file still names the file
+        load_train_config(path, {"batch_size": 4}, {"batch_size": "--batch-size"})
+    assert err.value.path == str(path) and "invalid value at steps" in err.value.one_line()
