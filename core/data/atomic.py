@@ -48,14 +48,53 @@ def format_suffix(path: Path) -> str:
     return suffix if len(suffix.encode()) <= 24 else ""
 
 
-def _hidden_sibling(path: Path, tag: str) -> Path:
-    """``.<head>.<tag>-<id><suffix>``, the head cut so the name fits TEMP_NAME_MAX bytes."""
+def _hidden_head(path: Path, tail_bytes: int) -> str:
     suffix = format_suffix(path)
-    tail = f".{tag}-{uuid.uuid4().hex[:12]}{suffix}"
     head = path.name[: len(path.name) - len(suffix)] if suffix else path.name
-    room = max(TEMP_NAME_MAX - 1 - len(tail.encode()), 0)
-    head = head.encode()[:room].decode(errors="ignore")
-    return path.with_name(f".{head}{tail}")
+    room = max(TEMP_NAME_MAX - 1 - tail_bytes, 0)
+    return head.encode()[:room].decode(errors="ignore")
+
+
+def _hidden_sibling(path: Path, tag: str) -> Path:
+    """``.<head>.<tag>-<pid>-<id><suffix>``, the head cut so the name fits TEMP_NAME_MAX bytes;
+    the writing process's id lets a later write recognise the leftovers of a killed one."""
+    tail = f".{tag}-{os.getpid()}-{uuid.uuid4().hex[:12]}{format_suffix(path)}"
+    return path.with_name(f".{_hidden_head(path, len(tail.encode()))}{tail}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or no way to ask: keep its files
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the hidden temporaries (``tmp`` and ``old``) of earlier writes of ``path`` whose
+    process no longer runs (a killed run). Only names of exactly this module's pattern for
+    this output are touched, never a user's file. Returns what was removed."""
+    import re
+
+    suffix = format_suffix(path)
+    pattern = re.compile(r"\.(.*)\.(tmp|old)-(\d+)-[0-9a-f]{12}" + re.escape(suffix) + r"\Z")
+    removed = []
+    try:
+        siblings = list(path.parent.iterdir()) if path.parent.is_dir() else []
+    except OSError:
+        return removed
+    for sibling in siblings:
+        match = pattern.fullmatch(sibling.name)
+        if not match:
+            continue
+        tail_bytes = len(sibling.name.encode()) - 1 - len(match.group(1).encode())
+        if match.group(1) != _hidden_head(path, tail_bytes) or _process_alive(int(match.group(3))):
+            continue
+        _remove(sibling)
+        removed.append(sibling)
+    return removed
 
 
 def temp_path_for(path: Path) -> Path:
@@ -78,6 +117,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     tmp = temp_path_for(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         _write_and_rename(path, tmp, writer)
     except OSError as exc:
         raise output_error(exc, path) from exc

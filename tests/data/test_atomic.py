@@ -59,3 +59,27 @@ def test_check_writable_refuses_before_any_work_and_creates_nothing(tmp_path, mo
     with pytest.raises(OutputError, match="read-only"):
         check_writable(tmp_path / "new" / "deeper" / "out.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_write_removes_the_leftovers_of_killed_writes_and_nothing_else(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(dead.stdout)  # that process has exited: its temporaries are leftovers
+    target = tmp_path / "scan.nii.gz"
+    killed = tmp_path / f".scan.tmp-{dead_pid}-0123456789ab.nii.gz"
+    killed_folder = tmp_path / f".scan.old-{dead_pid}-0123456789ab.nii.gz"
+    running = tmp_path / f".scan.tmp-{os.getpid()}-0123456789ab.nii.gz"  # a write still under way
+    users = [
+        tmp_path / n
+        for n in (".scan.tmp-notes.nii.gz", "scan.tmp.nii.gz", f".other.tmp-{dead_pid}-0123456789ab.nii.gz")
+    ]
+    for p in (killed, running, *users):
+        p.write_bytes(b"x")
+    killed_folder.mkdir()
+    atomic_write(target, lambda tmp: tmp.write_bytes(b"new"))
+    assert target.read_bytes() == b"new"
+    assert not killed.exists() and not killed_folder.exists()
+    assert running.exists() and all(p.exists() for p in users)

@@ -90,7 +90,7 @@ def write_nifti(path: str | Path, mask: np.ndarray, reference: Sample | None = N
     reads back equal to about 1e-7 relative (1e-5 mm at 100 mm from the origin).
 
     The temporary file must end in ``.nii.gz`` too, because nibabel chooses compression
-    from the name: it is written as ``.<name>.tmp-<id>.nii.gz`` then renamed.
+    from the name: it is written as ``.<name>.tmp-<pid>-<id>.nii.gz`` then renamed.
     """
     import nibabel as nib
 
