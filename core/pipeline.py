@@ -319,8 +319,9 @@ def load_pipeline(
     Weights load from safetensors only; `allow_pickle` (a warning) admits pickle files.
     """
     from genseg.errors import ModelNotFoundError
-    from genseg.models.loading import check_reference
+    from genseg.models.loading import check_reference, quiet_library_bars
 
+    quiet_library_bars()
     check_local_reference(ref, "model")
     check_reference(ref, "model")
     path = Path(ref)

@@ -17,6 +17,17 @@ def is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
 
 
+def quiet_library_bars() -> None:
+    """diffusers' own loading bar ("Loading pipeline components") follows the hub's switch
+    HF_HUB_DISABLE_PROGRESS_BARS, as transformers' bars already do (the CLI sets it)."""
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    if are_progress_bars_disabled():
+        from diffusers.utils import logging
+
+        logging.disable_progress_bar()
+
+
 def looks_like_hub_id(ref: str) -> bool:
     """`org/name` with no such local path is taken as a hub id."""
     return not Path(ref).exists() and ref.count("/") == 1 and not ref.startswith((".", "/", "~"))

@@ -99,3 +99,30 @@ def test_two_processes_train_like_one_with_gradient_accumulation_write_once_and_
     # the same files; rank 1 adds only its own random state to each checkpoint
     extra = {f"checkpoints/step-00000{s}/random_states_1.pkl" for s in (3, 6)}
     assert _files(two) == _files(one) | extra
+
+
+@pytest.mark.slow
+def test_two_processes_finetune_a_lora_adapter_that_one_process_writes(tmp_path):
+    from typer.testing import CliRunner
+
+    from genseg.cli.app import app
+    from genseg.plugins.testing import TINY_MODEL, make_fake_dataset
+
+    data = make_fake_dataset(tmp_path / "data", n=12)
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"model": TINY_MODEL, "log_every": 1}))
+    base = tmp_path / "base"
+    result = CliRunner().invoke(
+        app,
+        ["train", "-d", str(data), "-o", str(base), "-c", str(config), "--steps", "2", "--batch-size", "2"],
+    )
+    assert result.exit_code == 0, result.output
+    lora = tmp_path / "lora"
+    args = ["finetune", "-m", str(base), "-d", str(data), "-o", str(lora), "--batch-size", "2"]
+    run = _launch_two(*args, "--steps", "4", "--checkpoint-every", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("fine-tuned ") == 1, run.stdout  # one process reports
+    steps = [r["step"] for r in _log(lora)]
+    assert steps == sorted(set(steps)) and steps[-1] == 4  # one writer: each logged step once
+    card = json.loads((lora / "genseg_adapter.json").read_text())
+    assert (lora / card["weights"]).is_file()
