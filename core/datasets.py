@@ -1,6 +1,6 @@
 """Turning a ``--dataset`` argument into a dataset folder.
 
-A dataset is a folder holding a ``dataset.json`` (DESIGN.md §5), or a name that a plugin
+A dataset is a folder holding a ``dataset.json`` (docs/datasets.md), or a name that a plugin
 registered (``genseg datasets list``), optionally with where its files are:
 ``kvasir-seg=/data/Kvasir-SEG``. Without a root, a registered dataset lives under
 ``$GENSEG_DATA_DIR/NAME`` (default ``~/.cache/genseg/datasets/NAME``).

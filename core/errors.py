@@ -1,7 +1,7 @@
 """One exception root for everything genseg reports to a user.
 
 Each error carries the file it is about and what to do, so the CLI can print a single
-line and exit non-zero without a traceback (DESIGN.md §7).
+line and exit non-zero without a traceback.
 """
 
 from __future__ import annotations

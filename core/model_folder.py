@@ -3,7 +3,7 @@
 diffusers and transformers load what they find: pickle weights (which can run code), a
 folder with its tokenizer missing (every prompt then becomes ``[UNK]``), settings no
 genseg model was ever saved with. Each is refused here with one line naming the file and
-the fix (DESIGN.md §7), before a tensor is read.
+the fix, before a tensor is read.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Write a file (or a folder) under a temporary name, then rename it into place.
 
-An interrupted run must never leave a half-written output that looks complete
-(DESIGN.md §7). ``os.replace`` within one folder is atomic on POSIX and Windows, so a
+An interrupted run must never leave a half-written output that looks complete.
+``os.replace`` within one folder is atomic on POSIX and Windows, so a
 reader sees either the old file or the new one, never a truncated one.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -76,8 +77,6 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     """Remove the hidden temporaries (``tmp`` and ``old``) of earlier writes of ``path`` whose
     process no longer runs (a killed run). Only names of exactly this module's pattern for
     this output are touched, never a user's file. Returns what was removed."""
-    import re
-
     suffix = format_suffix(path)
     pattern = re.compile(r"\.(.*)\.(tmp|old)-(\d+)-[0-9a-f]{12}" + re.escape(suffix) + r"\Z")
     removed = []

@@ -2,7 +2,7 @@
 
 Arrays are channel-last numpy: images H×W×C (2D) or D×H×W×C (a volume), labels H×W or
 D×H×W integers. ``meta`` carries whatever locates the pixels in the world, under fixed
-keys, so writers can put it back unchanged (DESIGN.md §5): ``crs``, ``transform``,
+keys, so writers can put it back unchanged (docs/datasets.md): ``crs``, ``transform``,
 ``nodata`` for rasters; ``affine``, ``spacing``, ``orientation`` for volumes. Readers of
 plain photographs leave it empty. Nothing here resamples or reprojects.
 """

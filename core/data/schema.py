@@ -181,7 +181,7 @@ def load_dataset_spec(folder: str | Path, *, check_files: bool = True) -> Datase
         raise DatasetError(
             "dataset.json is missing",
             path=path,
-            fix="create it with name, classes and training/validation/test lists (see DESIGN.md §5)",
+            fix="create it with name, classes and training/validation/test lists (see docs/datasets.md)",
         )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))

@@ -1,7 +1,7 @@
 """Timestep samplers for rectified flow (t = 0 is data, t = 1 is pure noise).
 
 Segmentation is served best by timesteps concentrated near pure noise, since inference
-runs one step from t = 1 (GenMask, DESIGN.md §1). With s = 1 - t the heavy-tailed density
+runs one step from t = 1 (GenMask; docs/how-it-works.md). With s = 1 - t the heavy-tailed density
 is p(s) = 2a²s / (s² + a²)², whose CDF s² / (s² + a²) inverts to s = a·sqrt(u / (1 - u)).
 """
 

@@ -121,12 +121,18 @@ def nibabel_results():
 # --------------------------------------------------------------------------------------------
 
 
+def _counted(corpus: str, results, capsys):
+    """Print the corpus counts (the issue note's figures) and return (read, clear errors)."""
+    read, clear, crashes = results
+    with capsys.disabled():
+        print(f"\n{corpus} corpus: {len(read)} read, {len(clear)} clear errors, {len(crashes)} crashes")
+    assert not crashes, crashes
+    return read, clear
+
+
 @pytest.mark.slow
 def test_every_pydicom_test_file_reads_or_is_one_clear_error(pydicom_results, capsys):
-    read, clear, crashes = pydicom_results
-    with capsys.disabled():
-        print(f"\npydicom corpus: {len(read)} read, {len(clear)} clear errors, {len(crashes)} crashes")
-    assert not crashes, crashes
+    read, clear = _counted("pydicom", pydicom_results, capsys)
     assert len(read) + len(clear) == len(_pydicom_corpus())
     for name in MUST_READ_DICOM:
         if name.startswith("MR_small_jpeg_ls") and not _has_decoder(name):
@@ -136,10 +142,7 @@ def test_every_pydicom_test_file_reads_or_is_one_clear_error(pydicom_results, ca
 
 @pytest.mark.slow
 def test_every_nibabel_test_volume_reads_or_is_one_clear_error(nibabel_results, capsys):
-    read, clear, crashes = nibabel_results
-    with capsys.disabled():
-        print(f"\nnibabel corpus: {len(read)} read, {len(clear)} clear errors, {len(crashes)} crashes")
-    assert not crashes, crashes
+    read, clear = _counted("nibabel", nibabel_results, capsys)
     for name in MUST_READ_NIBABEL:
         assert _by_name(read, name) is not None, _by_name(clear, name)
 
