@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from genseg.errors import ConfigError
 
 MAX_RESOLUTION = 4096  # the largest square training resolution accepted
+DEFAULT_PROMPTS_PER_IMAGE = 16  # late fusion: prompts per image in a training sample (docs/results.md)
 
 
 class _Strict(BaseModel):
@@ -65,10 +66,11 @@ class CodecConfig(_Strict):
 class DenoiserConfig(_Strict):
     """The network that predicts the velocity of the mask latent."""
 
-    kind: Literal["unet", "dit", "mmdit"] = Field(
-        "unet",
-        description="unet (DiGSeg, the default: it learned real CT and Landsat best at the CPU budget, "
-        "docs/results.md), dit (GenMask) or mmdit (SD3-style joint attention)",
+    kind: Literal["late_fusion", "unet", "dit", "mmdit"] = Field(
+        "late_fusion",
+        description="late_fusion (the default: a U-Net trunk on the image latent run once per image and a "
+        "text-written readout per prompt, so a step trains every class of an image; docs/results.md), "
+        "unet (DiGSeg: text in every block), dit (GenMask) or mmdit (SD3-style joint attention)",
     )
     path: str | None = Field(None, description="pretrained SD U-Net, PixArt DiT or SD3 MM-DiT folder")
     # tiny U-Net (DiGSeg); the bounds keep a mistyped config from asking for terabytes
@@ -84,6 +86,13 @@ class DenoiserConfig(_Strict):
         "(self-attention there doubles the CPU step time). Text reaches every level anyway through the "
         "pooled vector added to the time embedding that conditions every ResNet block.",
     )
+    # late fusion (genseg.models.late_fusion): the trunk takes block_out_channels and layers_per_block
+    feature_channels: int = Field(
+        64, ge=1, le=4096, description="late_fusion: trunk features per latent cell"
+    )
+    hyper_hidden: int = Field(
+        256, ge=1, le=16384, description="late_fusion: hidden width of the network that writes the readout"
+    )
     # tiny DiT (GenMask)
     num_layers: int = Field(6, ge=1, le=256)
     num_attention_heads: int = Field(4, ge=1, le=256)
@@ -97,6 +106,11 @@ class DenoiserConfig(_Strict):
             self.block_out_channels
         ):
             raise ValueError("cross_attention_levels needs one entry per block_out_channels level")
+        if self.kind == "late_fusion" and self.path:
+            raise ValueError(
+                "denoiser.path cannot be used with denoiser.kind=late_fusion: pretrained folders are SD "
+                "U-Nets, PixArt DiTs or SD3 MM-DiTs (set kind to unet, dit or mmdit to load one)"
+            )
         return self
 
 
@@ -205,6 +219,12 @@ class ModelConfig(_Strict):
                 "refiner.kind=conv cannot train with objective.loss=linear_bce: both decode the mask "
                 "latent (choose one)"
             )
+        if self.denoiser.kind == "late_fusion" and self.image_encoder.kind != "none":
+            raise ValueError(
+                f"image_encoder.kind={self.image_encoder.kind} cannot train with denoiser.kind=late_fusion: "
+                "the late-fusion readout reads the pooled prompt vector, not the text tokens the image "
+                "encoder joins (use image_encoder.kind=none, or denoiser.kind unet, dit or mmdit)"
+            )
         if self.codec.kind == "space_to_depth" and self.resolution % self.codec.factor:
             raise ValueError(
                 f"resolution {self.resolution} is not divisible by codec.factor {self.codec.factor}"
@@ -275,6 +295,21 @@ class SamplingConfig(_Strict):
     volume_cache: int = Field(
         2, ge=1, description="decoded and preprocessed volumes kept in memory per data-loading process"
     )
+    prompts_per_image: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="prompts trained per image or slice in one sample: the drawn one plus others of its "
+        "dataset's classes (present ones, and absent ones where labels are complete). With "
+        "denoiser.kind=late_fusion the image pass is shared, so K prompts cost little more than one. "
+        f"None: {DEFAULT_PROMPTS_PER_IMAGE} for late_fusion, 1 for the other denoisers",
+    )
+
+    def prompts_for(self, denoiser_kind: str) -> int:
+        """K for a model with this denoiser (the auto rule of ``prompts_per_image``)."""
+        if self.prompts_per_image is not None:
+            return self.prompts_per_image
+        return DEFAULT_PROMPTS_PER_IMAGE if denoiser_kind == "late_fusion" else 1
 
 
 class TrainConfig(_Strict):

@@ -27,12 +27,14 @@ from diffusers.utils import BaseOutput
 import genseg.models.codec  # noqa: F401
 import genseg.models.heads  # noqa: F401
 import genseg.models.image_encoder  # noqa: F401
+import genseg.models.late_fusion  # noqa: F401
 import genseg.models.refiner  # noqa: F401
 from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
 from genseg.errors import InputError, PromptError
 from genseg.model_folder import check_local_reference, check_model_folder
 from genseg.models.denoisers import predict_velocity
 from genseg.models.image_encoder import join_image_tokens
+from genseg.models.late_fusion import LateFusionDenoiser
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
 from genseg.objective.discriminative import discriminative_inputs, output_to_logits
 from genseg.objective.flow import one_step_logits, velocity_from_output
@@ -174,8 +176,12 @@ class GenSegPipeline(DiffusionPipeline):
         text: TextFeatures,
         steps: int,
         show_progress: bool = False,
+        image_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Integrate the flow ODE from t = 1 to 0 with Euler steps; returns the clean latent."""
+        """Integrate the flow ODE from t = 1 to 0 with Euler steps; returns the clean latent.
+
+        ``image_features``: a late-fusion denoiser's trunk output for these rows, computed once
+        for every step (it does not depend on t)."""
         # evenly spaced from t = 1 to 0 (the scheduler's default ends at 1/1000, which makes a
         # second step nearly empty)
         self.scheduler.set_timesteps(sigmas=[1.0 - i / steps for i in range(steps)], device=noise.device)
@@ -184,15 +190,17 @@ class GenSegPipeline(DiffusionPipeline):
         iterator = self.progress_bar(timesteps) if show_progress and steps > 1 else timesteps
         for t in iterator:
             t_batch = (t / self.scheduler.config.num_train_timesteps).expand(x.shape[0]).to(x.dtype)
-            out = predict_velocity(self.denoiser, x, z_image, t_batch, text)
+            out = predict_velocity(self.denoiser, x, z_image, t_batch, text, image_features=image_features)
             v = velocity_from_output(out, x, t_batch, self.config.prediction_type)
             x = self.scheduler.step(v.to(x.dtype), t, x).prev_sample
         return x
 
-    def predict_logits(self, z_image: torch.Tensor, text: TextFeatures) -> torch.Tensor:
+    def predict_logits(
+        self, z_image: torch.Tensor, text: TextFeatures, image_features: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The discriminative baseline's single forward: pixel logits B×1×res×res, no noise."""
         empty, t = discriminative_inputs(z_image, self.codec.mask_latent_channels)
-        out = predict_velocity(self.denoiser, empty, z_image, t, text)
+        out = predict_velocity(self.denoiser, empty, z_image, t, text, image_features=image_features)
         if self.mask_head is not None:
             out = out.to(self.mask_head.dtype)
         return output_to_logits(out, self.codec.downsample, self.mask_head)
@@ -256,6 +264,9 @@ class GenSegPipeline(DiffusionPipeline):
             if self.image_encoder is not None
             else None
         )
+        # a late-fusion trunk sees each image once, whatever the number of prompts and steps
+        late = isinstance(self.denoiser, LateFusionDenoiser)
+        trunk = self.denoiser.image_features(z_images) if late else None
 
         # one row per (image, prompt, draw); noise drawn in that order so results do not
         # depend on batch_size
@@ -274,8 +285,9 @@ class GenSegPipeline(DiffusionPipeline):
             feats = TextFeatures(text.tokens[pp], text.mask[pp], text.pooled[pp])
             if img_tokens is not None:
                 feats = join_image_tokens(feats, img_tokens[ii])
+            rows_features = trunk[ii] if trunk is not None else None
             if discriminative:
-                logits = self.predict_logits(z_images[ii], feats)
+                logits = self.predict_logits(z_images[ii], feats, rows_features)
                 probs[start : start + len(idx)] = torch.sigmoid(logits.float()).cpu()
                 continue
             chunk_noise = noise[start : start + len(idx)].to(device, dtype)
@@ -285,6 +297,7 @@ class GenSegPipeline(DiffusionPipeline):
                 feats,
                 num_inference_steps,
                 show_progress=n_img * n_prompt * k <= batch_size,
+                image_features=rows_features,
             )
             probs[start : start + len(idx)] = self.decode(latent.to(self.codec.dtype), resized[ii]).cpu()
 

@@ -26,6 +26,8 @@ TEXT_ENCODER = "text_encoder"
 
 def _denoiser_kind(denoiser) -> str:
     name = type(denoiser).__name__
+    if name == "LateFusionDenoiser":
+        return "late_fusion"
     return "unet" if name.startswith("UNet") else "mmdit" if name.startswith("SD3") else "dit"
 
 

@@ -137,6 +137,7 @@ class PromptedSegmentationDataset(Dataset):
         exclude_classes: Sequence[str] = (),
         sampling: SamplingConfig | None = None,
         volume_cache: int | None = None,
+        prompts_per_image: int = 1,
     ) -> None:
         if isinstance(folders, (str, Path)):
             folders = [folders]
@@ -149,6 +150,9 @@ class PromptedSegmentationDataset(Dataset):
         self.train = self.split == "training"
         self.resolution = int(resolution)
         self.seed = int(seed)
+        if prompts_per_image < 1:
+            raise ValueError(f"prompts_per_image must be >= 1, got {prompts_per_image}")
+        self.prompts_per_image = int(prompts_per_image)
         self.exclude = {_norm(n) for n in exclude_classes}
         self.specs: list[DatasetSpec] = [load_dataset_spec(f) for f in self.folders]
         self.options: list[dict[str, str]] = [preprocessing_options(s) for s in self.specs]
@@ -327,32 +331,67 @@ class PromptedSegmentationDataset(Dataset):
                 raise _size_mismatch(image_path, image.shape[:2], label_path, label.shape)
             valid = valid_label_pixels(label_sample, spec.ignore, image_sample.meta.get("valid_mask"))
         image = _as_rgb(image, image_path)
-        mask = np.isin(label, spec.class_values(key)).astype(np.uint8)
-        # validity travels with the mask as a second channel, so it gets the same crop and flip
-        stacked = mask if valid is None else np.stack([mask, valid.astype(np.uint8)], axis=-1)
+        keys = [key] + self._other_keys(spec, key, label, rng)
+        masks = [np.isin(label, spec.class_values(k)).astype(np.uint8) for k in keys]
+        # validity travels with the masks as a last channel, so it gets the same crop and flip
+        layers = masks if valid is None else [*masks, valid.astype(np.uint8)]
+        stacked = layers[0] if len(layers) == 1 else np.stack(layers, axis=-1)
 
         if hasattr(self.transform, "set_random_seed"):
             self.transform.set_random_seed(int(rng.integers(2**31 - 1)))
         out = self.transform(image=image, mask=stacked)
         image, mask = out["image"], np.asarray(out["mask"])
-        valid = np.ones(mask.shape[:2], np.float32) if valid is None else mask[..., 1].astype(np.float32)
-        mask = mask if mask.ndim == 2 else mask[..., 0]
+        mask = mask[..., None] if mask.ndim == 2 else mask
+        valid = np.ones(mask.shape[:2], np.float32) if valid is None else mask[..., -1].astype(np.float32)
+        mask = mask[..., : len(keys)]
         r = self.resolution
         if image.shape[:2] != (r, r) or mask.shape[:2] != (r, r):
             raise ValueError(f"the transform must resize to {r}×{r}; got {image.shape} and {mask.shape}")
 
-        prompts = spec.prompts_for(key)
-        prompt = prompts[int(rng.integers(len(prompts)))] if self.train else prompts[0]
-        return {
+        prompts = [self._prompt(spec, k, rng) for k in keys]
+        item = {
             "image": torch.from_numpy(
                 np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
             ).clamp_(0.0, 1.0),
-            "mask": torch.from_numpy((np.asarray(mask) > 0).astype(np.float32)[None]),
+            "mask": torch.from_numpy((mask[..., 0] > 0).astype(np.float32)[None]),
             "valid": torch.from_numpy(np.ascontiguousarray(valid)[None]),
-            "prompt": prompt,
+            "prompt": prompts[0],
             "class_name": spec.classes[key].name,
             "dataset": spec.name,
             "image_path": str(image_path),
             "slice": entry.slice if isinstance(entry, VolumeSlice) else -1,
             "absent": absent,
         }
+        if len(keys) > 1:  # K × R × R masks and K prompts for the same image (the first is "mask")
+            item["masks"] = torch.from_numpy(
+                np.ascontiguousarray((mask > 0).transpose(2, 0, 1), dtype=np.float32)
+            )
+            item["prompts"] = prompts
+        return item
+
+    def _prompt(self, spec: DatasetSpec, key: str, rng: np.random.Generator) -> str:
+        """A training prompt among the class's name and synonyms; the canonical name otherwise."""
+        prompts = spec.prompts_for(key)
+        return prompts[int(rng.integers(len(prompts)))] if self.train else prompts[0]
+
+    def _other_keys(
+        self, spec: DatasetSpec, key: str, label: np.ndarray, rng: np.random.Generator
+    ) -> list[str]:
+        """The ``prompts_per_image - 1`` extra classes of an item: drawn among its dataset's other
+        classes (present ones; absent ones too where labels are complete), repeated when fewer."""
+        k = self.prompts_per_image - 1
+        if k == 0:
+            return []
+        present = set(np.unique(label).tolist())
+        pool = [
+            c
+            for c in sorted(spec.classes, key=int)
+            if c != key
+            and _norm(spec.classes[c].name) not in self.exclude
+            and (spec.labels_complete or np.isin(spec.class_values(c), list(present)).any())
+        ]
+        if not pool:
+            return [key] * k
+        if len(pool) >= k:
+            return [pool[i] for i in rng.choice(len(pool), size=k, replace=False)]
+        return pool + [pool[i] for i in rng.integers(len(pool), size=k - len(pool))]

@@ -63,6 +63,14 @@ def check_joint_config(cfg: TrainConfig, source: str | Path | None = None) -> No
             path=source,
             fix="set model.objective.formulation: flow",
         )
+    if model.denoiser.kind == "late_fusion":
+        raise ConfigError(
+            "joint_generation cannot train with denoiser.kind=late_fusion: generation denoises an image "
+            "latent with text in every block, and the late-fusion denoiser reads the image only through "
+            "its text-free trunk",
+            path=source,
+            fix="set model.denoiser.kind: unet (or dit, mmdit) for joint generation",
+        )
     if model.image_encoder.kind != "none":
         raise ConfigError(
             "joint_generation cannot use a semantic image encoder: generation samples have no input image",

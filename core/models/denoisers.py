@@ -26,6 +26,7 @@ from diffusers import PixArtTransformer2DModel, SD3Transformer2DModel, UNet2DCon
 
 from genseg.config import DenoiserConfig
 from genseg.errors import ConfigError
+from genseg.models.late_fusion import LateFusionDenoiser
 from genseg.models.loading import load_pretrained
 from genseg.models.text_encoder import TextFeatures
 
@@ -172,7 +173,23 @@ def mmdit_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim:
     return mmdit
 
 
+def build_late_fusion(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+    return LateFusionDenoiser(
+        mask_channels=mask_ch,
+        image_channels=img_ch,
+        text_dim=text_dim,
+        block_out_channels=tuple(cfg.block_out_channels),
+        layers_per_block=cfg.layers_per_block,
+        feature_channels=cfg.feature_channels,
+        hyper_hidden=cfg.hyper_hidden,
+        attention_head_dim=cfg.attention_head_dim,
+        sample_size=sample_size,
+    )
+
+
 def build_denoiser(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+    if cfg.kind == "late_fusion":
+        return build_late_fusion(cfg, mask_ch, img_ch, text_dim, sample_size)
     if cfg.kind == "mmdit":
         if cfg.path:
             return mmdit_from_pretrained(cfg.path, mask_ch, img_ch, text_dim)
@@ -187,11 +204,26 @@ def build_denoiser(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int
 
 
 def predict_velocity(
-    denoiser, x_t: torch.Tensor, z_image: torch.Tensor, t: torch.Tensor, text: TextFeatures
+    denoiser,
+    x_t: torch.Tensor,
+    z_image: torch.Tensor,
+    t: torch.Tensor,
+    text: TextFeatures,
+    image_index: torch.Tensor | None = None,
+    image_features: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """v = denoiser(x_t ⊕ z_image, 1000·t, text); `t` is one value per sample in [0, 1]."""
+    """v = denoiser(x_t ⊕ z_image, 1000·t, text); `t` is one value per sample in [0, 1].
+
+    With ``image_index`` ``z_image`` holds one row per image and row i of ``x_t`` belongs to
+    image ``image_index[i]``: the late-fusion denoiser then runs its image trunk once per image
+    (or not at all, given the trunk's ``image_features``); the others repeat the image latent.
+    """
+    timestep = (t * 1000).to(x_t.dtype)
+    if isinstance(denoiser, LateFusionDenoiser):
+        return denoiser(x_t, z_image, timestep, text.pooled, image_index, image_features)
+    if image_index is not None:
+        z_image = z_image[image_index]
     inp = torch.cat([x_t, z_image], dim=1)
-    timestep = (t * 1000).to(inp.dtype)
     mask_ch = x_t.shape[1]
     if isinstance(denoiser, UNet2DConditionModel):
         class_labels = text.pooled if denoiser.class_embedding is not None else None

@@ -253,6 +253,7 @@ def _run_training(
             seed=c.seed,
             exclude_classes=c.exclude_classes,
             sampling=c.sampling,
+            prompts_per_image=c.sampling.prompts_for(c.model.denoiser.kind),
         )
         if c.shots is not None:
             from genseg.adapters.shots import select_shots
@@ -361,25 +362,27 @@ def _run_training(
             epoch += 1
 
     def loss_for(batch, t_gen: torch.Generator) -> torch.Tensor:
-        image, mask = batch["image"].to(device), batch["mask"].to(device)
+        image = batch["image"].to(device)
+        masks, prompt_list, image_index = _prompt_rows(batch)
+        mask = masks.to(device)
+        image_index = image_index.to(device)
         with torch.no_grad():
             z_img = pipe.codec.encode_image(image)
             x0 = pipe.codec.encode_mask(mask)
-            text = list(batch["prompt"]) if train_text else prompts(list(batch["prompt"])).to(device)
+            text = prompt_list if train_text else prompts(prompt_list).to(device)
         if not mcfg.objective.image_shortcut:
             z_img = torch.zeros_like(z_img)  # the no-shortcut ablation, as the pipeline does at inference
+        valid = batch["valid"].to(device)[image_index] if "valid" in batch else None  # nodata / ignored
         if mcfg.objective.formulation == "discriminative":
             from genseg.objective.discriminative import discriminative_inputs, discriminative_loss
 
-            empty, t_fixed = discriminative_inputs(z_img, x0.shape[1])
-            _, logits = trainable(empty, z_img, t_fixed, text, image)
-            valid = batch["valid"].to(device) if "valid" in batch else None
+            empty, t_fixed = discriminative_inputs(x0, x0.shape[1])
+            _, logits = trainable(empty, z_img, t_fixed, text, image, image_index)
             return discriminative_loss(logits, mask, valid)
         t = sample_t(x0.shape[0], t_gen, device)
         noise = torch.randn(x0.shape, generator=t_gen, dtype=x0.dtype).to(device)
         x_t = interpolate(x0, noise, t)
-        v, head_logits = trainable(x_t, z_img, t, text, image)
-        valid = batch["valid"].to(device) if "valid" in batch else None  # nodata / ignored pixels
+        v, head_logits = trainable(x_t, z_img, t, text, image, image_index)
         flow = FlowBatch(x0, noise, t, x_t, v, mask, valid)
         loss = flow_loss(mcfg.objective.loss, flow, pipe.codec, head_logits)
         if mcfg.objective.uses_seg_loss:  # BCE + Dice on the one-step estimate (docs/results.md)
@@ -492,7 +495,9 @@ class FlowModel(torch.nn.Module):
         # discriminative: forward returns (raw output, pixel logits) instead of (velocity, head logits)
         self.formulation, self.downsample = formulation, downsample
 
-    def forward(self, x_t, z_image, t, text, image):
+    def forward(self, x_t, z_image, t, text, image, image_index=None):
+        """``z_image`` and ``image`` have one row per image; row i of ``x_t`` (a prompt) is image
+        ``image_index[i]`` (default: row i)."""
         from genseg.models.denoisers import predict_velocity
         from genseg.models.image_encoder import join_image_tokens
         from genseg.objective.flow import predicted_clean, velocity_from_output
@@ -505,8 +510,9 @@ class FlowModel(torch.nn.Module):
             encode = inspect.unwrap(encode_prompts)  # the same encoding, without its no_grad
             text = encode(self.text_encoder, self.tokenizer, text, self.max_length).to(x_t.device, x_t.dtype)
         if self.image_encoder is not None:
-            text = join_image_tokens(text, self.image_encoder(image))
-        out = predict_velocity(self.denoiser, x_t, z_image, t, text)
+            tokens = self.image_encoder(image)
+            text = join_image_tokens(text, tokens if image_index is None else tokens[image_index])
+        out = predict_velocity(self.denoiser, x_t, z_image, t, text, image_index)
         if self.formulation == "discriminative":
             from genseg.objective.discriminative import output_to_logits
 
@@ -517,8 +523,22 @@ class FlowModel(torch.nn.Module):
             from genseg.objective.flow import one_step_logits
 
             coarse = one_step_logits(self.codec, predicted_clean(x_t, v, t), self.seg_logit_scale)
-            logits = self.refiner(coarse, image)
+            logits = self.refiner(coarse, image if image_index is None else image[image_index])
         return v, logits
+
+
+def _prompt_rows(batch: dict[str, Any]) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """A batch's (image, prompt) rows: masks P×1×H×W, the P prompts and each row's image.
+
+    A batch of N images with K prompts each (``masks`` N×K×H×W, ``prompts`` as the default
+    collate gives them: K lists of N) becomes P = N·K rows, image-major."""
+    if "masks" not in batch:
+        n = batch["mask"].shape[0]
+        return batch["mask"], list(batch["prompt"]), torch.arange(n)
+    masks = batch["masks"]
+    n, k = masks.shape[:2]
+    prompts = [batch["prompts"][j][i] for i in range(n) for j in range(k)]
+    return masks.reshape(n * k, 1, *masks.shape[2:]), prompts, torch.arange(n).repeat_interleave(k)
 
 
 def _progress(enabled: bool):

@@ -13,7 +13,7 @@ def make_tiny_config():
     return tiny_model_config
 
 
-@pytest.fixture(params=["unet", "dit"])
+@pytest.fixture(params=["unet", "dit", "late_fusion"])
 def tiny_pipeline(request):
     from genseg.plugins.testing import build_tiny_pipeline
 

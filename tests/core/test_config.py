@@ -33,8 +33,12 @@ def test_out_of_range_model_values_are_refused_naming_the_field(tmp_path, model,
 def test_the_defaults_are_unchanged_and_valid():
     model = TrainConfig().model
     denoiser = model.denoiser
-    # the U-Net at space-to-depth x4 (docs/results.md: chosen on the real CT and Landsat validation splits)
-    assert (denoiser.kind, denoiser.block_out_channels, model.codec.factor) == ("unet", [32, 64, 128], 4)
+    # late fusion (a U-Net trunk, a text-written readout) at space-to-depth x4, 16 prompts per image
+    # (docs/results.md: chosen on the real CT and Landsat validation splits)
+    got = (denoiser.kind, denoiser.block_out_channels, model.codec.factor)
+    assert got == ("late_fusion", [32, 64, 128], 4)
+    assert TrainConfig().sampling.prompts_for(denoiser.kind) == 16
+    assert TrainConfig().sampling.prompts_for("unet") == 1
     assert (denoiser.num_layers, denoiser.patch_size) == (6, 2)
     assert TrainConfig().model.resolution == 128
 

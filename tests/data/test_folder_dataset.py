@@ -136,3 +136,36 @@ def test_mni152_items_respect_the_class_hierarchy(mni152_root):
         for tissue in ("grey matter", "white matter"):
             if tissue in by_class:
                 assert not (by_class[tissue] & ~brain).any()
+
+
+def test_k_prompts_per_image_carry_their_own_masks_and_the_first_is_the_drawn_one(tmp_path):
+    root = _make(tmp_path / "a")
+    label = np.array(Image.open(root / "labels" / "0.png"))
+    one = PromptedSegmentationDataset([root], split="test", resolution=24, transform=None)
+    many = PromptedSegmentationDataset([root], split="test", resolution=24, prompts_per_image=4)
+    names = {"cat": [1], "dog": [2], "animal": [1, 2], "bird": [4]}
+    for index in range(len(one)):
+        a, b = one[index], many[index]
+        assert b["masks"].shape == (4, 24, 24) and len(b["prompts"]) == 4
+        assert torch.equal(b["masks"][:1], a["mask"]) and b["prompts"][0] == a["prompt"]
+        # every class of the vocabulary comes once (labels are complete: absent ones too)
+        assert sorted(b["prompts"]) == sorted(names)
+        if b["image_path"].endswith("0.png"):
+            for prompt, mask in zip(b["prompts"], b["masks"], strict=True):
+                expected = np.isin(label, names[prompt])  # the image is already 20×24 → 24×24
+                assert bool(mask.any()) == bool(expected.any())
+    # fewer classes than K: the others repeat, so every item keeps K rows for collation
+    wide = PromptedSegmentationDataset([root], split="test", resolution=24, prompts_per_image=7)
+    assert len(wide[0]["prompts"]) == 7 and set(wide[0]["prompts"]) == set(names)
+
+
+def test_k_prompts_on_incomplete_labels_name_only_classes_present(tmp_path):
+    root = _make(tmp_path / "a")
+    spec = json.loads((root / "dataset.json").read_text())
+    spec["labels_complete"] = False
+    (root / "dataset.json").write_text(json.dumps(spec))
+    ds = PromptedSegmentationDataset([root], split="test", resolution=16, prompts_per_image=3)
+    for index in range(len(ds)):
+        item = ds[index]
+        assert "bird" not in item["prompts"]
+        assert all(bool(m.any()) for m in item["masks"])  # a prompt for an unlabelled class would lie

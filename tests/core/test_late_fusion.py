@@ -1,0 +1,103 @@
+"""The late-fusion denoiser: one trunk pass per image, a text-written readout per prompt."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from genseg.errors import ConfigError
+
+
+def _denoiser(seed: int = 0):
+    from genseg.models.late_fusion import LateFusionDenoiser
+
+    torch.manual_seed(seed)
+    return LateFusionDenoiser(
+        mask_channels=16, image_channels=48, text_dim=32, block_out_channels=(16, 32), sample_size=8
+    ).eval()
+
+
+def test_prompts_of_one_image_share_its_trunk_pass_and_get_the_same_answer_as_alone():
+    net = _denoiser()
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(2, 48, 8, 8, generator=g)
+    x = torch.randn(6, 16, 8, 8, generator=g)
+    pooled = torch.randn(6, 32, generator=g)
+    t = torch.rand(6, generator=g) * 1000
+    index = torch.tensor([0, 0, 0, 1, 1, 1])
+    with torch.no_grad():
+        shared = net(x, z, t, pooled, image_index=index)
+        alone = net(x, z[index], t, pooled)
+        precomputed = net(x, None, t, pooled, features=net.image_features(z)[index])
+    torch.testing.assert_close(shared, alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(precomputed, alone, rtol=1e-5, atol=1e-5)
+    # the prompt decides the answer: two prompts on one image differ
+    assert not torch.allclose(shared[0], shared[1])
+
+
+def test_the_readout_depends_on_the_noisy_latent_and_the_timestep():
+    net = _denoiser()
+    z, pooled = torch.randn(1, 48, 8, 8), torch.randn(1, 32)
+    x = torch.randn(1, 16, 8, 8)
+    with torch.no_grad():
+        base = net(x, z, torch.tensor([500.0]), pooled)
+        other_x = net(x + 1, z, torch.tensor([500.0]), pooled)
+        other_t = net(x, z, torch.tensor([50.0]), pooled)
+    assert not torch.allclose(base, other_x) and not torch.allclose(base, other_t)
+
+
+def test_a_late_fusion_pipeline_round_trips_and_batching_changes_nothing(tmp_path, make_tiny_config):
+    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import load_pipeline
+
+    pipe = build_pipeline(make_tiny_config(kind="late_fusion"))
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    prompts = ["thing", "stuff", "other"]
+
+    def run(p, bs):
+        return p(image, prompts, generator=torch.Generator().manual_seed(0), batch_size=bs).probabilities
+
+    together, split = run(pipe, 16), run(pipe, 1)
+    np.testing.assert_allclose(together, split, rtol=1e-5, atol=1e-5)
+    pipe.save_pretrained(tmp_path / "m")
+    index = json.loads((tmp_path / "m" / "model_index.json").read_text())
+    assert index["denoiser"] == ["genseg.models.late_fusion", "LateFusionDenoiser"]
+    np.testing.assert_allclose(run(load_pipeline(tmp_path / "m", device="cpu"), 16), together, atol=1e-6)
+    # several Euler steps and an ensemble run through the same shared trunk
+    g = torch.Generator().manual_seed(0)
+    out = pipe(image, prompts, num_inference_steps=3, ensemble_size=2, generator=g)
+    assert out.uncertainty.shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"image_encoder": {"kind": "efficientnet_lite0"}}, ("image_encoder.kind", "late_fusion")),
+        ({"denoiser": {"kind": "late_fusion", "path": "some/unet"}}, ("denoiser.path", "late_fusion")),
+    ],
+)
+def test_options_that_cannot_train_with_late_fusion_are_refused_naming_both(tmp_path, extra, named):
+    import yaml
+
+    from genseg.config import load_train_config
+
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump({"model": extra}))
+    with pytest.raises(ConfigError) as err:
+        load_train_config(path)
+    assert all(n in err.value.one_line() for n in named)
+
+
+def test_joint_generation_with_late_fusion_is_refused_before_anything_is_written(tmp_path):
+    from genseg.config import TrainConfig
+    from genseg.generation.joint import check_joint_config
+
+    cfg = TrainConfig.model_validate(
+        {"model": {"codec": {"mask_as_image": True}}, "joint_generation": {"ratio": 1.0}}
+    )
+    with pytest.raises(ConfigError, match="late_fusion"):
+        check_joint_config(cfg)
+    assert not any(tmp_path.iterdir())
