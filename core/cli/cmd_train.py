@@ -17,7 +17,11 @@ def train(
         help="Dataset folder (with dataset.json) or registered name; repeat for several.",
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Run folder; becomes a pipeline folder."),
-    backbone: Backbone | None = typer.Option(None, help="unet (DiGSeg), dit (GenMask) or mmdit (SD3-style)."),
+    backbone: Backbone | None = typer.Option(
+        None,
+        help="late_fusion (default: image trunk once per image, text-written readout per prompt), "
+        "unet (DiGSeg), dit (GenMask) or mmdit (SD3-style).",
+    ),
     steps: int | None = typer.Option(None, help="Optimizer steps."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Images per step."),
     resolution: int | None = typer.Option(None, help="Square training resolution in pixels."),

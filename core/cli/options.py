@@ -18,6 +18,7 @@ def allow_pickle_option() -> bool:
 
 
 class Backbone(str, Enum):
+    late_fusion = "late_fusion"
     unet = "unet"
     dit = "dit"
     mmdit = "mmdit"

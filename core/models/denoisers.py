@@ -1,8 +1,9 @@
 """Denoisers that predict the velocity of the mask latent.
 
-Both take the noisy mask latent concatenated with the clean image latent along channels
-(Marigold/DiGSeg style; GenMask's "low-level shortcut"), a timestep in [0, 1000] and the
-text features:
+The default, late fusion (genseg.models.late_fusion), runs an image trunk once per image and
+a text-written readout per prompt. The early-fusion ones below take the noisy mask latent
+concatenated with the clean image latent along channels (Marigold/DiGSeg style; GenMask's
+"low-level shortcut"), a timestep in [0, 1000] and the text features:
 - U-Net (DiGSeg): diffusers `UNet2DConditionModel`; text reaches every resolution through
   the pooled vector added to the time embedding (`class_embed_type="projection"`), which
   conditions every ResNet block, and through cross-attention at the coarser levels (all
