@@ -152,6 +152,11 @@ class ObjectiveConfig(_Strict):
         "formulation; the discriminative formulation already trains with BCE + Dice.",
     )
     seg_loss_weight: float = Field(1.0, gt=0, description="weight of seg_loss against the flow loss")
+    dice: Literal["batch", "per_prompt"] = Field(
+        "batch",
+        description="the Dice term of BCE + Dice (both formulations): one Dice over the batch, or the mean "
+        "Dice of the prompts whose class is in the image (every class weighs the same)",
+    )
     seg_logit_scale: float = Field(
         4.0, gt=0, description="pixel logit = scale × x0 estimate (x0 in [-1, 1]: ±1 maps to ±scale)"
     )

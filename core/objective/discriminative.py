@@ -52,7 +52,9 @@ def output_to_logits(output: torch.Tensor, downsample: int, mask_head=None) -> t
     return F.pixel_shuffle(output, downsample).mean(dim=1, keepdim=True)
 
 
-def _dice(logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+def _dice(
+    logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None, per_prompt: bool
+) -> torch.Tensor:
     try:
         from monai.losses import DiceLoss, MaskedDiceLoss
     except ImportError as exc:
@@ -60,19 +62,34 @@ def _dice(logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None) 
             "the discriminative baseline's Dice loss comes from MONAI, which is not installed",
             fix="pip install 'monai>=1.3' (the medical plugin already depends on it)",
         ) from exc
-    # batch=True: one Dice over the whole batch, so a prompt whose mask is empty (the
-    # object is absent) is not pushed to an all-zero prediction by a per-image Dice of 1
+    if not per_prompt:
+        # one Dice over the whole batch: an absent prompt's empty mask is not pushed to an
+        # all-zero prediction by a per-image Dice of 1, but large structures dominate it
+        if valid is None:
+            return DiceLoss(sigmoid=True, batch=True)(logits, mask)
+        return MaskedDiceLoss(sigmoid=True, batch=True)(logits, mask, valid)
+    # one Dice per prompt row whose class is in the image, averaged: every class weighs the
+    # same, as in a closed-set Dice over classes; absent rows learn "empty" from the BCE term
     if valid is None:
-        return DiceLoss(sigmoid=True, batch=True)(logits, mask)
-    return MaskedDiceLoss(sigmoid=True, batch=True)(logits, mask, valid)
+        per_row = DiceLoss(sigmoid=True, reduction="none")(logits, mask)
+    else:
+        per_row = MaskedDiceLoss(sigmoid=True, reduction="none")(logits, mask, valid)
+    per_row = per_row.reshape(per_row.shape[0])
+    present = (mask.flatten(1) > 0).any(dim=1)
+    if not present.any():
+        return per_row.sum() * 0.0
+    return per_row[present].mean()
 
 
 def discriminative_loss(
-    logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None = None
+    logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None = None, dice: str = "batch"
 ) -> torch.Tensor:
-    """BCE + soft Dice on pixel logits (B×1×H×W), with pixels where `valid` is 0 left out."""
+    """BCE + soft Dice on pixel logits (B×1×H×W), with pixels where `valid` is 0 left out.
+
+    ``dice``: "batch" (one Dice over the batch) or "per_prompt" (the mean Dice of the rows whose
+    mask is not empty; see :func:`_dice`)."""
     logits, mask = logits.float(), mask.float()
     if valid is not None:
         valid = valid.float()
     bce = F.binary_cross_entropy_with_logits(logits, mask, reduction="none")
-    return _masked_mean(bce, valid) + _dice(logits, mask, valid)
+    return _masked_mean(bce, valid) + _dice(logits, mask, valid, per_prompt=dice == "per_prompt")

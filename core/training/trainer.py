@@ -378,7 +378,7 @@ def _run_training(
 
             empty, t_fixed = discriminative_inputs(x0, x0.shape[1])
             _, logits = trainable(empty, z_img, t_fixed, text, image, image_index)
-            return discriminative_loss(logits, mask, valid)
+            return discriminative_loss(logits, mask, valid, mcfg.objective.dice)
         t = sample_t(x0.shape[0], t_gen, device)
         noise = torch.randn(x0.shape, generator=t_gen, dtype=x0.dtype).to(device)
         x_t = interpolate(x0, noise, t)
@@ -394,7 +394,9 @@ def _run_training(
                 if head_logits is not None
                 else one_step_logits(pipe.codec, predicted_clean(x_t, v, t), mcfg.objective.seg_logit_scale)
             )
-            loss = loss + mcfg.objective.seg_loss_weight * discriminative_loss(logits, mask, valid)
+            loss = loss + mcfg.objective.seg_loss_weight * discriminative_loss(
+                logits, mask, valid, mcfg.objective.dice
+            )
         if joint is not None:  # GenMask joint generation (genseg.generation.joint): mixed-batch loss
             loss = joint.mix(loss, x0.shape[0], lambda *a: trainable(*a, None)[0], t_gen)
         return loss

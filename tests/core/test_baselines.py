@@ -129,6 +129,28 @@ def test_discriminative_loss_leaves_invalid_pixels_out():
     assert discriminative_loss(good, mask, valid) < 0.05 < discriminative_loss(-good, mask, valid)
 
 
+def test_per_prompt_dice_weighs_a_small_class_like_a_large_one_and_skips_absent_rows():
+    import torch.nn.functional as F
+
+    from genseg.objective.discriminative import discriminative_loss
+
+    mask = torch.zeros(3, 1, 16, 16)
+    mask[0, :, :12, :12] = 1  # a large structure
+    mask[1, :, 5:7, 5:7] = 1  # a small one; row 2 is an absent class
+    good = (mask * 2 - 1) * 8
+    missed_small = good.clone()
+    missed_small[1] = -8  # the small structure predicted empty
+    bce = lambda x: F.binary_cross_entropy_with_logits(x, mask)  # noqa: E731
+    # batch Dice hardly notices the missed small structure; per-prompt Dice charges it fully
+    batch_gap = discriminative_loss(missed_small, mask) - bce(missed_small)
+    prompt_gap = discriminative_loss(missed_small, mask, dice="per_prompt") - bce(missed_small)
+    assert batch_gap < 0.05 and prompt_gap > 0.45
+    # the absent row adds no Dice term: predicting it empty or not changes only the BCE
+    assert discriminative_loss(good, mask, dice="per_prompt") < 0.01
+    only_absent = torch.zeros(1, 1, 4, 4)
+    assert discriminative_loss(torch.full_like(only_absent, -8.0), only_absent, dice="per_prompt") < 0.01
+
+
 def test_discriminative_model_trains_saves_and_loads(make_tiny_config, fake_dataset, tmp_path):
     from genseg.pipeline import load_pipeline
     from genseg.training.trainer import train
