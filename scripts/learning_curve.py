@@ -54,6 +54,7 @@ def curve_rows(
                     "absent_fp_area": r["absent_fp_area"],
                     "train_cpu_s": r.get("train_cpu_s"),
                     "prompting": r["prompting"],
+                    "per_class": r.get("per_class") or {},
                 }
             )
     return rows
@@ -74,6 +75,46 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def class_shares(dataset: str, resolution: int = 128) -> dict[str, float]:
+    """Each class's share of the test pixels (at the model's resolution, as scored)."""
+    from genseg.data.folder_dataset import PromptedSegmentationDataset
+    from genseg.datasets import resolve_dataset
+
+    data = PromptedSegmentationDataset([resolve_dataset(dataset)], split="test", resolution=resolution)
+    units = {(e.image, getattr(e, "slice", -1)) for e, _, _ in data.items}
+    area: dict[str, float] = {}
+    for i in range(len(data.items)):
+        item = data[i]
+        area[item["class_name"]] = area.get(item["class_name"], 0.0) + float(item["mask"].sum())
+    total = len(units) * resolution * resolution
+    return {name: a / total for name, a in area.items()}
+
+
+def collapsed_table(rows: list[dict], min_share: float = 0.01) -> str:
+    """Classes covering at least ``min_share`` of a dataset's test pixels: IoU per (steps, method),
+    an IoU under 0.01 marked as collapsed."""
+    lines = ["| dataset | class | test pixels | steps | " + " | ".join(_methods(rows)) + " |"]
+    lines.append("|---|---|---:|---:|" + "---:|" * len(_methods(rows)))
+    for dataset in sorted({r["dataset"] for r in rows}):
+        shares = class_shares(dataset)
+        for name, share in sorted(shares.items(), key=lambda kv: -kv[1]):
+            if share < min_share:
+                continue
+            for n in sorted({r["steps"] for r in rows}):
+                cells = []
+                for m in _methods(rows):
+                    found = [r for r in rows if (r["dataset"], r["steps"], r["method"]) == (dataset, n, m)]
+                    iou = found[0]["per_class"].get(name) if found else None
+                    mark = "" if iou is None or iou >= 0.01 else " (collapsed)"
+                    cells.append("–" if iou is None else f"{iou:.3f}{mark}")
+                lines.append(f"| {dataset} | {name} | {share:.1%} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _methods(rows: list[dict]) -> list[str]:
+    return sorted({r["method"] for r in rows})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,7 +133,7 @@ def main() -> None:
     rows = curve_rows(args.protocol, steps, args.output, args.budget, methods, args.reuse)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "learning_curve.json").write_text(json.dumps(rows, indent=1))
-    table = markdown(rows)
+    table = markdown(rows) + "\n\n" + collapsed_table(rows)
     (args.output / "learning_curve.md").write_text(table + "\n")
     print(table)
 

@@ -132,7 +132,8 @@ def read_adapter(folder: str | Path, options: dict | None = None) -> AdapterFile
     for key, value in flat.items():
         component, _, rest = key.partition(".")
         module = next((rest[: -len(s)] for s in _LORA_SUFFIXES if rest.endswith(s)), None)
-        whole = module is None and rest.rpartition(".")[0] in trained.get(component, [])
+        # a trained layer's own tensors, or those of its sub-layers (a trained Sequential)
+        whole = module is None and any(rest.startswith(t + ".") for t in trained.get(component, []))
         if component not in COMPONENTS or (module is None and not whole):
             raise AdapterError(
                 f"unexpected tensor {key!r}: expected COMPONENT.MODULE.lora_A/lora_B.weight "
@@ -159,8 +160,8 @@ def read_adapter(folder: str | Path, options: dict | None = None) -> AdapterFile
                 fix="copy the whole adapter folder, or fine-tune again",
             )
     for component, modules in trained.items():
-        have = {k.rpartition(".")[0] for k in tensors.get(component, {}) if ".lora_" not in k}
-        missing = [m for m in modules if m not in have]
+        whole = [k for k in tensors.get(component, {}) if ".lora_" not in k]
+        missing = [m for m in modules if not any(k.startswith(m + ".") for k in whole)]
         if missing:
             raise AdapterError(
                 f"no weights for the fully trained {component} layer {missing[0]!r} that the card lists",

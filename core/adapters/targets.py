@@ -68,8 +68,9 @@ _FEED_FORWARD = (
 _BERT_FF_OUTPUT = re.compile(r"(^|\.)layer\.\d+\.output\.dense$")
 # the convolution that reads the (mask + image) latent: PixArt/DiT patch embedding, U-Net conv_in
 _INPUT_CONV = ("pos_embed.proj", "conv_in")
-# the top-level layer that writes the predicted latent: PixArt/DiT proj_out, U-Net conv_out
-_OUTPUT_HEAD = ("proj_out", "conv_out")
+# the top-level layer that writes the predicted latent: PixArt/DiT proj_out, U-Net conv_out, and
+# the late-fusion denoiser's hypernetwork (it writes each prompt's readout)
+_OUTPUT_HEAD = ("proj_out", "conv_out", "hyper")
 
 
 def _matches(name: str, suffixes: tuple[str, ...]) -> bool:
