@@ -14,6 +14,7 @@ forward; steps ignored, no noise drawn) and the flow model without the image-lat
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -353,7 +354,7 @@ def load_pipeline(
         pipe = GenSegPipeline.from_pretrained(
             str(path) if path.exists() else str(ref), use_safetensors=None if allow_pickle else True
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:  # a damaged .bin unpickles badly
         raise ModelNotFoundError(
             f"cannot load the model: {str(exc).splitlines()[0]}",
             path=ref,

@@ -249,10 +249,16 @@ def _reader_claims(plugins: LoadedPlugins, plugin: str, spec: ReaderSpec, path: 
 def read(path: str | Path, kind: str, plugins: LoadedPlugins | None = None) -> Sample:
     """Read ``path`` as an image or label with whichever reader claims it."""
     path = Path(path)
-    _, spec = find_reader(path, kind, plugins)
+    plugin, spec = find_reader(path, kind, plugins)
     if not path.exists():
         raise InputError(f"{kind} file not found", path=path, fix="check the path")
-    return resolve_target(spec.read)(path, kind)
+    try:
+        return resolve_target(spec.read)(path, kind)
+    except (GenSegError, OSError, MemoryError):
+        raise  # already one line, or the file system's answer (the CLI names the path)
+    except Exception as exc:  # a reader's bug: one line naming the plugin and the file
+        error = plugin_failure(plugins or load_plugins(), plugin, f"its reader {spec.name} ({path})", exc)
+        raise error from exc
 
 
 def match_writer(path: Path, fmt: str | None, plugins: LoadedPlugins | None = None) -> WriterSpec | None:

@@ -181,6 +181,29 @@ def claims_crash(path):
     raise OSError("cannot peek")
 
 
+def read_crash(path, kind):
+    raise KeyError("bad tag")
+
+
+def test_a_reader_that_raises_is_one_error_naming_plugin_reader_and_file(tmp_path):
+    from genseg.errors import PluginError
+
+    @hookimpl
+    def genseg_register_readers():
+        return [{"name": "boomreader", "patterns": ["*.boom"], "read": f"{__name__}:read_crash"}]
+
+    loaded = manager.build_plugins(
+        [("boomer", _plugin("boomer", genseg_register_readers=genseg_register_readers))], False
+    )
+    path = tmp_path / "x.boom"
+    path.write_text("junk")
+    with pytest.raises(PluginError) as err:
+        registry.read(path, "image", loaded)
+    message = err.value.one_line()
+    assert "plugin 'boomer' failed in its reader boomreader" in message and str(path) in message
+    assert "KeyError: 'bad tag'" in message and loaded.record("boomer").status == "failing"
+
+
 @pytest.mark.parametrize(
     "source",
     ["import sys\nsys.exit(3)\n", "import argparse\nargparse.ArgumentParser().parse_args(['--nope'])\n"],

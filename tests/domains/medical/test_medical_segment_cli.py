@@ -138,3 +138,15 @@ def test_a_2d_analyze_image_gets_a_nifti_mask_with_its_affine_in_folder_mode(mod
     written = nib.load(tmp_path / "out" / "x_mask.nii.gz")
     assert written.shape[:2] == (20, 16)
     np.testing.assert_allclose(written.affine, affine, atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_a_volume_written_as_a_flat_image_is_one_error_before_writing(model_dir, tmp_path, suffix):
+    from genseg.errors import InputError
+
+    src = write_nifti_volume(tmp_path / "ct.nii.gz", shape=(8, 8, 3))
+    out = tmp_path / "new" / f"m{suffix}"
+    result = _segment(model_dir, "-p", "liver", "-o", str(out), str(src), ok=False)
+    assert isinstance(result.exception, InputError)
+    assert f"cannot be written as {suffix}" in str(result.exception) and ".nii.gz" in str(result.exception)
+    assert not (tmp_path / "new").exists()
