@@ -153,9 +153,11 @@ class ObjectiveConfig(_Strict):
     )
     seg_loss_weight: float = Field(1.0, gt=0, description="weight of seg_loss against the flow loss")
     dice: Literal["batch", "per_prompt"] = Field(
-        "batch",
-        description="the Dice term of BCE + Dice (both formulations): one Dice over the batch, or the mean "
-        "Dice of the prompts whose class is in the image (every class weighs the same)",
+        "per_prompt",
+        description="the Dice term of BCE + Dice (both formulations): the mean Dice of the prompts whose "
+        "class is in the image (every class weighs the same; the default: with one Dice over the batch, "
+        "large classes and other domains' prompts drown small organs, which then collapse to empty masks, "
+        "docs/results.md), or one Dice over the batch",
     )
     seg_logit_scale: float = Field(
         4.0, gt=0, description="pixel logit = scale × x0 estimate (x0 in [-1, 1]: ±1 maps to ±scale)"

@@ -39,6 +39,7 @@ def test_the_defaults_are_unchanged_and_valid():
     assert got == ("late_fusion", [32, 64, 128], 4)
     assert TrainConfig().sampling.prompts_for(denoiser.kind) == 16
     assert TrainConfig().sampling.prompts_for("unet") == 1
+    assert model.objective.dice == "per_prompt"  # chosen on the joint CT + Landsat validation splits
     assert (denoiser.num_layers, denoiser.patch_size) == (6, 2)
     assert TrainConfig().model.resolution == 128
 
