@@ -33,9 +33,11 @@ def autocast_forward(module, device: str) -> None:
 
 
 def attention_processors(denoiser) -> dict[str, int]:
-    """How many attention layers use each diffusers processor class."""
-    procs = getattr(denoiser, "attn_processors", None) or {}
-    return dict(Counter(type(p).__name__ for p in procs.values()))
+    """How many attention layers use each diffusers processor class (any module holding
+    diffusers ``Attention`` layers, the late-fusion trunk's included)."""
+    from diffusers.models.attention_processor import Attention
+
+    return dict(Counter(type(m.processor).__name__ for m in denoiser.modules() if isinstance(m, Attention)))
 
 
 def prepare_denoiser(denoiser, options: PerfOptions, device: str):
@@ -44,11 +46,17 @@ def prepare_denoiser(denoiser, options: PerfOptions, device: str):
     from diffusers import UNet2DConditionModel
     from diffusers.models.attention_processor import AttnProcessor2_0
 
+    from genseg.models.late_fusion import LateFusionDenoiser
+
     opts = options.resolved(device)
     denoiser.to(device)
-    if opts.sdpa and hasattr(denoiser, "set_attn_processor"):
-        denoiser.set_attn_processor(AttnProcessor2_0())
-    if opts.channels_last and isinstance(denoiser, UNet2DConditionModel):
+    if opts.sdpa:
+        from diffusers.models.attention_processor import Attention
+
+        for module in denoiser.modules():
+            if isinstance(module, Attention):
+                module.set_processor(AttnProcessor2_0())
+    if opts.channels_last and isinstance(denoiser, (UNet2DConditionModel, LateFusionDenoiser)):
         denoiser.to(memory_format=torch.channels_last)
     if opts.bf16:
         autocast_forward(denoiser, device)

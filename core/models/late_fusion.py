@@ -31,6 +31,8 @@ from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 class LateFusionDenoiser(ModelMixin, ConfigMixin):
     """Mask-latent prediction B×mask_channels×h×w from x_t, image latents, timesteps and text."""
 
+    _supports_gradient_checkpointing = True  # the trunk's diffusers blocks recompute in backward
+
     @register_to_config
     def __init__(
         self,
