@@ -22,7 +22,7 @@ def _write(path, data):
 
 
 def test_builtin_protocols_methods_and_budgets_load():
-    expected = {"in-domain", "open-vocabulary", "cross-domain", "few-shot", "real-data"}
+    expected = {"in-domain", "open-vocabulary", "cross-domain", "few-shot", "real-data", "generated-data"}
     assert set(builtin_protocols()) == expected
     methods = load_methods()
     assert {"genseg", "discriminative", "label-diffusion", "no-shortcut"} <= set(methods)
