@@ -239,7 +239,12 @@ class GeoTiffSink:
     def __init__(self, path: Path, reference, prompts: list[str]) -> None:
         self.path = Path(path)
         self.tmp = temporary_name(self.path)
-        self.profile = label_profile(reference.meta, prompts)
+        meta = dict(reference.meta)
+        if "height" not in meta:  # a plain image (PNG, untagged TIFF) read in this domain: its own grid
+            shape = getattr(reference, "spatial_shape", None) or np.asarray(reference.array).shape[:2]
+            meta.setdefault("height", int(shape[0]))
+            meta.setdefault("width", int(shape[1]))
+        self.profile = label_profile(meta, prompts)
         self.nodata = self.profile["nodata"]
         self._dst = _open_for_writing(self.tmp, self.profile)
         self._dst.update_tags(**label_tags(prompts))

@@ -128,3 +128,16 @@ def test_a_bad_vector_name_fails_before_anything_is_written(model_dir, tmp_path)
     )
     assert result.exit_code != 0 and "vector writer" in _message(result)
     assert not out.exists()
+
+
+def test_a_plain_png_written_as_tif_in_this_domain_gets_a_label_tiff_on_its_own_grid(model_dir, tmp_path):
+    import rasterio
+
+    from genseg.plugins.testing import make_fake_image
+
+    src = make_fake_image(tmp_path / "field.png", size=(40, 56))
+    out = tmp_path / "labels.tif"
+    result = _segment(model_dir, "-p", "buildings", "-o", str(out), str(src))
+    assert result.exit_code == 0, _message(result)
+    with rasterio.open(out) as ds:
+        assert (ds.height, ds.width, ds.count) == (40, 56, 1) and ds.crs is None
