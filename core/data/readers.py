@@ -116,6 +116,30 @@ def _read_tiff(path: Path, what: str) -> tuple[np.ndarray, str, bool]:
     return arr, axes, has_alpha
 
 
+CLIP_WARN_SHARE = 0.01  # warn when taking floats as [0, 1] clips more than this share of the pixels
+
+
+def warn_float_clipping(arr: np.ndarray, path, valid=None, how: str = "the generic domain") -> None:
+    """Floats are taken as [0, 1]; a float image mostly outside that range would be clipped
+    without a word, so say how much and what to do."""
+    if not np.issubdtype(arr.dtype, np.floating):
+        return
+    values = arr if valid is None else arr[np.asarray(valid)]
+    finite = values[np.isfinite(values)]
+    share = float(((finite < 0) | (finite > 1)).mean()) if finite.size else 0.0
+    if share > CLIP_WARN_SHARE:
+        import warnings
+
+        warnings.warn(
+            f"{path}: {share:.1%} of the float values lie outside [0, 1] (range "
+            f"{float(finite.min()):g}..{float(finite.max()):g}) and are clipped by {how}; rescale the "
+            "image to [0, 1] first, or segment with --domain remote-sensing, which scales each band by "
+            "its 2nd..98th percentile",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def to_unit_float(arr: np.ndarray) -> np.ndarray:
     """Scale integers by their dtype's maximum; keep floats, clipped to [0, 1]."""
     if arr.dtype == bool:
@@ -183,6 +207,7 @@ def read_image(path: str | Path) -> np.ndarray:
             arr = _pillow_image_array(im)
         if arr.ndim == 2:
             arr = arr[:, :, None]
+    warn_float_clipping(arr, path)
     try:
         return np.ascontiguousarray(to_unit_float(arr))
     except ValueError as exc:

@@ -211,3 +211,20 @@ def test_a_tiff_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkey
     monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "lots")
     with pytest.raises(ConfigError, match="not a whole number"):
         read_image(flat)
+
+
+def test_a_float_tiff_mostly_outside_0_1_warns_that_it_is_clipped_and_one_inside_does_not(tmp_path):
+    import warnings
+
+    import tifffile
+
+    from genseg.data.readers import read_image
+
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(tmp_path / "hdr.tif", (rng.random((16, 16, 3)) * 255).astype(np.float32))
+    tifffile.imwrite(tmp_path / "unit.tif", rng.random((16, 16, 3)).astype(np.float32))
+    with pytest.warns(UserWarning, match=r"hdr.tif: 9\d\.\d% of the float values lie outside \[0, 1\]"):
+        assert read_image(tmp_path / "hdr.tif").max() == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_image(tmp_path / "unit.tif")

@@ -98,28 +98,8 @@ def genseg_register_writers():
 
 @hookimpl
 def genseg_preprocess(sample, domain: str, options: Mapping[str, Any]):
-    if domain == "generic" and sample.reader == "geotiff" and sample.kind == "image":
-        _warn_generic_float(sample)
     if domain != DOMAIN:
         return None
     from genseg_remote_sensing.preprocessing import preprocess_remote_sensing
 
     return preprocess_remote_sensing(sample, options)
-
-
-def _warn_generic_float(sample) -> None:
-    """The generic domain takes floats as [0, 1]: say so when a float GeoTIFF is not."""
-    import numpy as np
-
-    if sample.normalised or not np.issubdtype(sample.array.dtype, np.floating):
-        return
-    from genseg_remote_sensing.preprocessing import warn_unit_clipping
-
-    valid = sample.meta.get("valid_mask")
-    values = sample.array if valid is None else sample.array[np.asarray(valid)]
-    warn_unit_clipping(
-        values,
-        sample.path,
-        "the generic domain",
-        "segment with --domain remote-sensing, which scales each band by its 2nd..98th percentile",
-    )
