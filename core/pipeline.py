@@ -28,14 +28,13 @@ from diffusers.utils import BaseOutput
 import genseg.models.codec  # noqa: F401
 import genseg.models.heads  # noqa: F401
 import genseg.models.image_encoder  # noqa: F401
-import genseg.models.late_fusion  # noqa: F401
 import genseg.models.refiner  # noqa: F401
 from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
 from genseg.errors import InputError, PromptError
 from genseg.model_folder import check_local_reference, check_model_folder
 from genseg.models.denoisers import predict_velocity
 from genseg.models.image_encoder import join_image_tokens
-from genseg.models.late_fusion import LateFusionDenoiser
+from genseg.models.late_fusion import LateFusionDenoiser  # also registers it for from_pretrained
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
 from genseg.objective.discriminative import discriminative_inputs, output_to_logits
 from genseg.objective.flow import one_step_logits, velocity_from_output

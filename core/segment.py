@@ -135,7 +135,7 @@ def refuse_overwriting_inputs(plan: dict[Path, dict[str, Path]], extra: list[Pat
 FLAT_MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-def refuse_flat_output_for_volume(src: Path, sample, mask_path: Path) -> None:
+def refuse_flat_output_for_volume(sample, mask_path: Path) -> None:
     """A volume's mask is D×H×W: a 2D image format cannot hold it (nor its affine)."""
     if sample.is_volume and mask_path.suffix.lower() in FLAT_MASK_SUFFIXES:
         raise InputError(
@@ -241,7 +241,7 @@ def segment_files(
     if vector is not None:
         refuse_overwriting_inputs(plan, [vector])
     for src, sample in samples.items():
-        refuse_flat_output_for_volume(src, sample, plan[src]["mask"])
+        refuse_flat_output_for_volume(sample, plan[src]["mask"])
     # a read-only or misnamed output fails now, before any segmenting; folders are created
     # by the first write, so a failure leaves no empty output folder behind
     for path in [*(p for files in plan.values() for p in files.values()), *([vector] if vector else [])]:

@@ -100,16 +100,10 @@ def genseg_preprocess(sample, domain: str, options: Mapping[str, Any]):
     sample = _first_three_bands(sample, domain)
     if sample.normalised:
         return sample
-    from genseg.data.readers import to_unit_float
-
-    _warn_float_clipping(sample, domain)
-    return sample.with_array(to_unit_float(sample.array), normalised=True)
-
-
-def _warn_float_clipping(sample, domain: str) -> None:
-    from genseg.data.readers import warn_float_clipping
+    from genseg.data.readers import to_unit_float, warn_float_clipping
 
     warn_float_clipping(sample.array, sample.path, sample.meta.get("valid_mask"), f"the {domain} domain")
+    return sample.with_array(to_unit_float(sample.array), normalised=True)
 
 
 def _first_three_bands(sample, domain: str):

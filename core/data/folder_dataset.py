@@ -382,13 +382,13 @@ class PromptedSegmentationDataset(Dataset):
         k = self.prompts_per_image - 1
         if k == 0:
             return []
-        present = set(np.unique(label).tolist())
+        present = None if spec.labels_complete else np.unique(label)  # absent classes need complete labels
         pool = [
             c
             for c in sorted(spec.classes, key=int)
             if c != key
             and _norm(spec.classes[c].name) not in self.exclude
-            and (spec.labels_complete or np.isin(spec.class_values(c), list(present)).any())
+            and (present is None or np.isin(spec.class_values(c), present).any())
         ]
         if not pool:
             return [key] * k

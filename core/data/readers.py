@@ -119,7 +119,15 @@ def _read_tiff(path: Path, what: str) -> tuple[np.ndarray, str, bool]:
 CLIP_WARN_SHARE = 0.01  # warn when taking floats as [0, 1] clips more than this share of the pixels
 
 
-def warn_float_clipping(arr: np.ndarray, path, valid=None, how: str = "the generic domain") -> None:
+GENERIC_CLIP_FIX = (
+    "rescale the image to [0, 1] first, or segment with --domain remote-sensing, which scales each band "
+    "by its 2nd..98th percentile"
+)
+
+
+def warn_float_clipping(
+    arr: np.ndarray, path, valid=None, how: str = "the generic domain", fix: str = GENERIC_CLIP_FIX
+) -> None:
     """Floats are taken as [0, 1]; a float image mostly outside that range would be clipped
     without a word, so say how much and what to do."""
     if not np.issubdtype(arr.dtype, np.floating):
@@ -132,9 +140,7 @@ def warn_float_clipping(arr: np.ndarray, path, valid=None, how: str = "the gener
 
         warnings.warn(
             f"{path}: {share:.1%} of the float values lie outside [0, 1] (range "
-            f"{float(finite.min()):g}..{float(finite.max()):g}) and are clipped by {how}; rescale the "
-            "image to [0, 1] first, or segment with --domain remote-sensing, which scales each band by "
-            "its 2nd..98th percentile",
+            f"{float(finite.min()):g}..{float(finite.max()):g}) and are clipped by {how}; {fix}",
             UserWarning,
             stacklevel=3,
         )

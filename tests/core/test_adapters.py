@@ -570,27 +570,18 @@ def test_a_late_fusion_head_adapter_trains_its_readout_writer_and_round_trips(tm
     """`+head` on the late-fusion denoiser trains a copy of the hypernetwork (a Sequential, so its
     tensors are nested) and the adapter folder loads back onto the base with the same output."""
     from genseg.adapters import read_manifest
-    from genseg.config import FinetuneConfig, TrainConfig
     from genseg.pipeline import load_pipeline
     from genseg.plugins.testing import build_tiny_pipeline, make_fake_dataset, tiny_model_config
     from genseg.training.trainer import train
 
     build_tiny_pipeline("late_fusion", seed=0).save_pretrained(tmp_path / "base")
     make_fake_dataset(tmp_path / "data", n=4)
-    ft = FinetuneConfig(
-        base_model=str(tmp_path / "base"),
-        adapter_name="lf-head",
-        eval_split="none",
-        targets="attn+embed+head",
-    )
-    cfg = TrainConfig(
+    cfg = _cfg(
+        tmp_path,
         model=tiny_model_config(kind="late_fusion"),
         steps=4,
-        batch_size=2,
-        learning_rate=1e-2,
-        warmup_steps=0,
         checkpoint_every=100,
-        finetune=ft,
+        finetune={"adapter_name": "lf-head", "targets": "attn+embed+head"},
     )
     tuned = train(cfg, tmp_path / "head", [tmp_path / "data"], progress=False).pipeline
     assert read_manifest(tmp_path / "head").lora.trained == {"denoiser": ["hyper"]}

@@ -9,8 +9,7 @@ Nodata pixels never enter the statistics and come out as 0 with ``valid`` False.
 
 Float rasters are scaled by percentiles by default; ``normalise=dtype`` takes them as
 already in [0, 1] and warns when that clips a noticeable share of the valid values
-(:data:`CLIP_WARN_SHARE`), as does the generic domain for a float GeoTIFF
-(:func:`warn_unit_clipping`).
+(:func:`genseg.data.readers.warn_float_clipping`, the generic domain's own check).
 """
 
 from __future__ import annotations
@@ -23,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from genseg.data.readers import warn_float_clipping
 from genseg.errors import InputError
 from genseg.plugins.options import check_option_keys, is_strict
 
 STATS_MAX_PIXELS = 2048 * 2048
 """Scenes up to this size get exact statistics; larger ones a decimated sample of this size."""
 
-CLIP_WARN_SHARE = 0.01
 """Share of valid float values outside [0, 1] above which clipping them is announced."""
 
 OPTION_KEYS = (
@@ -68,26 +67,6 @@ class BandPlan:
 
     def describe(self) -> dict[str, Any]:
         return {"bands": self.bands, "normalise": self.mode, "low": list(self.low), "high": list(self.high)}
-
-
-def clipped_share(values: np.ndarray) -> float:
-    """Share of the finite values outside [0, 1] (0 when there are none)."""
-    values = np.asarray(values)
-    finite = values[np.isfinite(values)]
-    return float(((finite < 0) | (finite > 1)).mean()) if finite.size else 0.0
-
-
-def warn_unit_clipping(values: np.ndarray, path: Path | None, how: str, fix: str) -> None:
-    """Warn when taking float ``values`` as [0, 1] clips more than :data:`CLIP_WARN_SHARE` of them."""
-    share = clipped_share(values)
-    if share > CLIP_WARN_SHARE:
-        low, high = float(np.nanmin(values)), float(np.nanmax(values))
-        warnings.warn(
-            f"{path}: {share:.1%} of the float values lie outside [0, 1] (range {low:g}..{high:g}) "
-            f"and are clipped by {how}; {fix}",
-            UserWarning,
-            stacklevel=3,
-        )
 
 
 def check_crs(meta: Mapping[str, Any], path: Path | None, options: Mapping[str, Any]) -> None:
@@ -141,8 +120,11 @@ def plan_bands(
             low, high = [float(max(info.min, 0))] * 3, [float(info.max)] * 3
         else:
             low, high = [0.0] * 3, [1.0] * 3
-            warn_unit_clipping(
-                stats(picks), path, "normalise=dtype", "use -O normalise=percentile (the default for floats)"
+            warn_float_clipping(
+                stats(picks),
+                path,
+                how="normalise=dtype",
+                fix="use -O normalise=percentile (the default for floats)",
             )
     elif mode == "percentile":
         lo_q, hi_q = (float(q) for q in str(options.get("percentiles", "2,98")).split(","))
