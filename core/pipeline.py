@@ -332,9 +332,9 @@ def load_pipeline(
     Weights load from safetensors only; `allow_pickle` (a warning) admits pickle files.
     """
     from genseg.errors import ModelNotFoundError
-    from genseg.models.loading import check_reference, quiet_library_bars
+    from genseg.models.loading import check_reference, quiet_library_output, quiet_loading_logs
 
-    quiet_library_bars()
+    quiet_library_output()
     check_local_reference(ref, "model")
     check_reference(ref, "model")
     path = Path(ref)
@@ -350,9 +350,10 @@ def load_pipeline(
     if path.is_dir():
         check_model_folder(path, allow_pickle=allow_pickle)
     try:
-        pipe = GenSegPipeline.from_pretrained(
-            str(path) if path.exists() else str(ref), use_safetensors=None if allow_pickle else True
-        )
+        with quiet_loading_logs():
+            pipe = GenSegPipeline.from_pretrained(
+                str(path) if path.exists() else str(ref), use_safetensors=None if allow_pickle else True
+            )
     except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:  # a damaged .bin unpickles badly
         raise ModelNotFoundError(
             f"cannot load the model: {str(exc).splitlines()[0]}",

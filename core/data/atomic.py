@@ -114,13 +114,39 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     path = Path(path)
     check_writable(path, folder_ok=True)
     tmp = temp_path_for(path)
+    created = _missing_parents(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
         _write_and_rename(path, tmp, writer)
     except OSError as exc:
+        _remove_empty(created)
         raise output_error(exc, path) from exc
+    except BaseException:
+        _remove_empty(created)
+        raise
     return path
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, deepest first: the ones a failed
+    write must take away again so no empty folder is left behind."""
+    missing = []
+    for parent in path.absolute().parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this write created (deepest first), each only while it is empty:
+    another output written into one meanwhile keeps it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _write_and_rename(path: Path, tmp: Path, writer: Callable[[Path], None]) -> None:

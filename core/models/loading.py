@@ -7,6 +7,8 @@ retry loop and a misleading message, the user is told to pass a local folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +19,41 @@ def is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
 
 
-def quiet_library_bars() -> None:
-    """diffusers' own loading bar ("Loading pipeline components") follows the hub's switch
-    HF_HUB_DISABLE_PROGRESS_BARS, as transformers' bars already do (the CLI sets it)."""
+def quiet_library_output() -> None:
+    """Under the CLI (which sets HF_HUB_DISABLE_PROGRESS_BARS), diffusers' loading bar and the
+    libraries' loading notes ("Defaulting to unsafe serialization", "An error occurred while
+    trying to fetch") are turned off: genseg says what matters itself, in one line (its
+    --allow-pickle warning, its load error). HF_HUB_DISABLE_PROGRESS_BARS=0 keeps them."""
     from huggingface_hub.utils import are_progress_bars_disabled
 
     if are_progress_bars_disabled():
-        from diffusers.utils import logging
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
 
-        logging.disable_progress_bar()
+        diffusers_logging.disable_progress_bar()
+        diffusers_logging.set_verbosity_error()
+        transformers_logging.set_verbosity_error()
+
+
+@contextmanager
+def quiet_loading_logs() -> Iterator[None]:
+    """diffusers logs a failed safetensors lookup as an *error* ("An error occurred while trying
+    to fetch ...") before it falls back to pickle files under --allow-pickle; genseg has already
+    warned about that fallback, and a load that fails is genseg's one error line. So while a
+    pipeline loads under the CLI, only the libraries' critical messages pass."""
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    if not are_progress_bars_disabled():
+        yield
+        return
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(level)
 
 
 def looks_like_hub_id(ref: str) -> bool:

@@ -287,14 +287,15 @@ def test_warnings_print_as_one_line_and_debug_keeps_where_they_came_from(monkeyp
     assert "test_cli.py" in capsys.readouterr().err  # Python's format: file and line
 
 
-def test_library_loading_bars_are_off_under_the_cli_unless_asked_for():
+def test_library_loading_bars_and_notes_are_off_under_the_cli_unless_asked_for():
     code = (  # transformers follows the hub switch itself; diffusers once a model is loaded
         "import genseg.cli.app\n"
-        "from genseg.models.loading import quiet_library_bars\n"
+        "from genseg.models.loading import quiet_library_output\n"
         "from transformers.utils import logging\n"
         "from diffusers.utils import logging as diffusers_logging\n"
-        "quiet_library_bars()\n"
-        "print(logging.is_progress_bar_enabled(), diffusers_logging.is_progress_bar_enabled())\n"
+        "quiet_library_output()\n"
+        "print(logging.is_progress_bar_enabled(), diffusers_logging.is_progress_bar_enabled(),"
+        " diffusers_logging.get_verbosity() > diffusers_logging.WARNING)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -304,4 +305,4 @@ def test_library_loading_bars_are_off_under_the_cli_unless_asked_for():
         text=True,
         env={**env, "HF_HUB_DISABLE_PROGRESS_BARS": "0"},
     )
-    assert (quiet.stdout.strip(), shown.stdout.strip()) == ("False False", "True True")
+    assert (quiet.stdout.strip(), shown.stdout.strip()) == ("False False True", "True True False")

@@ -138,3 +138,28 @@ def test_a_missing_local_folder_is_not_called_an_offline_hub_id(tmp_path, monkey
     assert "folder does not exist" in err.value.message and "hub" not in err.value.message
     with pytest.raises(ModelNotFoundError, match="no model folder of this name exists here.*offline"):
         load_pipeline("org/name", device="cpu")  # could be either: both are said
+
+
+def test_a_damaged_pickle_under_allow_pickle_is_one_warning_and_one_error_line(model, tmp_path):
+    import os
+    import subprocess
+
+    from genseg.plugins.testing import make_fake_image
+
+    (model / "denoiser" / "diffusion_pytorch_model.safetensors").unlink()
+    (model / "denoiser" / "diffusion_pytorch_model.bin").write_bytes(b"garbage")
+    image = make_fake_image(tmp_path / "a.png")
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    cli = "import sys; from genseg.cli.app import main; sys.argv[0] = 'genseg'; main()"
+    command = [sys.executable, "-c", cli, "segment", "-m", str(model), "--allow-pickle"]
+    done = subprocess.run(
+        [*command, "-p", "thing", "-o", str(tmp_path / "m.png"), str(image)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 2, done.stderr  # no "An error occurred while trying to fetch", no fallback note
+    assert lines[0].startswith("warning (UnsafeWeightsWarning)") and lines[1].startswith("error: ")
+    assert not (tmp_path / "m.png").exists()

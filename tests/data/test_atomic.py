@@ -83,3 +83,19 @@ def test_a_write_removes_the_leftovers_of_killed_writes_and_nothing_else(tmp_pat
     assert target.read_bytes() == b"new"
     assert not killed.exists() and not killed_folder.exists()
     assert running.exists() and all(p.exists() for p in users)
+
+
+def test_a_failed_write_takes_away_the_folders_it_created_and_keeps_others(tmp_path):
+    def failing(tmp: Path) -> None:
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutputError, match="No space left"):
+        atomic_write(tmp_path / "new" / "sub" / "mask.png", failing)
+    assert list(tmp_path.iterdir()) == []
+
+    kept = tmp_path / "kept"
+    atomic_write(kept / "first.txt", lambda tmp: tmp.write_text("ok"))
+    with pytest.raises(RuntimeError):
+        atomic_write(kept / "deeper" / "second.txt", lambda tmp: (_ for _ in ()).throw(RuntimeError("bug")))
+    assert sorted(p.name for p in kept.iterdir()) == ["first.txt"]

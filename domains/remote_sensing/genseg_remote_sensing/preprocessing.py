@@ -71,17 +71,25 @@ class BandPlan:
 
 def check_crs(meta: Mapping[str, Any], path: Path | None, options: Mapping[str, Any]) -> None:
     """A GeoTIFF without a CRS (nor GCPs or RPCs): a warning, or an error under ``strict``."""
-    placed = meta.get("crs") is not None or meta.get("gcps") or meta.get("rpcs")
-    if placed or path is None or path.suffix.lower() not in (".tif", ".tiff"):
+    if meta.get("gcps") or meta.get("rpcs") or path is None or path.suffix.lower() not in (".tif", ".tiff"):
         return
-    message = f"{path}: the raster has no CRS, so its outputs cannot be placed on a map"
+    if meta.get("crs") is None:
+        problem, fix = "has no CRS", "assign one, e.g. gdal_edit.py -a_srs EPSG:32633 FILE"
+    elif _no_geotransform(meta.get("transform")):
+        problem = f"has a CRS ({meta['crs']}) but no geotransform"
+        fix = "set its corner coordinates, e.g. gdal_edit.py -a_ullr ULX ULY LRX LRY FILE"
+    else:
+        return
     if is_strict(options):
-        raise InputError(
-            "the raster has no CRS (--strict)",
-            path=path,
-            fix="assign one, e.g. gdal_edit.py -a_srs EPSG:32633 FILE, or run without --strict",
-        )
-    warnings.warn(message, stacklevel=2)
+        raise InputError(f"the raster {problem} (--strict)", path=path, fix=f"{fix}, or run without --strict")
+    warnings.warn(f"{path}: the raster {problem}, so its outputs cannot be placed on a map", stacklevel=2)
+
+
+def _no_geotransform(transform: Any) -> bool:
+    """GDAL reports a raster without a geotransform as the identity (one unit per pixel at 0, 0)."""
+    from affine import Affine
+
+    return transform is None or transform == Affine.identity()
 
 
 def plan_bands(

@@ -10,7 +10,6 @@ temporary name renamed on ``close()``.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from genseg_remote_sensing.readers import (
     dataset_mask,
     gdal_env,
     open_raster,
+    quiet_not_georeferenced,
     raster_errors,
     read_window,
     spatial_meta,
@@ -107,7 +107,7 @@ class GeoTiffSource:
             # costs ~0.1 s); the sinks write inside it too, on the same thread.
             self._env = gdal_env()
             self._env.__enter__()
-            with raster_errors(self.path, "open the raster"):
+            with raster_errors(self.path, "open the raster"), quiet_not_georeferenced():
                 self._src = rasterio.open(self.path)
         window = Window(col, row, width, height)
         valid = dataset_mask(self._src, window=window)
@@ -229,7 +229,7 @@ def _open_for_writing(path: Path, profile: Mapping[str, Any]):
             path=path.parent,
             fix="choose an output path in a folder you can write to",
         ) from None
-    with raster_errors(path, "create the output raster"):
+    with raster_errors(path, "create the output raster"), quiet_not_georeferenced():
         return rasterio.open(path, "w", **profile)
 
 
@@ -305,15 +305,9 @@ def write_geotiff(path: Path, mask: np.ndarray, reference=None) -> Path:
         label[~np.asarray(valid)] = profile["nodata"]
     tmp = temporary_name(path)
     try:
-        with warnings.catch_warnings():
-            if not georeferencing(meta).get("crs") and not meta.get("gcps"):
-                # a plain TIFF's mask has no georeferencing to keep: GDAL's note says nothing new
-                from rasterio.errors import NotGeoreferencedWarning
-
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with _open_for_writing(tmp, profile) as dst:
-                dst.write(label[None])
-                dst.set_band_description(1, "label")
+        with _open_for_writing(tmp, profile) as dst:
+            dst.write(label[None])
+            dst.set_band_description(1, "label")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

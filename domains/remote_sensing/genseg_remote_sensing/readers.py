@@ -89,13 +89,22 @@ def raster_errors(path: str | Path, what: str) -> Iterator[None]:
 
 
 @contextmanager
+def quiet_not_georeferenced():
+    """Silence GDAL's NotGeoreferencedWarning: the domain says it once, in its own words and
+    naming the file (``check_crs``), and ``--strict`` refuses such a raster."""
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        yield
+
+
+@contextmanager
 def open_raster(path: Path):
     """``rasterio.open`` with errors that name the file (and without the not-georeferenced warning)."""
     import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
 
-    with raster_errors(path, "open the raster"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+    with raster_errors(path, "open the raster"), quiet_not_georeferenced():
         src = rasterio.open(path)
     with src:
         yield src

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from test_rs_raster_io import write_scene
@@ -141,3 +143,30 @@ def test_a_plain_png_written_as_tif_in_this_domain_gets_a_label_tiff_on_its_own_
     assert result.exit_code == 0, _message(result)
     with rasterio.open(out) as ds:
         assert (ds.height, ds.width, ds.count) == (40, 56, 1) and ds.crs is None
+
+
+def test_a_scene_with_a_crs_but_no_geotransform_warns_once_in_genseg_words(model_dir, tmp_path):
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    scene = tmp_path / "crs_only.tif"
+    data = np.random.default_rng(0).integers(0, 255, (3, 40, 40), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(
+            scene, "w", driver="GTiff", height=40, width=40, count=3, dtype="uint8", crs="EPSG:32617"
+        ) as dst:
+            dst.write(data)
+    out = tmp_path / "out.tif"
+    refused = _segment(model_dir, "-p", "road", "--strict", "-o", str(out), str(scene))
+    assert refused.exit_code != 0 and "no geotransform" in _message(refused)
+    assert not out.exists()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _segment(model_dir, "-p", "road", "-o", str(out), str(scene))
+    assert result.exit_code == 0, _message(result)
+    assert not [w for w in caught if issubclass(w.category, NotGeoreferencedWarning)]
+    assert [str(w.message) for w in caught if "no geotransform" in str(w.message)] == [
+        f"{scene}: the raster has a CRS (EPSG:32617) but no geotransform, "
+        "so its outputs cannot be placed on a map"
+    ]
