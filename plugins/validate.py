@@ -7,6 +7,7 @@ name imports, its vocabularies cover the domains it declares and its hooks do no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from genseg.errors import ConfigError
 from genseg.plugins.manager import LoadedPlugins, load_plugins
@@ -96,8 +97,46 @@ def validate_plugin(name: str, plugins: LoadedPlugins | None = None) -> Validati
     for domain in sorted(domains - vocab_domains):
         if domain != "generic":
             report.warnings.append(f"domain {domain!r} has no vocabulary (genseg vocab show fails)")
+    if "genseg_preprocess" in impls:
+        _try_preprocess(impls["genseg_preprocess"].function, sorted(domains | {"generic"}), report)
     report.problems += [f"{hook} raised: {err}" for hook, err in record.hook_errors.items()]
     return report
+
+
+def _try_preprocess(hook, domains: list[str], report: ValidationReport) -> None:
+    """Call the plugin's ``genseg_preprocess`` on a small seeded RGB image, once per domain it
+    declares (and generic): a hook that raises on any input only shows when it is called. A
+    GenSegError is the hook refusing that input (a warning); any other exception is a bug."""
+    import numpy as np
+
+    from genseg.data.sample import Sample
+    from genseg.errors import GenSegError
+
+    array = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    sample = Sample(array=array, path=Path("validate-probe.png"), kind="image", reader="pillow")
+    served = []
+    for domain in domains:
+        try:
+            result = hook(sample=sample, domain=domain, options={})
+        except GenSegError as exc:
+            report.warnings.append(f"genseg_preprocess refused a 16×16 RGB image of domain {domain!r}: {exc}")
+            continue
+        except Exception as exc:
+            report.problems.append(
+                f"genseg_preprocess raised {exc.__class__.__name__} on a 16×16 RGB image of domain "
+                f"{domain!r}: {exc}"
+            )
+            continue
+        if result is None:
+            continue
+        if not isinstance(result, Sample):
+            report.problems.append(
+                f"genseg_preprocess returned {type(result).__name__} for domain {domain!r}, expected a Sample or None"
+            )
+            continue
+        served.append(domain)
+    if served:
+        report.checks.append(f"genseg_preprocess: preprocesses a 16×16 RGB image of {', '.join(served)}")
 
 
 def _target_problem(hook: str, target: str) -> str | None:

@@ -47,7 +47,12 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON 
             "\n".join([status, *notes]),
             "\n".join(h.removeprefix("genseg_") for h in r.hooks),
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(
+        "loaded: the plugin imported and its registrations validated; "
+        "`genseg plugins validate NAME` also imports what it names and calls its preprocessing hook"
+    )
 
 
 @plugins_app.command("validate")

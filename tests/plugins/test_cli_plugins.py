@@ -52,6 +52,16 @@ def genseg_register_datasets():
     return [{"card": {"name": "ghost", "licence": "CC0-1.0"}, "loader": "genseg_nowhere.loaders:load"}]
 """
 
+PREPROCESS_RAISES = """
+from genseg.plugins import hookimpl
+
+GENSEG_HOOKSPEC = ">=1.0,<2"
+
+@hookimpl
+def genseg_preprocess(sample, domain, options):
+    raise ZeroDivisionError("preprocessing bug")
+"""
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -65,6 +75,7 @@ def site(tmp_path_factory):
     write_installed_plugin(
         root, "noreaders", "genseg_noreaders_plugin", REGISTRATION_RAISES, "genseg-plugin-nr"
     )
+    write_installed_plugin(root, "prebug", "genseg_prebug_plugin", PREPROCESS_RAISES, "genseg-plugin-prebug")
     return root
 
 
@@ -119,6 +130,20 @@ def test_plugins_validate_passes_a_sound_plugin_and_fails_a_dangling_loader(site
     assert missing.returncode == 2 and "no plugin named 'nobody'" in missing.stderr
     failed = run_genseg("plugins", "validate", "broken", site=site)
     assert failed.returncode == 1 and "broken on purpose" in failed.stderr
+
+
+def test_plugins_validate_calls_the_preprocessing_hook_and_fails_one_that_raises(site):
+    bad = run_genseg("plugins", "validate", "prebug", "--json", site=site)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert any(
+        "genseg_preprocess raised ZeroDivisionError" in p and "preprocessing bug" in p
+        for p in json.loads(bad.stdout)["problems"]
+    )
+    for name in ("generic", "medical", "remote-sensing", "agriculture"):
+        sound = run_genseg("plugins", "validate", name, "--json", site=site)
+        report = json.loads(sound.stdout)
+        assert sound.returncode == 0 and report["ok"], report
+        assert any(c.startswith("genseg_preprocess: preprocesses") for c in report["checks"]), report
 
 
 def test_datasets_list_shows_cards_with_licence_and_citation():
