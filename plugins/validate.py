@@ -131,7 +131,8 @@ def _try_preprocess(hook, domains: list[str], report: ValidationReport) -> None:
             continue
         if not isinstance(result, Sample):
             report.problems.append(
-                f"genseg_preprocess returned {type(result).__name__} for domain {domain!r}, expected a Sample or None"
+                f"genseg_preprocess returned {type(result).__name__} for domain {domain!r}, "
+                "expected a Sample or None"
             )
             continue
         served.append(domain)
