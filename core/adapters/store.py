@@ -118,6 +118,12 @@ def read_adapter(folder: str | Path, options: dict | None = None) -> AdapterFile
             path=weights,
             fix="copy the whole adapter folder, or fine-tune again",
         )
+    if not weights.resolve().is_relative_to(folder.resolve()):
+        raise AdapterError(
+            f"adapter weights are a link to a file outside the adapter folder ({weights.resolve()})",
+            path=weights,
+            fix="copy the weights file into the adapter folder instead of linking it",
+        )
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,16 @@ def _load_checkpoint(accelerator, ckpt: Path) -> None:
     """``accelerator.load_state`` with one error naming the damaged file (weights, optimizer,
     scheduler or LoRA state) instead of torch's or safetensors' traceback."""
     try:
-        accelerator.load_state(str(ckpt))
+        with _random_states_watch(f"random_states_{accelerator.process_index}.pkl") as skipped:
+            accelerator.load_state(str(ckpt))
+        if skipped:  # accelerate only logs this; the resumed run would not be the same run
+            raise CheckpointError(
+                f"cannot resume from this checkpoint: {skipped[0]} is damaged (the random-number "
+                "state, without which the resumed run would differ from an uninterrupted one)",
+                path=ckpt,
+                fix="delete this checkpoint folder to resume from an earlier one, or train again "
+                "without --resume",
+            )
     except GenSegError:
         raise  # already one line (e.g. LoRA tensors of another shape)
     except Exception as exc:  # torch.load, safetensors and pickle raise unrelated types
@@ -119,6 +129,32 @@ def _load_checkpoint(accelerator, ckpt: Path) -> None:
             fix="delete this checkpoint folder to resume from an earlier one, or train again "
             "without --resume",
         ) from exc
+
+
+@contextmanager
+def _random_states_watch(name: str) -> Iterator[list[str]]:
+    """accelerate swallows a random-state file that does not load and logs "Could not load
+    random states" at info level; listen for it, so a resume is refused instead."""
+    import logging
+
+    seen: list[str] = []
+
+    class _Listen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "Could not load random states" in record.getMessage():
+                seen.append(name)
+
+    log = logging.getLogger("accelerate.checkpointing")
+    handler, level, propagate = _Listen(logging.INFO), log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # genseg reports it; the root logger need not print accelerate's info lines
+    try:
+        yield seen
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
 
 
 def _damaged_file(ckpt: Path) -> Path | None:

@@ -247,6 +247,11 @@ def _broken_copy(space, tmp_path, how):
     elif how in ("weights-outside", "weights-absolute"):  # a valid safetensors file, elsewhere
         card["weights"] = str(weights) if how == "weights-absolute" else "../lora/adapter_model.safetensors"
         card_path.write_text(json.dumps(card))
+    elif how == "weights-link":  # the card's name, but a link to a file outside the folder
+        outside = tmp_path / "outside.safetensors"
+        shutil.copy(weights, outside)
+        weights.unlink()
+        weights.symlink_to(outside)
     elif how == "no-weights":
         weights.unlink()
     elif how == "corrupt-weights":
@@ -276,6 +281,7 @@ def _broken_copy(space, tmp_path, how):
         ("not-json", "genseg_adapter.json", "cannot read the adapter card"),
         ("weights-outside", "genseg_adapter.json", "at weights: Value error, must be a file name inside"),
         ("weights-absolute", "genseg_adapter.json", "at weights: Value error, must be a file name inside"),
+        ("weights-link", "adapter_model.safetensors", "a link to a file outside the adapter folder"),
         ("no-weights", "adapter_model.safetensors", "weights are missing"),
         ("corrupt-weights", "adapter_model.safetensors", "cannot read the adapter weights"),
         ("unknown-module", "adapter_model.safetensors", "which the model does not have"),

@@ -217,7 +217,9 @@ def test_resume_exports_a_run_killed_after_its_final_checkpoint(
         trainer.train(cfg, tmp_path / "run", [toy_dataset], resume=True, progress=False)
 
 
-@pytest.mark.parametrize("damaged", ["optimizer.bin", "scheduler.bin", "model.safetensors"])
+@pytest.mark.parametrize(
+    "damaged", ["optimizer.bin", "scheduler.bin", "model.safetensors", "random_states_0.pkl"]
+)
 def test_a_damaged_checkpoint_is_one_error_naming_the_file(toy_dataset, tmp_path, make_tiny_config, damaged):
     from genseg.training.trainer import train
 
