@@ -27,6 +27,41 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "prompt"
 
 
+def expand_folders(inputs: list[Path]) -> list[Path]:
+    """Each folder that no reader takes as a whole (a DICOM series is one image) stands for
+    the image files directly inside it that a reader claims, in name order; hidden files
+    and files no reader claims (notes, sidecars) are passed over."""
+    from genseg.plugins.registry import find_reader
+
+    expanded: list[Path] = []
+    for src in map(Path, inputs):
+        if not src.is_dir() or _claimed(src, find_reader):
+            expanded.append(src)
+            continue
+        files = [
+            f
+            for f in sorted(src.iterdir())
+            if f.is_file() and not f.name.startswith(".") and _claimed(f, find_reader)
+        ]
+        if not files:
+            raise InputError(
+                "the folder holds no image file that an installed reader reads",
+                path=src,
+                fix="pass image files (.png, .jpg, .tif, ...), a folder of them, or a DICOM series "
+                "folder (`genseg plugins list` shows the readers)",
+            )
+        expanded += files
+    return expanded
+
+
+def _claimed(path: Path, find_reader) -> bool:
+    try:
+        find_reader(path, "image")
+    except InputError:
+        return False
+    return True
+
+
 def output_is_file(output: Path) -> bool:
     """A name with an extension that is not an existing folder is one output file; an
     extension no installed writer handles is an error listing the writers."""
@@ -207,6 +242,7 @@ def segment_files(
     for src in inputs:
         if not Path(src).exists():
             raise InputError("input not found", path=src, fix="check the path")
+    inputs = expand_folders(inputs)
     if vector is not None:
         if len(inputs) != 1:
             raise InputError(

@@ -77,8 +77,10 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def _print_error(line: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    # escaped: a message quoting "[jpeg]" (an extra) or "[0, 1]" must print as written
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,6 +47,7 @@ def evaluate(
     Example: genseg evaluate --predictions runs/benchmark/predictions/in-domain/genseg
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from genseg.data.atomic import atomic_write
     from genseg.errors import InputError
@@ -118,6 +119,7 @@ def evaluate(
         atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     for folder, mode in modes.items():
         if mode != prompting:
-            console.print(f"[yellow]{folder}: labels declared incomplete, scored with referring prompting[/]")
+            note = f"{escape(str(folder))}: labels declared incomplete, scored with referring prompting"
+            console.print(f"[yellow]{note}[/]")
     title = f"{Path(str(model)).name} on {split} ({steps} step) · {used} prompting"
     console.print(scores_table(scores, title=title))

@@ -32,14 +32,15 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON 
         typer.echo(json.dumps([r.to_json() for r in records], indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("name", "distribution", "version", "status", "hooks", title="genseg plugins")
     for r in records:
         status = f"[{_STATUS_STYLE.get(r.status, 'red')}]{r.status}[/]"
-        notes = [f"[red]{r.error}[/]"] if r.error else []
-        notes += [f"[red]{hook} raised: {err}[/]" for hook, err in r.hook_errors.items()]
-        notes += [f"[yellow]{w}[/]" for w in r.warnings]
+        notes = [f"[red]{escape(r.error)}[/]"] if r.error else []
+        notes += [f"[red]{hook} raised: {escape(str(err))}[/]" for hook, err in r.hook_errors.items()]
+        notes += [f"[yellow]{escape(w)}[/]" for w in r.warnings]
         table.add_row(
             r.name,
             r.distribution or "",

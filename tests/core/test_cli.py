@@ -255,6 +255,18 @@ def test_an_os_error_no_check_caught_is_still_one_line(monkeypatch, capsys, tmp_
     _assert_one_line_error(code, err, "Permission denied", str(tmp_path / "x"))
 
 
+def test_an_error_quoting_brackets_prints_them_as_written(monkeypatch, capsys):
+    import genseg.cli.app as app_module
+    from genseg.errors import InputError
+
+    def refuse():
+        raise InputError("no decoder", path="scan.dcm", fix="pip install the plugin's [jpeg] extra")
+
+    monkeypatch.setattr(app_module, "app", refuse)
+    code, _, err = run_cli(monkeypatch, capsys, "env")
+    _assert_one_line_error(code, err, "the plugin's [jpeg] extra")
+
+
 def test_warnings_print_as_one_line_and_debug_keeps_where_they_came_from(monkeypatch, capsys):
     import warnings
 

@@ -113,3 +113,24 @@ def test_tiled_png_coverage_is_the_share_of_mask_pixels_written(pipe, tmp_path):
         written = np.asarray(Image.open(result.outputs[0])) > 0
         assert result.coverage["thing"] == pytest.approx(written.mean(), abs=1e-9)
     assert result.coverage["thing"] == 0.0  # threshold 1: nothing is above it, not "100 %"
+
+
+def test_a_folder_of_images_is_segmented_file_by_file_and_notes_are_passed_over(pipe, tmp_path):
+    folder = tmp_path / "photos"
+    for name in ("b.png", "a.jpg"):
+        make_fake_image(folder / name)
+    (folder / "README.txt").write_text("field notes")
+    (folder / ".hidden.png").write_bytes(b"not an image")
+    results = segment_files(pipe, [folder], ["thing"], tmp_path / "out", progress=False)
+    assert [r.input.name for r in results] == ["a.jpg", "b.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a_mask.png",
+        "a_overlay.png",
+        "b_mask.png",
+        "b_overlay.png",
+    ]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("nothing to read")
+    with pytest.raises(InputError, match="holds no image file") as err:
+        segment_files(pipe, [tmp_path / "empty"], ["thing"], tmp_path / "out2", progress=False)
+    assert err.value.path == str(tmp_path / "empty") and not (tmp_path / "out2").exists()

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from genseg.plugins import hookimpl
+from genseg_medical.preprocessing import OPTION_KEYS
 
 GENSEG_HOOKSPEC = ">=1.0,<2"
 DOMAIN = "medical"
-OPTION_KEYS = ("window", "modality", "strict")  # = preprocessing.OPTION_KEYS
 _READ = "genseg_medical.readers:read_medical"
 _DICOM_READER = {
     "name": "dicom",
@@ -66,6 +66,7 @@ def genseg_register_readers():
             "directories": True,
             "description": "a folder holding one DICOM series, sorted by slice position",
             "read": _READ,
+            "claims": "genseg_medical.readers:claims_dicom_folder",
         },
     ]
 

@@ -18,10 +18,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genseg.data.sample import Sample
-from genseg.errors import ConfigError
+from genseg.errors import ConfigError, InputError
 from genseg.plugins.options import check_option_keys
 
-OPTION_KEYS = ("window", "modality", "strict")
+OPTION_KEYS = ("window", "modality", "channel", "strict")
 
 
 class Window(BaseModel):
@@ -120,11 +120,41 @@ def modality_of(sample: Sample, options: Mapping[str, Any], config: Preprocessin
     return "MR"
 
 
+def pick_channel(sample: Sample, options: Mapping[str, Any]) -> Sample:
+    """One volume of a 4-D image (time points, echoes, modalities): ``-O channel=N``. Without
+    it, an image with other than 1 or 3 channels is refused, since the model reads one
+    grey volume (or an RGB photo) and guessing which volume was meant would be silent."""
+    channels = int(sample.array.shape[-1])
+    chosen = options.get("channel")
+    if chosen is None:
+        if channels in (1, 3):
+            return sample
+        raise InputError(
+            f"the image holds {channels} volumes along its 4th axis (time points, echoes or "
+            "modalities); genseg segments one volume at a time",
+            path=sample.path,
+            fix=f"pick one with -O channel=N (0 to {channels - 1}), or split the file (e.g. fslsplit)",
+        )
+    try:
+        index = int(str(chosen))
+    except ValueError:
+        index = -1
+    if not 0 <= index < channels:
+        raise InputError(
+            f"-O channel={chosen} is not a volume of this image (it has {channels}: 0 to {channels - 1})",
+            path=sample.path,
+            fix=f"pass -O channel=N with N from 0 to {channels - 1}",
+        )
+    meta = {**sample.meta, "channel": index}
+    return sample.with_array(sample.array[..., index : index + 1], meta=meta)
+
+
 def preprocess_medical(sample: Sample, options: Mapping[str, Any]) -> Sample:
     """The model input for a medical image: windowed CT or normalised MR, float32 in [0, 1]."""
     check_option_keys(options, OPTION_KEYS, "medical", "-O window=lung -O modality=CT")
     if sample.kind != "image" or sample.normalised:
         return sample
+    sample = pick_channel(sample, options)
     config = presets()
     modality = modality_of(sample, options, config)
     if modality == "CT":

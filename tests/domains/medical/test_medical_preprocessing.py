@@ -72,3 +72,20 @@ def test_the_plugin_hook_preprocesses_only_the_medical_domain(genseg_plugins):
     assert registry.preprocess(sample, "medical").meta["preprocessing"]["modality"] == "CT"
     generic = registry.preprocess(sample, "generic")  # the built-in plugin: clip, no window
     assert generic.array.ravel().tolist() == [0.0, 1.0, 1.0] and "preprocessing" not in generic.meta
+
+
+def test_a_4d_image_is_refused_naming_its_volumes_and_one_is_picked_with_channel():
+    from genseg.errors import InputError
+
+    rng = np.random.default_rng(0)
+    array = (rng.random((5, 4, 3, 2)) * 2000 - 1000).astype(np.float32)
+    sample = Sample(array, Path("fmri.nii.gz"), "image", "nifti", {"modality": "CT"})
+    with pytest.raises(InputError, match=r"holds 2 volumes along its 4th axis") as err:
+        preprocess_medical(sample, {})
+    assert err.value.path == "fmri.nii.gz" and "-O channel=N (0 to 1)" in err.value.fix
+    with pytest.raises(InputError, match="channel=2 is not a volume"):
+        preprocess_medical(sample, {"channel": "2"})
+    second = preprocess_medical(sample, {"channel": "1", "window": "soft-tissue"})
+    expected = apply_window(array[..., 1:2], presets().window("soft-tissue"))
+    assert second.array.shape == (5, 4, 3, 1) and np.allclose(second.array, expected)
+    assert second.meta["channel"] == 1

@@ -374,3 +374,20 @@ def test_importing_the_modules_is_cheap():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_folder_is_the_dicom_reader_s_only_when_it_holds_dicom(tmp_path):
+    from PIL import Image
+
+    from genseg.plugins.registry import find_reader
+
+    _series(tmp_path / "series")
+    nested = tmp_path / "study"
+    _series(nested / "ct")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "a.png")
+    assert find_reader(tmp_path / "series", "image")[1].name == "dicom-series"
+    assert find_reader(nested, "image")[1].name == "dicom-series"  # so its error names "ct"
+    with pytest.raises(InputError, match="no installed reader claims this folder"):
+        find_reader(photos, "image")
