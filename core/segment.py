@@ -31,17 +31,13 @@ def expand_folders(inputs: list[Path]) -> list[Path]:
     """Each folder that no reader takes as a whole (a DICOM series is one image) stands for
     the image files directly inside it that a reader claims, in name order; hidden files
     and files no reader claims (notes, sidecars) are passed over."""
-    from genseg.plugins.registry import find_reader
-
     expanded: list[Path] = []
     for src in map(Path, inputs):
-        if not src.is_dir() or _claimed(src, find_reader):
+        if not src.is_dir() or _claimed(src):
             expanded.append(src)
             continue
         files = [
-            f
-            for f in sorted(src.iterdir())
-            if f.is_file() and not f.name.startswith(".") and _claimed(f, find_reader)
+            f for f in sorted(src.iterdir()) if f.is_file() and not f.name.startswith(".") and _claimed(f)
         ]
         if not files:
             raise InputError(
@@ -54,7 +50,10 @@ def expand_folders(inputs: list[Path]) -> list[Path]:
     return expanded
 
 
-def _claimed(path: Path, find_reader) -> bool:
+def _claimed(path: Path) -> bool:
+    """Whether an installed reader takes ``path`` as an image."""
+    from genseg.plugins.registry import find_reader
+
     try:
         find_reader(path, "image")
     except InputError:

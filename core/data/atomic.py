@@ -119,11 +119,10 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
         _write_and_rename(path, tmp, writer)
-    except OSError as exc:
+    except BaseException as exc:
         _remove_empty(created)
-        raise output_error(exc, path) from exc
-    except BaseException:
-        _remove_empty(created)
+        if isinstance(exc, OSError):
+            raise output_error(exc, path) from exc
         raise
     return path
 

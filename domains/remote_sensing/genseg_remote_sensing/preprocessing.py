@@ -25,11 +25,10 @@ import numpy as np
 from genseg.data.readers import warn_float_clipping
 from genseg.errors import InputError
 from genseg.plugins.options import check_option_keys, is_strict
+from genseg_remote_sensing.readers import has_no_geotransform
 
 STATS_MAX_PIXELS = 2048 * 2048
 """Scenes up to this size get exact statistics; larger ones a decimated sample of this size."""
-
-"""Share of valid float values outside [0, 1] above which clipping them is announced."""
 
 OPTION_KEYS = (
     "sensor",
@@ -75,7 +74,7 @@ def check_crs(meta: Mapping[str, Any], path: Path | None, options: Mapping[str, 
         return
     if meta.get("crs") is None:
         problem, fix = "has no CRS", "assign one, e.g. gdal_edit.py -a_srs EPSG:32633 FILE"
-    elif _no_geotransform(meta.get("transform")):
+    elif has_no_geotransform(meta.get("transform")):
         problem = f"has a CRS ({meta['crs']}) but no geotransform"
         fix = "set its corner coordinates, e.g. gdal_edit.py -a_ullr ULX ULY LRX LRY FILE"
     else:
@@ -83,13 +82,6 @@ def check_crs(meta: Mapping[str, Any], path: Path | None, options: Mapping[str, 
     if is_strict(options):
         raise InputError(f"the raster {problem} (--strict)", path=path, fix=f"{fix}, or run without --strict")
     warnings.warn(f"{path}: the raster {problem}, so its outputs cannot be placed on a map", stacklevel=2)
-
-
-def _no_geotransform(transform: Any) -> bool:
-    """GDAL reports a raster without a geotransform as the identity (one unit per pixel at 0, 0)."""
-    from affine import Affine
-
-    return transform is None or transform == Affine.identity()
 
 
 def plan_bands(

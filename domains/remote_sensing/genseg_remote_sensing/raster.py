@@ -21,6 +21,7 @@ from genseg_remote_sensing.preprocessing import STATS_MAX_PIXELS, BandPlan, chec
 from genseg_remote_sensing.readers import (
     dataset_mask,
     gdal_env,
+    has_no_geotransform,
     open_raster,
     quiet_not_georeferenced,
     raster_errors,
@@ -177,13 +178,11 @@ def _block(size: int) -> int:
 def georeferencing(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The profile keys that place the label raster: CRS and transform, or the GCPs with their
     CRS (a GeoTIFF holds one or the other), plus any RPCs."""
-    from affine import Affine
-
     if meta.get("gcps"):
         placed = {"gcps": meta["gcps"], "crs": meta.get("gcp_crs")}
     else:
         placed = {"crs": meta.get("crs")}
-        if meta.get("transform") not in (None, Affine.identity()):  # identity = no geotransform
+        if not has_no_geotransform(meta.get("transform")):
             placed["transform"] = meta["transform"]
     if meta.get("rpcs"):
         placed["rpcs"] = meta["rpcs"]

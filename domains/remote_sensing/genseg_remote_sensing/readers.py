@@ -135,13 +135,18 @@ def is_georeferenced(path: Path) -> bool:
     return _georeferenced(str(Path(path).absolute()), stat.st_size, stat.st_mtime_ns)
 
 
-@lru_cache(maxsize=4096)
-def _georeferenced(path: str, size: int, mtime_ns: int) -> bool:
+def has_no_geotransform(transform: Any) -> bool:
+    """GDAL reports a raster without a geotransform as the identity (one unit per pixel at 0, 0)."""
     from affine import Affine
 
+    return transform is None or transform == Affine.identity()
+
+
+@lru_cache(maxsize=4096)
+def _georeferenced(path: str, size: int, mtime_ns: int) -> bool:
     try:
         with open_raster(Path(path)) as src, raster_errors(path, "read the georeferencing"):
-            placed = src.crs is not None or src.transform != Affine.identity()
+            placed = src.crs is not None or not has_no_geotransform(src.transform)
             return placed or bool(src.gcps[0]) or bool(src.rpcs)
     except MetadataTextError:
         return True  # a GeoTIFF whose metadata is damaged: this reader says so clearly

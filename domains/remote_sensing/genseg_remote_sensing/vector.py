@@ -46,12 +46,11 @@ def layer_name(prompt: str) -> str:
 
 def check_affine(reference, path: Path) -> None:
     """Polygons need an affine geotransform: refuse a raster placed only by GCPs or RPCs."""
-    from affine import Affine
+    from genseg_remote_sensing.readers import has_no_geotransform
 
     meta = reference.meta
     how = "ground control points" if meta.get("gcps") else "RPCs" if meta.get("rpcs") else None
-    transform = meta.get("transform")
-    if how and (transform is None or transform == Affine.identity()):
+    if how and has_no_geotransform(meta.get("transform")):
         from genseg.errors import InputError
 
         warp = "-rpc" if how == "RPCs" else "-tps"
