@@ -42,6 +42,7 @@ demo-synthetic: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/lint_layers.py  # the import layers of docs/architecture.md (import-linter)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

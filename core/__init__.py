@@ -11,8 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from genseg.errors import GenSegError
-
-__version__ = "0.1.0"
+from genseg.version import __version__
 
 # public name -> module that defines it; resolved on first access
 _LAZY = {

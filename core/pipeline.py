@@ -29,10 +29,12 @@ import genseg.models.codec  # noqa: F401
 import genseg.models.heads  # noqa: F401
 import genseg.models.image_encoder  # noqa: F401
 import genseg.models.refiner  # noqa: F401
+from genseg.config import ModelConfig
 from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
 from genseg.errors import InputError, PromptError
 from genseg.model_folder import check_local_reference, check_model_folder
 from genseg.models.denoisers import predict_velocity
+from genseg.models.factory import build_components
 from genseg.models.image_encoder import join_image_tokens
 from genseg.models.late_fusion import LateFusionDenoiser  # also registers it for from_pretrained
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
@@ -368,3 +370,20 @@ def load_pipeline(
 
         attach_adapters(pipe, list(adapters), force=force, fuse=fuse)
     return pipe.to(device)
+
+
+def build_pipeline(cfg: ModelConfig, seed: int = 0) -> GenSegPipeline:
+    """A new, untrained pipeline built from `cfg` (seeded), in inference mode."""
+    parts = build_components(cfg, seed)
+    for part in parts.values():
+        if isinstance(part, torch.nn.Module):
+            part.eval()  # inference until a trainer says otherwise, as from_pretrained gives
+    return GenSegPipeline(
+        **parts,
+        resolution=cfg.resolution,
+        max_text_length=cfg.text_encoder.max_length,
+        prediction_type=cfg.objective.prediction,
+        formulation=cfg.objective.formulation,
+        image_shortcut=cfg.objective.image_shortcut,
+        seg_logit_scale=cfg.objective.seg_logit_scale,
+    )

@@ -189,8 +189,8 @@ def _train_unless_done(cfg, out: Path, finished: str, folders: list[Path], progr
 def finetune_adapter(
     plan: BenchmarkPlan, base: Path, method_name: str, protocol: Protocol, shots: int, progress: bool
 ) -> tuple[Path, bool]:
-    from genseg.adapters.finetune import base_model_config
     from genseg.config import FinetuneConfig, TrainConfig
+    from genseg.training.finetune import base_model_config
 
     b = plan.budget
     names = protocol.adapt or protocol.test.datasets

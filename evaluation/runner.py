@@ -177,3 +177,30 @@ def evaluate_pipeline(
                 image_id=str(item.image),
             )
     return meter.compute()
+
+
+def finetune_scores(pipe, cfg, folders: list[Path]) -> dict:
+    """A fine-tune's end-of-training scores on ``cfg.finetune.eval_split`` of its datasets.
+
+    The scorer `genseg finetune` hands the trainer, so the adapter's card records how it did;
+    an empty split keeps the adapter and says in the card why there are no scores.
+    """
+    import json
+    import warnings
+
+    import torch
+
+    from genseg.errors import GenSegError
+
+    split = cfg.finetune.eval_split
+    if split == "none":
+        return {}
+    for part in pipe.components.values():
+        if isinstance(part, torch.nn.Module):
+            part.eval()
+    try:
+        scores = evaluate_pipeline(pipe, folders, split=split, seed=cfg.seed, progress=False)
+    except GenSegError as exc:
+        warnings.warn(f"no end-of-training scores: {exc.one_line()}", UserWarning, stacklevel=2)
+        return {"split": split, "error": exc.one_line()}
+    return {"split": split, **json.loads(json.dumps(scores.as_dict(), default=str))}

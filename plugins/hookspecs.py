@@ -33,10 +33,10 @@ if TYPE_CHECKING:  # annotations only: keep plugin loading free of heavy imports
         DomainInfo,
         MetricSpec,
         ReaderSpec,
+        RefinedQuery,
         Vocabulary,
         WriterSpec,
     )
-    from genseg.refine import RefinedQuery
 
 PROJECT = "genseg"
 GENSEG_HOOKSPEC_VERSION = "1.3.0"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import io
 import os
 import warnings
@@ -30,6 +31,7 @@ from genseg.errors import GenSegError, PluginError
 from genseg.plugins import hookspecs
 
 BUILTIN = "generic"
+BUILTIN_MODULE = "genseg.plugins.builtin"  # the generic domain, genseg's own plugin
 STATUSES = ("builtin", "loaded", "failing", "failed", "incompatible", "rejected")
 
 
@@ -176,8 +178,9 @@ def _autoload() -> bool:
 
 def build_plugins(extra: Iterable[tuple[str, object]] = (), autoload: bool | None = None) -> LoadedPlugins:
     """A fresh manager: the built-in plugin, entry points (unless disabled), then ``extra``."""
-    from genseg.plugins import builtin
-
+    # the host knows its built-in plugin by module name, as it knows the others by entry point,
+    # so the contract never imports an implementation (docs/architecture.md)
+    builtin = importlib.import_module(BUILTIN_MODULE)
     pm = new_manager()
     records = [register_plugin(pm, builtin, BUILTIN, "genseg", _genseg_version(), status="builtin")]
     wanted = _wanted()

@@ -254,3 +254,41 @@ def resolve_target(target: str) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+# ---------------------------------------------------------------- genseg_refine_query
+class Candidate(BaseModel):
+    """One vocabulary term and how close the request came to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    term: str
+    score: float
+    matched: str = Field(description="the name, synonym or description that scored best")
+
+
+class RefinedQuery(BaseModel):
+    """What ``genseg_refine_query`` returns: the phrases to segment, best first.
+
+    ``phrases`` are the texts handed to the segmenter; ``terms`` the vocabulary terms they
+    stand for (empty when a plugin, e.g. a VLM, produced free text that is no term).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request: str = Field(min_length=1)
+    domain: str
+    phrases: list[str] = Field(min_length=1)
+    scores: list[float]
+    terms: list[str] = []
+    method: str = Field(min_length=1, description="how the phrases were chosen, e.g. 'minilm-cosine'")
+    threshold: float | None = None
+    candidates: list[Candidate] = Field(default_factory=list, description="the ranking behind the choice")
+
+    @model_validator(mode="after")
+    def _aligned(self) -> RefinedQuery:
+        if len(self.scores) != len(self.phrases):
+            raise ValueError("scores must give one score per phrase")
+        if self.terms and len(self.terms) != len(self.phrases):
+            raise ValueError("terms must be empty or name one term per phrase")
+        return self

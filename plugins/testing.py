@@ -50,7 +50,7 @@ def tiny_model_config(extra: dict[str, Any] | None = None, **denoiser: Any):
 
 def build_tiny_pipeline(kind: str = "dit", seed: int = 0):
     """An untrained tiny GenSegPipeline with its progress bar off."""
-    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import build_pipeline
 
     pipe = build_pipeline(tiny_model_config(kind=kind), seed=seed)
     pipe.set_progress_bar_config(disable=True)

@@ -44,7 +44,7 @@ def run_one(volume: Path, batch_size: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     from genseg.config import ModelConfig
-    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import build_pipeline
     from genseg.segment import segment_files
 
     pipe = build_pipeline(ModelConfig(), seed=0)

@@ -80,7 +80,7 @@ def run_one(size: int, tile: int, overlap: int, batch: int, model: str | None) -
             pipe = load_pipeline(model)
         else:  # the default configuration (a tiny DiT at 128 px), untrained
             from genseg.config import ModelConfig
-            from genseg.models.factory import build_pipeline
+            from genseg.pipeline import build_pipeline
 
             pipe = build_pipeline(ModelConfig(), seed=0)
         pipe.set_progress_bar_config(disable=True)

@@ -97,9 +97,9 @@ def run_one(
 
     `variant` = (targets, rank, steps) replaces the LoRA defaults (the ablation).
     """
-    from genseg.adapters.finetune import is_adapter_tensor
     from genseg.config import FinetuneConfig, TrainConfig
     from genseg.pipeline import load_pipeline
+    from genseg.training.finetune import is_adapter_tensor
     from genseg.training.trainer import train
 
     targets, rank, steps = variant or (args.targets, args.rank, args.steps)

@@ -87,7 +87,7 @@ def main() -> None:
         # the same probe on the same architecture before any training: what grounding the
         # training gave the attention (the text encoder is pretrained MiniLM in both)
         from genseg.config import TrainConfig
-        from genseg.models.factory import build_pipeline
+        from genseg.pipeline import build_pipeline
 
         record = TrainConfig.model_validate_json((Path(args.model) / "genseg_train.json").read_text())
         fresh = AttentionProbe(build_pipeline(record.model, seed=args.seed))

@@ -17,7 +17,7 @@ def load_bench_pipeline(cfg: BenchConfig):
         pipe = load_pipeline(cfg.model, device="cpu")
     else:
         from genseg.config import ModelConfig
-        from genseg.models.factory import build_pipeline
+        from genseg.pipeline import build_pipeline
 
         pipe = build_pipeline(ModelConfig(), seed=cfg.seed)
     pipe.set_progress_bar_config(disable=True)

@@ -54,7 +54,7 @@ def _step_fn(denoiser, batch, device: str, bf16: bool, optimizer=None):
 def _variant(
     cfg: BenchConfig, base, batch, rows: int, gpu: str | None, checkpointing: bool
 ) -> dict[str, Any]:
-    from genseg.bench.memory_saving import build_optimizer, enable_gradient_checkpointing
+    from genseg.training.memory_saving import build_optimizer, enable_gradient_checkpointing
 
     opts = cfg.perf.resolved(cfg.device)
     denoiser = copy.deepcopy(base).to(cfg.device).train()

@@ -75,11 +75,12 @@ def finetune(
 
     Example: genseg finetune -m runs/shapes -d mni152 -o runs/mni-full --shots 10 --full
     """
-    from genseg.adapters.finetune import base_model_config
     from genseg.config import FinetuneConfig, TrainConfig
     from genseg.datasets import resolve_dataset
     from genseg.errors import ConfigError
+    from genseg.evaluation.runner import finetune_scores
     from genseg.training.distributed import process_state
+    from genseg.training.finetune import base_model_config
     from genseg.training.trainer import train as run_training
 
     state = process_state()  # several launched CPU processes train as one (gloo), not side by side
@@ -116,7 +117,7 @@ def finetune(
         shots=shots,
         finetune=ft,
     )
-    result = run_training(cfg, output, paths, resume=resume)
+    result = run_training(cfg, output, paths, resume=resume, score_at_end=finetune_scores)
     if not state.is_main_process:  # the main process reports (and alone wrote the output)
         return
     if result.first_loss is None:  # resumed after the final checkpoint: only the export was left

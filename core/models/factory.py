@@ -1,4 +1,4 @@
-"""Factories: a `ModelConfig` in, ready components (or a whole pipeline) out."""
+"""Factories: a `ModelConfig` in, ready components out (`genseg.pipeline.build_pipeline` joins them)."""
 
 from __future__ import annotations
 
@@ -69,21 +69,3 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
         "image_encoder": image_encoder,
         "mask_head": mask_head,
     }
-
-
-def build_pipeline(cfg: ModelConfig, seed: int = 0):
-    from genseg.pipeline import GenSegPipeline
-
-    parts = build_components(cfg, seed)
-    for part in parts.values():
-        if isinstance(part, torch.nn.Module):
-            part.eval()  # inference until a trainer says otherwise, as from_pretrained gives
-    return GenSegPipeline(
-        **parts,
-        resolution=cfg.resolution,
-        max_text_length=cfg.text_encoder.max_length,
-        prediction_type=cfg.objective.prediction,
-        formulation=cfg.objective.formulation,
-        image_shortcut=cfg.objective.image_shortcut,
-        seg_logit_scale=cfg.objective.seg_logit_scale,
-    )

@@ -18,6 +18,7 @@ from typing import Any
 from genseg.errors import CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
+RUN_CONFIG = "genseg_train.json"  # the run's validated TrainConfig, written before the first step
 _STEP = re.compile(r"^step-(\d+)$")
 
 

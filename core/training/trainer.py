@@ -4,7 +4,7 @@ accelerate chooses CPU or CUDA, handles mixed precision (bf16/fp16 on GPU only),
 gradient accumulation, DDP/FSDP when launched with `accelerate launch`, and saves and
 restores the full training state for `--resume`. The same loop fine-tunes a trained model
 (`cfg.finetune`, `genseg finetune`): LoRA on the frozen base, with checkpoints that hold
-only the adapter, or a full fine-tune; `genseg.adapters.finetune` supplies those parts.
+only the adapter, or a full fine-tune; `genseg.training.finetune` supplies those parts.
 """
 
 from __future__ import annotations
@@ -24,10 +24,16 @@ import torch
 from genseg.config import TrainConfig
 from genseg.data.atomic import check_writable
 from genseg.errors import CheckpointError, ConfigError, GenSegError
-from genseg.training.checkpoints import CHECKPOINT_DIR, export_pipeline, latest_checkpoint, save_checkpoint
+from genseg.training.checkpoints import (
+    CHECKPOINT_DIR,
+    RUN_CONFIG,
+    export_pipeline,
+    latest_checkpoint,
+    save_checkpoint,
+)
 from genseg.training.distributed import process_state
+from genseg.training.finetune import ScoreAtEnd, export_finetune, prepare_pipeline, save_only_trainable
 
-RUN_CONFIG = "genseg_train.json"
 LOSS_LOG = "train_log.jsonl"
 
 
@@ -238,8 +244,13 @@ def train(
     resume: bool = False,
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
+    score_at_end: ScoreAtEnd | None = None,
 ) -> TrainResult:
     """Train a pipeline on the given dataset folders and export it to `output`.
+
+    A fine-tune's adapter card records the scores `score_at_end` computes on the trained
+    pipeline (`genseg finetune` passes `genseg.evaluation.runner.finetune_scores`); the
+    trainer itself scores nothing.
 
     A new run that fails before its first checkpoint removes the output folder it created,
     so the same command can simply be run again (see :func:`_run_training`).
@@ -247,7 +258,7 @@ def train(
     output = Path(output)
     created = not resume and not output.exists()
     try:
-        return _run_training(cfg, output, dataset_paths, resume, progress, on_step)
+        return _run_training(cfg, output, dataset_paths, resume, progress, on_step, score_at_end)
     except BaseException:
         if created and not (output / CHECKPOINT_DIR).exists():
             shutil.rmtree(output, ignore_errors=True)  # only genseg's record and log were in it
@@ -261,6 +272,7 @@ def _run_training(
     resume: bool = False,
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
+    score_at_end: ScoreAtEnd | None = None,
 ) -> TrainResult:
     """Train a pipeline on the given dataset folders and export it to `output`.
 
@@ -272,12 +284,12 @@ def _run_training(
     from accelerate.utils import GradientAccumulationPlugin, set_seed
     from diffusers.optimization import get_scheduler
 
-    from genseg.bench.memory_saving import build_optimizer, enable_gradient_checkpointing
     from genseg.data.folder_dataset import PromptedSegmentationDataset
     from genseg.data.transforms import build_transform
-    from genseg.models.factory import build_pipeline
     from genseg.models.text_encoder import PromptCache
     from genseg.objective import FlowBatch, flow_loss, interpolate, sampler_from_config
+    from genseg.pipeline import build_pipeline
+    from genseg.training.memory_saving import build_optimizer, enable_gradient_checkpointing
 
     def make_dataset(c: TrainConfig):
         res = c.model.resolution
@@ -332,8 +344,6 @@ def _run_training(
     if cfg.finetune is None:
         pipe = build_pipeline(mcfg, seed=cfg.seed)
     else:
-        from genseg.adapters.finetune import prepare_pipeline
-
         pipe = prepare_pipeline(cfg)
     train_text = cfg.finetune is not None and cfg.finetune.mode == "lora" and cfg.finetune.text_encoder
     trainable = FlowModel(
@@ -368,8 +378,6 @@ def _run_training(
     pipe.codec.to(device)
     pipe.text_encoder.to(device)
     if cfg.finetune is not None and cfg.finetune.mode == "lora":
-        from genseg.adapters.finetune import save_only_trainable
-
         save_only_trainable(accelerator, trainable)  # checkpoints hold the adapter, not the base
     if ckpt is not None:
         _load_checkpoint(accelerator, ckpt)
@@ -493,9 +501,7 @@ def _run_training(
         if cfg.finetune is None:
             export_pipeline(pipe.to("cpu"), output, preprocessing=dataset.preprocessing)
         else:
-            from genseg.adapters.finetune import export_finetune
-
-            scores = export_finetune(pipe, cfg, output, dataset, seconds)
+            scores = export_finetune(pipe, cfg, output, dataset, seconds, score_at_end)
     elapsed = time.perf_counter() - t0  # with the export, as before
     return TrainResult(output, cfg.steps, first_loss, last_loss, elapsed, pipe.to("cpu"), scores)
 

@@ -77,8 +77,8 @@ def _base_state(module):
 
 
 def test_only_adapter_parameters_receive_gradients(space):
-    from genseg.adapters.finetune import prepare_pipeline
     from genseg.models.text_encoder import encode_prompts
+    from genseg.training.finetune import prepare_pipeline
     from genseg.training.trainer import FlowModel
 
     pipe = prepare_pipeline(_cfg(space, finetune={"text_encoder": True, "targets": "attn+ff"}))
@@ -475,7 +475,7 @@ def test_new_targets_train_under_5_percent_of_the_default_denoiser(targets):
 
 def test_head_adapter_trains_only_its_tensors_and_round_trips(space, trained_head):
     from genseg.adapters import active_adapters, read_manifest
-    from genseg.adapters.finetune import is_adapter_tensor
+    from genseg.training.finetune import is_adapter_tensor
 
     result, before = trained_head
     tuned = result.pipeline

@@ -24,7 +24,7 @@ def _image(seed: int = 0, h: int = 32, w: int = 32) -> np.ndarray:
 
 
 def _build(make_tiny_config, extra: dict, kind: str = "dit"):
-    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import build_pipeline
 
     pipe = build_pipeline(make_tiny_config(extra, kind=kind))
     pipe.set_progress_bar_config(disable=True)

@@ -44,7 +44,7 @@ def test_record_names_machine_versions_commit_and_config(record):
     from diffusers.models.attention_processor import Attention
 
     from genseg.config import ModelConfig
-    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import build_pipeline
 
     layers = sum(isinstance(m, Attention) for m in build_pipeline(ModelConfig()).denoiser.modules())
     assert record["model"]["performance"]["attention_processors"] == {"AttnProcessor2_0": layers}
@@ -147,7 +147,7 @@ def test_adamw8bit_without_bitsandbytes_says_how_to_install():
 
     import torch
 
-    from genseg.bench.memory_saving import build_optimizer
+    from genseg.training.memory_saving import build_optimizer
 
     if importlib.util.find_spec("bitsandbytes") is not None:
         pytest.skip("bitsandbytes is installed here")

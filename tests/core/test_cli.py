@@ -28,7 +28,7 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def model_dir(tmp_path, make_tiny_config):
-    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import build_pipeline
 
     build_pipeline(make_tiny_config(), seed=0).save_pretrained(tmp_path / "model")
     return tmp_path / "model"

@@ -174,8 +174,7 @@ def test_the_empty_prompt_is_encodable_for_generation_only():
 
 def test_guidance_never_touches_mask_sampling(make_tiny_config):
     from genseg.generation.sampling import generate_images
-    from genseg.models.factory import build_pipeline
-    from genseg.pipeline import GenSegPipeline
+    from genseg.pipeline import GenSegPipeline, build_pipeline
 
     assert not {"guidance", "guidance_scale"} & set(inspect.signature(GenSegPipeline.__call__).parameters)
     pipe = build_pipeline(_joint_model(make_tiny_config), seed=0)
@@ -194,7 +193,7 @@ def test_guidance_never_touches_mask_sampling(make_tiny_config):
 
 def test_generation_refuses_a_segmentation_only_codec(make_tiny_config):
     from genseg.generation.sampling import generate_images
-    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import build_pipeline
 
     pipe = build_pipeline(make_tiny_config(kind="dit"), seed=0)
     with pytest.raises(ConfigError, match="mask_as_image"):

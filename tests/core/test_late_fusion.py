@@ -50,8 +50,7 @@ def test_the_readout_depends_on_the_noisy_latent_and_the_timestep():
 
 
 def test_a_late_fusion_pipeline_round_trips_and_batching_changes_nothing(tmp_path, make_tiny_config):
-    from genseg.models.factory import build_pipeline
-    from genseg.pipeline import load_pipeline
+    from genseg.pipeline import build_pipeline, load_pipeline
 
     pipe = build_pipeline(make_tiny_config(kind="late_fusion"))
     image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)

@@ -35,7 +35,7 @@ def test_tiny_mmdit_predicts_a_velocity_of_the_mask_latent_shape(make_tiny_confi
     from diffusers import SD3Transformer2DModel
 
     from genseg.models.denoisers import predict_velocity
-    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import build_pipeline
 
     pipe = build_pipeline(make_tiny_config(kind="mmdit"))
     assert isinstance(pipe.denoiser, SD3Transformer2DModel)

@@ -80,8 +80,7 @@ def test_grey_uint8_and_pil_inputs_are_accepted(tiny_pipeline):
 
 
 def test_optional_image_encoder_and_linear_head_round_trip(tmp_path, make_tiny_config):
-    from genseg.models.factory import build_pipeline
-    from genseg.pipeline import GenSegPipeline
+    from genseg.pipeline import GenSegPipeline, build_pipeline
 
     cfg = make_tiny_config(
         {
@@ -100,8 +99,7 @@ def test_optional_image_encoder_and_linear_head_round_trip(tmp_path, make_tiny_c
 
 
 def test_refiner_round_trips_and_changes_the_decoded_mask(tmp_path, make_tiny_config):
-    from genseg.models.factory import build_pipeline
-    from genseg.pipeline import GenSegPipeline
+    from genseg.pipeline import GenSegPipeline, build_pipeline
 
     pipe = build_pipeline(make_tiny_config({"refiner": {"kind": "conv", "channels": 8}}))
     pipe.set_progress_bar_config(disable=True)

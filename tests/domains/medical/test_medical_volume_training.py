@@ -234,7 +234,7 @@ def test_train_cli_runs_on_nifti_volumes_and_a_dicom_series(monkeypatch, capsys,
 def test_segment_cli_uses_the_recorded_options(monkeypatch, capsys, tmp_path):
     import genseg.segment
     from genseg.data.recorded_preprocessing import PreprocessingWarning, write_preprocessing
-    from genseg.models.factory import build_pipeline
+    from genseg.pipeline import build_pipeline
     from genseg.plugins.testing import tiny_model_config
 
     model = tmp_path / "model"

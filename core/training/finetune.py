@@ -5,23 +5,28 @@
   the denoiser trainable for a full fine-tune);
 - `save_only_trainable`: accelerate checkpoint hooks so a LoRA run's checkpoints hold
   only the adapter (and its optimizer state), not another copy of the base;
-- `export_finetune`: evaluate, then write the adapter folder (weights + card) or, for a
-  full fine-tune, a model folder.
+- `export_finetune`: write the adapter folder (weights + card, with the end-of-training scores
+  a caller's scorer computed: the command passes `genseg.evaluation.runner.finetune_scores`)
+  or, for a full fine-tune, a model folder.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from genseg.config import ModelConfig, TrainConfig
-from genseg.errors import CheckpointError, GenSegError
+from genseg.errors import CheckpointError
+from genseg.training.checkpoints import RUN_CONFIG, export_pipeline
+from genseg.version import __version__
 
 TEXT_ENCODER = "text_encoder"
+# (pipeline, config, dataset folders) -> the scores an adapter's card records
+ScoreAtEnd = Callable[[Any, TrainConfig, list[Path]], dict[str, Any]]
 
 
 def _denoiser_kind(denoiser) -> str:
@@ -38,7 +43,6 @@ def base_model_config(base: str | Path) -> ModelConfig:
     before the training loop writes anything.
     """
     from genseg.pipeline import load_pipeline
-    from genseg.training.trainer import RUN_CONFIG
 
     record = Path(base) / RUN_CONFIG
     if record.is_file() and (Path(base) / "model_index.json").is_file():
@@ -198,35 +202,18 @@ def adapter_domain(dataset, requested: str | None) -> str:
     return domains[0]
 
 
-def evaluate_at_end(pipe, cfg: TrainConfig, folders: list[Path]) -> dict[str, Any]:
-    """Scores on the chosen split of the training datasets (empty when the split is 'none')."""
-    from genseg.evaluation.runner import evaluate_pipeline
-
-    split = cfg.finetune.eval_split
-    if split == "none":
-        return {}
-    for part in pipe.components.values():
-        if isinstance(part, torch.nn.Module):
-            part.eval()
-    try:
-        scores = evaluate_pipeline(pipe, folders, split=split, seed=cfg.seed, progress=False)
-    except GenSegError as exc:  # e.g. an empty split: keep the trained adapter, say why it has no scores
-        warnings.warn(f"no end-of-training scores: {exc.one_line()}", UserWarning, stacklevel=2)
-        return {"split": split, "error": exc.one_line()}
-    return {"split": split, **_jsonable(scores.as_dict())}
-
-
-def export_finetune(pipe, cfg: TrainConfig, output: Path, dataset, seconds: float) -> dict[str, Any]:
-    """Evaluate, then write the adapter (or, for `mode="full"`, the model); returns the scores."""
-    import genseg
+def export_finetune(
+    pipe, cfg: TrainConfig, output: Path, dataset, seconds: float, score_at_end: ScoreAtEnd | None = None
+) -> dict[str, Any]:
+    """Score (when the caller gives a scorer), then write the adapter (or, for `mode="full"`,
+    the model); returns the scores, which the adapter's card records."""
     from genseg.adapters.card import AdapterManifest, BaseModelRef, DatasetUse, LoraSpec, TrainingCard
     from genseg.adapters.runtime import base_hash
     from genseg.adapters.shots import images_used, pairs_per_class
     from genseg.adapters.store import save_adapter
-    from genseg.training.checkpoints import export_pipeline
 
     ft = cfg.finetune
-    scores = evaluate_at_end(pipe, cfg, list(dataset.folders))
+    scores = score_at_end(pipe, cfg, list(dataset.folders)) if score_at_end is not None else {}
     pipe.to("cpu")
     if ft.mode == "full":
         export_pipeline(pipe, output)
@@ -248,7 +235,7 @@ def export_finetune(pipe, cfg: TrainConfig, output: Path, dataset, seconds: floa
     manifest = AdapterManifest(
         name=ft.adapter_name,
         description=ft.description,
-        genseg_version=genseg.__version__,
+        genseg_version=__version__,
         domain=domain,
         vocabulary=_vocabulary_id(domain),
         prompts=dataset.class_names(),
