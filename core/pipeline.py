@@ -255,7 +255,7 @@ class GenSegPipeline(DiffusionPipeline):
         n_img, n_prompt, k = len(tensors), len(prompts), ensemble_size
 
         text = self.cached_text(prompts).to(device, dtype)
-        batch = torch.stack(tensors).to(device)
+        batch = (torch.stack(tensors) if len(tensors) > 1 else tensors[0][None]).to(device)
         resized = resize_image(batch, res)
         z_images = self.codec.encode_image(resized.to(self.codec.dtype)).to(dtype)
         if not self.config.image_shortcut:
@@ -306,9 +306,9 @@ class GenSegPipeline(DiffusionPipeline):
         probs = probs.view(n_img, n_prompt, k, res, res)
         mean = probs.mean(2)
         std = probs.std(2, unbiased=False) if k > 1 else None
-        mean = resize_probabilities(mean, (height, width)).clamp(0, 1)
+        mean = resize_probabilities(mean, (height, width)).clamp_(0, 1)
         if std is not None:
-            std = resize_probabilities(std, (height, width)).clamp(min=0)
+            std = resize_probabilities(std, (height, width)).clamp_(min=0)
         masks = mean > threshold
         if output_type == "np":
             masks, mean = masks.numpy(), mean.numpy()

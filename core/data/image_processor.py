@@ -53,7 +53,9 @@ def to_image_tensor(image: ImageLike) -> torch.Tensor:
         if arr.ndim != 3:
             raise InputError(f"image array must be H×W or H×W×C, got shape {arr.shape}")
         scale = 255.0 if arr.dtype == np.uint8 else (65535.0 if arr.dtype == np.uint16 else 1.0)
-        tensor = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32) / scale).permute(2, 0, 1)
+        tensor = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1)
+        if scale != 1.0:
+            tensor = tensor / scale  # a float32 array is used as it is: no copy of a large image
     elif isinstance(image, torch.Tensor):
         tensor = image.float()
         if tensor.ndim == 2:
@@ -64,9 +66,11 @@ def to_image_tensor(image: ImageLike) -> torch.Tensor:
         )
     if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
         raise InputError(f"image must have 1, 3 or 4 channels first (C×H×W), got shape {tuple(tensor.shape)}")
-    if tensor.shape[0] == 1:
-        tensor = tensor.repeat(3, 1, 1)
-    return tensor[:3].clamp(0, 1)
+    tensor = tensor[:3]
+    if tensor.isnan().any() or tensor.min() < 0 or tensor.max() > 1:
+        tensor = tensor.nan_to_num().clamp(0, 1)  # copies only when something is out of range
+    # grey becomes three channels as a view: a 100-megapixel scan is not copied three times
+    return tensor.expand(3, -1, -1) if tensor.shape[0] == 1 else tensor
 
 
 def resize_image(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:

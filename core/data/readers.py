@@ -150,10 +150,15 @@ def to_unit_float(arr: np.ndarray) -> np.ndarray:
     """Scale integers by their dtype's maximum; keep floats, clipped to [0, 1]."""
     if arr.dtype == bool:
         return arr.astype(np.float32)
+    # in place on one float32 copy: a 100-megapixel image must not need several
     if np.issubdtype(arr.dtype, np.integer):
-        return np.clip(arr.astype(np.float32) / float(np.iinfo(arr.dtype).max), 0.0, 1.0)
+        out = arr.astype(np.float32)
+        out /= float(np.iinfo(arr.dtype).max)
+        return np.clip(out, 0.0, 1.0, out=out)
     if np.issubdtype(arr.dtype, np.floating):
-        return np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 1.0)
+        out = arr.astype(np.float32)
+        np.nan_to_num(out, copy=False)
+        return np.clip(out, 0.0, 1.0, out=out)
     raise ValueError(f"unsupported pixel type {arr.dtype}")
 
 
@@ -332,6 +337,10 @@ OVERLAY_COLOURS = (
 )
 
 
+OVERLAY_ROWS = 512
+"""Rows of an overlay coloured at a time (bounds its memory on large images)."""
+
+
 def _to_rgb_uint8(image: np.ndarray, keep_gray: bool = False) -> np.ndarray:
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 3 and img.shape[2] == 1:
@@ -364,18 +373,30 @@ def write_overlay_png(
     strip under the image (so the legend never hides pixels), atomically."""
     if len(masks) != len(names):
         raise ValueError(f"{len(masks)} masks but {len(names)} names")
-    rgb = _to_rgb_uint8(image).astype(np.float32)
-    h, w = rgb.shape[:2]
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    prepared = []
     for i, m in enumerate(masks):
         m = np.asarray(m)
-        m = m > 0.5 if np.issubdtype(m.dtype, np.floating) else m.astype(bool)
         m = m.squeeze() if m.ndim > 2 else m
         if m.shape != (h, w):
             raise ValueError(f"mask {names[i]!r} has shape {m.shape}, image is {(h, w)}")
-        colour = np.array(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)], dtype=np.float32)
-        rgb[m] = (1.0 - alpha) * rgb[m] + alpha * colour
-        rgb[_outline(m)] = colour
-    body = Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
+        prepared.append(m)
+    body = np.empty((h, w, 3), np.uint8)
+    # in bands of rows, so a large image needs one uint8 copy and no full-size float ones
+    for top in range(0, h, OVERLAY_ROWS):
+        rows = slice(top, min(h, top + OVERLAY_ROWS))
+        halo = slice(max(0, top - 1), min(h, top + OVERLAY_ROWS + 1))  # outlines need the next rows
+        inner = slice(rows.start - halo.start, rows.stop - halo.start)
+        rgb = _to_rgb_uint8(image[rows]).astype(np.float32)
+        for i, m in enumerate(prepared):
+            band = m[halo] > 0.5 if np.issubdtype(m.dtype, np.floating) else m[halo].astype(bool)
+            colour = np.array(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)], dtype=np.float32)
+            inside = band[inner]
+            rgb[inside] = (1.0 - alpha) * rgb[inside] + alpha * colour
+            rgb[_outline(band)[inner]] = colour
+        body[rows] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    body = Image.fromarray(body)
 
     font = ImageFont.load_default()
     line_h = 14
