@@ -68,7 +68,8 @@ def segment(
         None,
         "--tile-size",
         help="Cut images into tiles of this many pixels (0: never). Default: the model's resolution "
-        "in domains that tile (remote-sensing), else no tiling.",
+        "in domains that tile (remote-sensing), else no tiling: the whole image is shrunk to the "
+        "model's resolution (a warning says so for a very large one).",
     ),
     overlap: int = typer.Option(
         None, "--overlap", help="Pixels shared by neighbouring tiles (default: tile/4)."

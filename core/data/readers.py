@@ -7,7 +7,9 @@ Every failure is an :class:`~genseg.errors.InputError` naming the file and what 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +28,9 @@ _PLUGIN_FIX = "convert it to PNG or TIFF, or install the domain plugin that read
 
 MAX_PIXELS_ENV = "GENSEG_MAX_RASTER_PIXELS"
 DEFAULT_MAX_PIXELS = 16384 * 16384
-"""Largest TIFF or raster (pixels, all pages) decoded whole; a Sentinel-2 tile (10980²) fits.
-PNG and JPEG have Pillow's own limit."""
+"""Largest image or raster (pixels, all pages) decoded whole, whatever its format; a Sentinel-2
+tile (10980²) fits. It stands in for Pillow's own limit (a DecompressionBombWarning over 89 MP,
+an error over 179 MP), which genseg lifts while it opens a PNG, JPEG or BMP."""
 
 
 def max_raster_pixels() -> int:
@@ -52,17 +55,42 @@ def _check_tiff_pixels(shape: tuple[int, ...], axes: str, path: Path) -> None:
     (a few KB of compressed zeros can decode to gigabytes)."""
     known = len(axes) == len(shape)
     sizes = [n for a, n in zip(axes, shape, strict=False) if a not in "SC"] if known else list(shape)
+    _check_pixels(sizes, "TIFF", path)
+
+
+def _check_pixels(sizes: Sequence[int], fmt: str, path: Path) -> None:
+    """The decompression-bomb guard: an InputError when ``sizes`` (from the header) hold more
+    pixels than :func:`max_raster_pixels`, naming the fix for a trusted file."""
     pixels = int(np.prod(sizes, dtype=np.int64)) if len(sizes) else 0
     limit = max_raster_pixels()
     if limit and pixels > limit:
         dims = "×".join(str(n) for n in sizes)
         raise InputError(
-            f"the TIFF is {dims} = {pixels:,} pixels, over the {limit:,}-pixel limit for decoding an "
+            f"the {fmt} is {dims} = {pixels:,} pixels, over the {limit:,}-pixel limit for decoding an "
             "image (a guard against decompression bombs)",
             path=path,
             fix=f"if the file is trusted, raise the limit with {MAX_PIXELS_ENV}={pixels} (0 = no limit); "
             "or cut it into smaller tiles",
         )
+
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_pillow_limit() -> Iterator[None]:
+    """Pillow's bomb check off while genseg opens a file, since :func:`_check_pixels` applies
+    genseg's own limit: a 100-MP PNG would otherwise get Pillow's generic
+    DecompressionBombWarning, and one over 179 MP an error that ``$GENSEG_MAX_RASTER_PIXELS``
+    cannot lift. Pillow's setting is a module global, so it is restored on the way out, under
+    a lock so that two threads opening at once cannot leave it off."""
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _check_path(path: Path, allowed: tuple[str, ...], what: str) -> str:
@@ -82,10 +110,20 @@ def _check_path(path: Path, allowed: tuple[str, ...], what: str) -> str:
 
 
 def _open_pillow(path: Path, what: str) -> Image.Image:
+    """The decoded image, refused from its header when over genseg's pixel limit (and closed,
+    file and pixels, on any failure)."""
+    im = None
     try:
-        im = Image.open(path)
+        with _without_pillow_limit():
+            im = Image.open(path)
+        _check_pixels((im.height, im.width), im.format or path.suffix.lstrip(".").upper(), path)
         im.load()
+    except GenSegError:
+        im.close()
+        raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        if im is not None:
+            im.close()
         raise InputError(
             f"cannot read {what}: {exc}", path=path, fix="the file is corrupt or truncated; re-export it"
         ) from None
@@ -214,8 +252,11 @@ def read_image(path: str | Path) -> np.ndarray:
         arr, axes, has_alpha = _read_tiff(path, "image")
         arr = _tiff_to_hwc(arr, axes, has_alpha, path)
     else:
-        with _open_pillow(path, "image") as im:
+        im = _open_pillow(path, "image")
+        try:
             arr = _pillow_image_array(im)
+        finally:
+            im.close()  # frees the decoded pixels (leaving ``with`` does not) before the float copy
         if arr.ndim == 2:
             arr = arr[:, :, None]
     warn_float_clipping(arr, path)
@@ -232,7 +273,7 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
     if ext in TIFF_EXTS:
         return tuple(read_image(path).shape[:2])  # type: ignore[return-value]
     try:
-        with Image.open(path) as im:
+        with _without_pillow_limit(), Image.open(path) as im:
             width, height = im.size
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(
@@ -306,13 +347,15 @@ def write_png_mask(path: str | Path, mask: np.ndarray) -> Path:
     if mask.ndim != 2:
         raise ValueError(f"write_png_mask expects a 2D array, got shape {mask.shape}")
     if mask.dtype == bool:
-        mask = mask.astype(np.uint8) * 255
+        mask = mask.astype(np.uint8)
+        mask *= 255
     elif not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(f"write_png_mask expects an integer or bool array, got {mask.dtype}")
     lo, hi = (int(mask.min()), int(mask.max())) if mask.size else (0, 0)
     if lo < 0 or hi > 65535:
         raise ValueError(f"mask values {lo}..{hi} do not fit a PNG (0..65535)")
-    im = Image.fromarray(mask.astype(np.uint8 if hi <= 255 else np.uint16))
+    # no full-size copy when the type already fits: Pillow reads a uint8 array where it lies
+    im = Image.fromarray(mask.astype(np.uint8 if hi <= 255 else np.uint16, copy=False))
     return atomic_write(Path(path), lambda tmp: im.save(tmp, format="PNG"))
 
 
@@ -337,8 +380,9 @@ OVERLAY_COLOURS = (
 )
 
 
-OVERLAY_ROWS = 512
-"""Rows of an overlay coloured at a time (bounds its memory on large images)."""
+OVERLAY_BAND_PIXELS = 1 << 20
+"""Pixels of an overlay coloured at a time, in whole rows (bounds its memory on large images:
+a band's float copies take about 40 MB, however wide the image)."""
 
 
 def _to_rgb_uint8(image: np.ndarray, keep_gray: bool = False) -> np.ndarray:
@@ -382,11 +426,15 @@ def write_overlay_png(
         if m.shape != (h, w):
             raise ValueError(f"mask {names[i]!r} has shape {m.shape}, image is {(h, w)}")
         prepared.append(m)
-    body = np.empty((h, w, 3), np.uint8)
-    # in bands of rows, so a large image needs one uint8 copy and no full-size float ones
-    for top in range(0, h, OVERLAY_ROWS):
-        rows = slice(top, min(h, top + OVERLAY_ROWS))
-        halo = slice(max(0, top - 1), min(h, top + OVERLAY_ROWS + 1))  # outlines need the next rows
+    font = ImageFont.load_default()
+    line_h = 14
+    canvas = Image.new("RGB", (w, h + line_h * len(names) + (4 if names else 0)), (0, 0, 0))
+    # in bands of rows pasted straight into the canvas, so a large image needs the canvas and no
+    # other full-size copy (uint8 or float)
+    band_rows = max(1, OVERLAY_BAND_PIXELS // max(w, 1))
+    for top in range(0, h, band_rows):
+        rows = slice(top, min(h, top + band_rows))
+        halo = slice(max(0, top - 1), min(h, top + band_rows + 1))  # outlines need the next rows
         inner = slice(rows.start - halo.start, rows.stop - halo.start)
         rgb = _to_rgb_uint8(image[rows]).astype(np.float32)
         for i, m in enumerate(prepared):
@@ -395,13 +443,7 @@ def write_overlay_png(
             inside = band[inner]
             rgb[inside] = (1.0 - alpha) * rgb[inside] + alpha * colour
             rgb[_outline(band)[inner]] = colour
-        body[rows] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-    body = Image.fromarray(body)
-
-    font = ImageFont.load_default()
-    line_h = 14
-    canvas = Image.new("RGB", (w, h + line_h * len(names) + (4 if names else 0)), (0, 0, 0))
-    canvas.paste(body, (0, 0))
+        canvas.paste(Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8)), (0, top))
     draw = ImageDraw.Draw(canvas)
     for i, name in enumerate(names):
         y = h + 2 + i * line_h

@@ -134,3 +134,68 @@ def test_a_folder_of_images_is_segmented_file_by_file_and_notes_are_passed_over(
     with pytest.raises(InputError, match="holds no image file") as err:
         segment_files(pipe, [tmp_path / "empty"], ["thing"], tmp_path / "out2", progress=False)
     assert err.value.path == str(tmp_path / "empty") and not (tmp_path / "out2").exists()
+
+
+def _image_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "segmented whole" in str(w.message)]
+
+
+def test_a_very_large_image_segmented_whole_gets_one_warning_naming_the_tile_size_fix(
+    pipe, tmp_path, monkeypatch
+):
+    import warnings
+
+    from PIL import Image
+
+    import genseg.segment as segment
+
+    image = make_fake_image(tmp_path / "wide.png", size=(40, 60))  # 2,400 pixels
+    monkeypatch.setattr(segment, "LARGE_IMAGE_PIXELS", 2000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow would call it a bomb (> 2 × 1000)
+    res = pipe.config.resolution
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (result,) = segment_files(pipe, [image], ["thing"], tmp_path / "out", progress=False)
+    assert all(p.is_file() for p in result.outputs)
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+    (message,) = _image_warnings(caught)
+    assert message.startswith(f"{image}: a 60×40 image (0.0 megapixels) is segmented whole")
+    assert f"the model's resolution of {res} px" in message and "GB of memory" in message
+    assert message.endswith(f"pass --tile-size {res} to segment it tile by tile at full detail")
+    # tiles asked for (or tiling refused outright with 0), or an image under the threshold: no warning
+    for kwargs, limit in (({"tile_size": 16}, 2000), ({"tile_size": 0}, 2000), ({}, 2400)):
+        monkeypatch.setattr(segment, "LARGE_IMAGE_PIXELS", limit)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            segment_files(pipe, [image], ["thing"], tmp_path / "out2", progress=False, **kwargs)
+        assert _image_warnings(caught) == []
+
+
+def test_the_memory_a_whole_image_needs_is_what_was_measured():
+    from genseg.segment import whole_image_memory
+
+    assert whole_image_memory(100_000_000, 3, 1) == 2_400_000_000  # 100-MP RGB PNG: 2.3 GB measured
+    assert whole_image_memory(100, 1, 1) == 4 * 100 + 6 * 100  # grey: no working copy
+    assert whole_image_memory(100, 3, 4) == 12 * 100 + 21 * 100  # four prompts' maps outweigh it
+
+
+def test_label_maps_are_the_same_whatever_the_band_of_rows(monkeypatch):
+    import numpy as np
+
+    import genseg.segment as segment
+
+    rng = np.random.default_rng(5)
+    for shape in ((3, 11, 7), (2, 4, 5, 6)):  # an image, a volume
+        probs = rng.random(shape, dtype=np.float32)
+        masks = probs > 0.3
+        best = np.where(masks, probs, -1.0).argmax(0)
+        expected = np.where(masks.any(0), best + 1, 0).astype(np.uint8)
+        for band in (1 << 22, 15, 1):
+            monkeypatch.setattr(segment, "LABEL_BAND_PIXELS", band)
+            labels = segment.label_map(masks, probs)
+            assert labels.dtype == np.uint8 and np.array_equal(labels, expected)
+    one = rng.random((1, 5, 4)) > 0.5
+    assert np.array_equal(segment.label_map(one, None), one[0] * np.uint8(255))
+    assert np.array_equal(segment.label_map(one, None, on_value=1), one[0].astype(np.uint8))
+    with pytest.raises(ValueError, match="probabilities"):
+        segment.label_map(np.zeros((2, 3, 3), bool), None)

@@ -228,3 +228,68 @@ def test_a_float_tiff_mostly_outside_0_1_warns_that_it_is_clipped_and_one_inside
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_image(tmp_path / "unit.tif")
+
+
+def test_a_png_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(path)
+    monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "1000")
+    real_load, decoded = Image.Image.load, []
+
+    def counting_load(self, *args, **kwargs):
+        decoded.append(self)
+        return real_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "load", counting_load)
+    for reader in (read_image, read_label):
+        with pytest.raises(InputError) as err:
+            reader(path)
+        text = err.value.one_line()
+        assert path.name in text and "the PNG is 40×50 = 2,000 pixels, over the 1,000-pixel limit" in text
+        assert "GENSEG_MAX_RASTER_PIXELS=2000" in text
+    assert decoded == []  # refused from the header: nothing was decoded
+    monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "2000")
+    assert read_image(path).shape == (40, 50, 1)
+
+
+def test_pillows_own_bomb_limit_gives_way_to_gensegs_without_a_warning(tmp_path, monkeypatch):
+    """genseg's limit replaces Pillow's: over Pillow's it reads (no DecompressionBombWarning, no
+    error), and Pillow's setting is as it was afterwards."""
+    import warnings
+
+    path = tmp_path / "c.png"
+    Image.fromarray(np.repeat(np.repeat(RGB8, 6, axis=0), 6, axis=1)).save(path)  # 36×42 = 1,512 pixels
+    for pillow_limit in (1000, 500):  # Pillow would warn (> 1000), then refuse (> 2 × 500)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillow_limit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # any warning, Pillow's included, fails the test
+            assert read_image(path).shape == (36, 42, 3)
+            assert read_image_size(path) == (36, 42)
+        assert Image.MAX_IMAGE_PIXELS == pillow_limit
+
+
+def test_the_overlay_is_the_same_whatever_the_band_of_rows(tmp_path, monkeypatch):
+    """Colouring in bands of rows bounds memory; outlines crossing a band's edge must not change."""
+    import genseg.data.readers as readers
+
+    rng = np.random.default_rng(3)
+    image = rng.random((23, 17, 3), dtype=np.float32)
+    masks = [rng.random((23, 17)) > 0.6, rng.random((23, 17)).astype(np.float32)]
+    written = []
+    for band_pixels in (1 << 20, 17, 40, 1):  # whole image, 1 row, 2 rows, 1 row (at least one)
+        monkeypatch.setattr(readers, "OVERLAY_BAND_PIXELS", band_pixels)
+        write_overlay_png(tmp_path / f"o{band_pixels}.png", image, masks, ["a", "b"])
+        written.append(np.asarray(Image.open(tmp_path / f"o{band_pixels}.png")))
+    assert all(np.array_equal(written[0], other) for other in written[1:])
+
+
+def test_writing_a_mask_leaves_the_callers_array_as_it_was(tmp_path):
+    labels = (GRAY8 % 5).astype(np.uint8)
+    before = labels.copy()
+    write_png_mask(tmp_path / "m.png", labels)
+    np.testing.assert_array_equal(labels, before)
+    np.testing.assert_array_equal(read_label(tmp_path / "m.png"), before)
+    flags = GRAY8 > 100
+    write_png_mask(tmp_path / "b.png", flags)
+    assert flags.dtype == bool
+    np.testing.assert_array_equal(read_label(tmp_path / "b.png"), flags * 255)
