@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from genseg.errors import ConfigError
 
 MAX_RESOLUTION = 4096  # the largest square training resolution accepted
+MAX_BANDS = 32  # image bands a model may read (model.bands)
 DEFAULT_PROMPTS_PER_IMAGE = 16  # late fusion: prompts per image in a training sample (docs/results.md)
 
 
@@ -211,12 +212,31 @@ class ModelConfig(_Strict):
     """Everything needed to build a fresh pipeline."""
 
     resolution: int = Field(128, ge=16)
+    bands: Literal["auto"] | list[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = Field(
+        "auto",
+        description="the image channels the network reads, by band name: red, green, blue (the three "
+        "colour slots: RGB, grey repeated, or a domain's composite), then further bands a domain keeps "
+        "(e.g. nir, swir16, swir22 of a Landsat scene); a band an image lacks reads 0. auto (the "
+        "default): the colour slots plus every further band the training data has, resolved when "
+        "training starts and saved with the model (docs/how-it-works.md, 'Bands')",
+    )
     text_encoder: TextEncoderConfig = TextEncoderConfig()
     codec: CodecConfig = CodecConfig()
     denoiser: DenoiserConfig = DenoiserConfig()
     image_encoder: ImageEncoderConfig = ImageEncoderConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
     refiner: RefinerConfig = RefinerConfig()
+
+    @property
+    def band_layout(self) -> list[str]:
+        """The bands the network reads; ``auto`` not yet resolved against data builds an RGB model."""
+        return ["red", "green", "blue"] if self.bands == "auto" else list(self.bands)
+
+    @property
+    def reads_extra_bands(self) -> bool:
+        """Whether ``auto`` may add bands: only a space-to-depth codec that does not encode masks
+        as images (joint generation) takes more than three."""
+        return self.codec.kind == "space_to_depth" and not self.codec.mask_as_image
 
     @model_validator(mode="after")
     def _divisible(self) -> ModelConfig:
@@ -238,6 +258,24 @@ class ModelConfig(_Strict):
                 "the late-fusion readout reads the pooled prompt vector, not the text tokens the image "
                 "encoder joins (use image_encoder.kind=none, or denoiser.kind unet, dit or mmdit)"
             )
+        if self.bands != "auto":
+            if self.bands[:3] != ["red", "green", "blue"] or len(set(self.bands)) != len(self.bands):
+                raise ValueError(
+                    f"model.bands {self.bands} must start with red, green, blue (the colour slots) and "
+                    "name each further band once, e.g. [red, green, blue, nir]"
+                )
+            if len(self.bands) > MAX_BANDS:
+                raise ValueError(f"model.bands names {len(self.bands)} bands, more than {MAX_BANDS}")
+            if len(self.bands) > 3 and not self.reads_extra_bands:
+                which = (
+                    "codec.mask_as_image=true: a mask encoded as an image has the image's three channels"
+                    if self.codec.kind == "space_to_depth"
+                    else f"codec.kind={self.codec.kind}: a VAE encodes three channels"
+                )
+                raise ValueError(
+                    f"model.bands with {len(self.bands)} bands cannot train with {which} (use "
+                    "model.bands [red, green, blue], or a space_to_depth codec)"
+                )
         if self.codec.kind == "space_to_depth" and self.resolution % self.codec.factor:
             raise ValueError(
                 f"resolution {self.resolution} is not divisible by codec.factor {self.codec.factor}"

@@ -30,6 +30,7 @@ import genseg.models.heads  # noqa: F401
 import genseg.models.image_encoder  # noqa: F401
 import genseg.models.refiner  # noqa: F401
 from genseg.config import ModelConfig
+from genseg.data.bands import RGB
 from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
 from genseg.errors import InputError, PromptError
 from genseg.model_folder import check_local_reference, check_model_folder
@@ -71,6 +72,7 @@ class GenSegPipeline(DiffusionPipeline):
         formulation: str = "flow",
         image_shortcut: bool = True,
         seg_logit_scale: float = 4.0,
+        bands: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -91,7 +93,14 @@ class GenSegPipeline(DiffusionPipeline):
             formulation=formulation,
             image_shortcut=image_shortcut,
             seg_logit_scale=seg_logit_scale,
+            # the channels the network reads (genseg.data.bands); folders saved before it read RGB
+            bands=list(bands or RGB),
         )
+
+    @property
+    def band_layout(self) -> list[str]:
+        """The image channels the network reads, by name (:mod:`genseg.data.bands`)."""
+        return list(getattr(self.config, "bands", None) or RGB)
 
     # ------------------------------------------------------------------ inputs
     def check_inputs(
@@ -241,7 +250,7 @@ class GenSegPipeline(DiffusionPipeline):
         input_check = self.__dict__.get("_input_check")  # set by genseg.adapters when active
         if input_check is not None:
             input_check(images)
-        tensors = [to_image_tensor(i) for i in images]
+        tensors = [to_image_tensor(i, len(self.band_layout)) for i in images]
         self.check_inputs(tensors, prompts, num_inference_steps, ensemble_size, threshold)
         sizes = {tuple(t.shape[1:]) for t in tensors}
         if len(sizes) > 1:
@@ -261,8 +270,8 @@ class GenSegPipeline(DiffusionPipeline):
         if not self.config.image_shortcut:
             z_images = torch.zeros_like(z_images)  # the ablation: the slot is there, the image is not
         discriminative = self.config.formulation == "discriminative"
-        img_tokens = (
-            self.image_encoder(resized.to(self.image_encoder.dtype))
+        img_tokens = (  # the pretrained image encoder reads the colour slots
+            self.image_encoder(resized[:, :3].to(self.image_encoder.dtype))
             if self.image_encoder is not None
             else None
         )
@@ -386,4 +395,5 @@ def build_pipeline(cfg: ModelConfig, seed: int = 0) -> GenSegPipeline:
         formulation=cfg.objective.formulation,
         image_shortcut=cfg.objective.image_shortcut,
         seg_logit_scale=cfg.objective.seg_logit_scale,
+        bands=cfg.band_layout,
     )

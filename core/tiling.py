@@ -214,13 +214,21 @@ def segment_raster(
 
 
 def pipeline_predictor(
-    pipe, prompts: Sequence[str], steps: int = 1, ensemble: int = 1, seed: int = 0
+    pipe,
+    prompts: Sequence[str],
+    steps: int = 1,
+    ensemble: int = 1,
+    seed: int = 0,
+    arrange: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Predictor:
     """A :data:`Predictor` running a GenSegPipeline on tiles; noise seeded from the tile index,
-    so a tile's prediction does not depend on how the raster was streamed."""
+    so a tile's prediction does not depend on how the raster was streamed. ``arrange`` lays
+    each tile's bands out as the network reads them (genseg.data.bands)."""
     import torch
 
     def predict(tiles: list[np.ndarray], first: int) -> np.ndarray:
+        if arrange is not None:
+            tiles = [arrange(t) for t in tiles]
         out = pipe(
             tiles,
             list(prompts),

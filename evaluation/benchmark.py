@@ -177,8 +177,10 @@ def train_model(
 
 def _train_unless_done(cfg, out: Path, finished: str, folders: list[Path], progress: bool) -> bool:
     """Train into ``out`` unless it holds a finished run of this very config; True if trained."""
-    from genseg.training.trainer import RUN_CONFIG, train
+    from genseg.training.trainer import RUN_CONFIG, resolve_bands, train
 
+    if cfg.model.bands == "auto":  # the record holds the resolved bands: compare with those
+        cfg = resolve_bands(cfg, folders)
     if (out / finished).is_file() and _record_matches(out, RUN_CONFIG, json.loads(cfg.model_dump_json())):
         return False
     _fresh_folder(out)  # an interrupted or different run: start clean

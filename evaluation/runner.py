@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genseg.data.bands import band_options, layout_of, model_input
 from genseg.evaluation.metrics import SegmentationMeter, SegmentationScores
 
 PROMPTINGS = ("semantic", "referring")
@@ -139,10 +140,13 @@ def evaluate_pipeline(
     for item in track(items, description=f"evaluating {split}", disable=not progress):
         if not item.classes:
             continue
+        layout = layout_of(pipe)
         image_sample, label_sample, valid = load_pair(
-            item.image, item.label, item.domain, item.ignore, item.options
+            item.image, item.label, item.domain, item.ignore, band_options(layout, item.options)
         )
         image, label = image_sample.array, label_sample.array
+        if image.ndim == 3:  # the channels the network reads, by name (genseg.data.bands)
+            image = model_input(image, image_sample.meta.get("bands"), layout, item.image)
         names = [name for name, _ in item.classes]
         if image.ndim == 4:  # a volume: every slice is predicted and scored, empty ones included
             from genseg.volumes import segment_volume

@@ -12,6 +12,23 @@ from typing import Any
 
 STRICT = "strict"
 
+MODEL_BANDS = "model_bands"
+"""Set by genseg, not by users, when the model reads bands beyond its three colour slots
+(``model.bands``, :mod:`genseg.data.bands`): a comma list of band names, or ``auto`` for every
+band the file has. A domain with multispectral data keeps those bands after its three-band
+composite and names every channel in ``meta["bands"]``; a domain without them ignores it."""
+
+CORE_KEYS = frozenset({STRICT, MODEL_BANDS})
+"""Option keys every domain accepts because genseg itself sets them."""
+
+
+def band_key(name: str) -> str:
+    """A band name as ``model.bands`` and ``MODEL_BANDS`` spell it: lower case, ``[a-z0-9_]``
+    (a file's description "Near Infrared" becomes ``near_infrared``)."""
+    import re
+
+    return re.sub(r"[^a-z0-9_]+", "_", str(name).strip().lower()).strip("_") or "band"
+
 
 def is_strict(options: Mapping[str, Any]) -> bool:
     """Whether ``--strict`` (or ``-O strict=true``) was given."""
@@ -23,11 +40,11 @@ def check_option_keys(options: Mapping[str, Any], known: Iterable[str], domain: 
     from genseg.errors import ConfigError
 
     known = tuple(known)
-    unknown = sorted(set(options) - set(known) - {STRICT})
+    unknown = sorted(set(options) - set(known) - CORE_KEYS)
     if unknown:
         raise ConfigError(
             f"unknown {domain} option(s) {', '.join(unknown)}",
-            fix=f"options are {', '.join(k for k in known if k != STRICT)} (e.g. {example})",
+            fix=f"options are {', '.join(k for k in known if k not in CORE_KEYS)} (e.g. {example})",
         )
 
 
@@ -41,9 +58,9 @@ def check_domain_options(domain: str, options: Mapping[str, Any], path: Any = No
     known = registry.domain_info(domain).option_keys
     if known is None:
         return
-    unknown = sorted(set(options) - set(known) - {STRICT})
+    unknown = sorted(set(options) - set(known) - CORE_KEYS)
     if unknown:
-        listed = ", ".join(k for k in known if k != STRICT) or "none"
+        listed = ", ".join(k for k in known if k not in CORE_KEYS) or "none"
         raise ConfigError(
             f"unknown {domain} preprocessing option(s) {', '.join(unknown)}; known: {listed}",
             path=path,

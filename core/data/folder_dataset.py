@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from genseg.data.bands import RGB, arrange_bands, band_options
 from genseg.data.io import image_size, load_image, load_label
 from genseg.data.schema import (
     DatasetEntry,
@@ -92,18 +93,6 @@ class VolumeCache:
         return {"size": self.size, "_data": OrderedDict()}
 
 
-def _as_rgb(image: np.ndarray, path: Path) -> np.ndarray:
-    if image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    if image.shape[2] != 3:
-        raise InputError(
-            f"image has {image.shape[2]} channels; the generic dataset takes grayscale or RGB",
-            path=path,
-            fix="select three bands first (a domain plugin does this for multispectral data)",
-        )
-    return image
-
-
 def _norm(name: str) -> str:
     return " ".join(name.lower().split())
 
@@ -111,12 +100,13 @@ def _norm(name: str) -> str:
 class PromptedSegmentationDataset(Dataset):
     """One item per (image, class present in its label) over one or several dataset folders.
 
-    Item: ``image`` float32 3×R×R in [0, 1], ``mask`` float32 1×R×R in {0, 1}, ``prompt``,
-    ``class_name``, ``dataset`` (the spec's name) and ``image_path``. ``transform`` takes
-    and returns albumentations-style ``image``/``mask`` keyword arrays and must resize to
-    R×R; the default is :func:`genseg.data.transforms.build_transform`. Randomness (prompt
-    choice and augmentation) is seeded per item from ``(seed, epoch, index)``, so a run is
-    reproducible whatever the worker count; call :meth:`set_epoch` each epoch.
+    Item: ``image`` float32 B×R×R in [0, 1] (B = ``len(bands)``, :mod:`genseg.data.bands`),
+    ``mask`` float32 1×R×R in {0, 1}, ``prompt``, ``class_name``, ``dataset`` (the spec's name)
+    and ``image_path``. ``transform`` takes and returns albumentations-style ``image``/``mask``
+    keyword arrays and must resize to R×R; the default is
+    :func:`genseg.data.transforms.build_transform`. Randomness (prompt choice and augmentation)
+    is seeded per item from ``(seed, epoch, index)``, so a run is reproducible whatever the
+    worker count; call :meth:`set_epoch` each epoch.
     ``exclude_classes`` (canonical names) are never prompted: an open-vocabulary benchmark
     holds them out of training and tests them as unseen.
 
@@ -138,6 +128,7 @@ class PromptedSegmentationDataset(Dataset):
         sampling: SamplingConfig | None = None,
         volume_cache: int | None = None,
         prompts_per_image: int = 1,
+        bands: Sequence[str] = RGB,
     ) -> None:
         if isinstance(folders, (str, Path)):
             folders = [folders]
@@ -155,10 +146,13 @@ class PromptedSegmentationDataset(Dataset):
         self.prompts_per_image = int(prompts_per_image)
         self.exclude = {_norm(n) for n in exclude_classes}
         self.specs: list[DatasetSpec] = [load_dataset_spec(f) for f in self.folders]
-        self.options: list[dict[str, str]] = [preprocessing_options(s) for s in self.specs]
         from genseg.data.recorded_preprocessing import options_by_domain
 
         self.preprocessing = options_by_domain(self.specs)  # what the trained model records, per domain
+        self.bands = tuple(bands)
+        self.options: list[dict[str, str]] = [
+            band_options(self.bands, preprocessing_options(s)) for s in self.specs
+        ]
         self.sampling = sampling if self.train else None
         if self.sampling is not None and not (self.sampling.class_balanced or self.sampling.absent_fraction):
             self.sampling = None  # the plain epoch: every pair once
@@ -316,9 +310,10 @@ class PromptedSegmentationDataset(Dataset):
             # copies: a transform must never write into the cached volume
             image, label = np.array(volume[entry.slice]), np.array(labels[entry.slice])
             valid = None if valid_volume is None else valid_volume[entry.slice]
+            names = None
         else:
             image_sample = load_image(image_path, spec.domain, self.options[ds])
-            image = image_sample.array
+            image, names = image_sample.array, image_sample.meta.get("bands")
             if image.ndim != 3:
                 raise InputError(
                     f"image has shape {image.shape} but its label {label_path} is a 2D map",
@@ -330,7 +325,7 @@ class PromptedSegmentationDataset(Dataset):
             if image.shape[:2] != label.shape:
                 raise _size_mismatch(image_path, image.shape[:2], label_path, label.shape)
             valid = valid_label_pixels(label_sample, spec.ignore, image_sample.meta.get("valid_mask"))
-        image = _as_rgb(image, image_path)
+        image = arrange_bands(image, names, self.bands, image_path)
         keys = [key] + self._other_keys(spec, key, label, rng)
         masks = [np.isin(label, spec.class_values(k)).astype(np.uint8) for k in keys]
         # validity travels with the masks as a last channel, so it gets the same crop and flip

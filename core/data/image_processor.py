@@ -42,8 +42,12 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
     return h, w
 
 
-def to_image_tensor(image: ImageLike) -> torch.Tensor:
-    """Any supported image → float32 3×H×W in [0, 1] (grey is replicated, alpha dropped)."""
+def to_image_tensor(image: ImageLike, channels: int = 3) -> torch.Tensor:
+    """Any supported image → float32 channels×H×W in [0, 1] (grey is replicated, alpha dropped).
+
+    A model that reads more than three bands (``channels``, :mod:`genseg.data.bands`) takes an
+    image already laid out so (``channels`` channels), or a grey/RGB one whose further bands
+    then read 0."""
     if hasattr(image, "convert") and hasattr(image, "size"):  # PIL
         image = np.asarray(image.convert("RGB"))
     if isinstance(image, np.ndarray):
@@ -64,13 +68,27 @@ def to_image_tensor(image: ImageLike) -> torch.Tensor:
         raise InputError(
             f"unsupported image type {type(image).__name__}", fix="pass a PIL image, array or tensor"
         )
+    if channels > 3 and tensor.ndim == 3 and tensor.shape[0] == channels:
+        return _in_unit_range(tensor)
     if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
-        raise InputError(f"image must have 1, 3 or 4 channels first (C×H×W), got shape {tuple(tensor.shape)}")
-    tensor = tensor[:3]
-    if tensor.isnan().any() or tensor.min() < 0 or tensor.max() > 1:
-        tensor = tensor.nan_to_num().clamp(0, 1)  # copies only when something is out of range
+        wanted = "1, 3 or 4" if channels <= 3 else f"1, 3, 4 or {channels} (the model's bands)"
+        raise InputError(f"image must have {wanted} channels first (C×H×W), got shape {tuple(tensor.shape)}")
+    tensor = _in_unit_range(tensor[:3])
     # grey becomes three channels as a view: a 100-megapixel scan is not copied three times
-    return tensor.expand(3, -1, -1) if tensor.shape[0] == 1 else tensor
+    tensor = tensor.expand(3, -1, -1) if tensor.shape[0] == 1 else tensor
+    if channels > 3:  # bands the image does not have read 0
+        tensor = torch.cat([tensor, tensor.new_zeros(channels - 3, *tensor.shape[1:])])
+    return tensor
+
+
+def _in_unit_range(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` clamped to [0, 1], NaN as 0; copied only when something is out of range.
+    amin/amax reduce a channels-last view without copying it (min/max copy the whole image,
+    1.2 GB at 100 megapixels), and NaN propagates through amax."""
+    lo, hi = tensor.amin(), tensor.amax()
+    if torch.isnan(hi) or lo < 0 or hi > 1:
+        return tensor.nan_to_num().clamp(0, 1)
+    return tensor
 
 
 def resize_image(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:

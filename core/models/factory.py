@@ -18,9 +18,11 @@ def build_text_encoder(cfg: TextEncoderConfig):
     return load_text_encoder(minilm_path() if cfg.kind == "minilm" else cfg.path)
 
 
-def build_codec(cfg: CodecConfig) -> LatentCodec:
+def build_codec(cfg: CodecConfig, image_channels: int = 3) -> LatentCodec:
     if cfg.kind == "space_to_depth":
-        codec = SpaceToDepthCodec(factor=cfg.factor, mask_as_image=cfg.mask_as_image)
+        codec = SpaceToDepthCodec(
+            factor=cfg.factor, image_channels=image_channels, mask_as_image=cfg.mask_as_image
+        )
     elif cfg.kind == "tiny_autoencoder_kl":
         torch.manual_seed(0)
         codec = AutoencoderKLCodec()
@@ -34,7 +36,7 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     text_encoder, tokenizer = build_text_encoder(cfg.text_encoder)
-    codec = build_codec(cfg.codec)
+    codec = build_codec(cfg.codec, len(cfg.band_layout))
     tdim = text_dim(text_encoder)
     latent = cfg.resolution // codec.downsample
     torch.manual_seed(seed)
@@ -58,7 +60,7 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
     if cfg.refiner.kind == "conv":
         from genseg.models.refiner import MaskRefiner
 
-        refiner = MaskRefiner(image_channels=3, channels=cfg.refiner.channels)
+        refiner = MaskRefiner(image_channels=len(cfg.band_layout), channels=cfg.refiner.channels)
     return {
         "refiner": refiner,
         "denoiser": denoiser,

@@ -78,7 +78,10 @@ def _prepare_output(
                 "nothing to resume: no training record", path=record, fix="train without --resume first"
             )
         saved = TrainConfig.model_validate_json(record.read_text())
-        if saved.model != cfg.model and cfg.model != TrainConfig().model:
+        asked = cfg.model
+        if asked.bands == "auto":  # auto was resolved when the run started; compare what it became
+            asked = asked.model_copy(update={"bands": saved.model.bands})
+        if saved.model != asked and cfg.model != TrainConfig().model:
             raise ConfigError(
                 "the model config differs from the run being resumed",
                 path=record,
@@ -232,6 +235,16 @@ def _loader(dataset, cfg: TrainConfig) -> tuple[torch.utils.data.DataLoader, Epo
     return loader, sampler
 
 
+def resolve_bands(cfg: TrainConfig, dataset_paths: list[Path]) -> TrainConfig:
+    """``model.bands: auto`` → the colour slots plus the further bands the training data has
+    (:func:`genseg.data.bands.resolve_auto_layout`); RGB where the model cannot read more."""
+    from genseg.data.bands import RGB, resolve_auto_layout
+
+    model = cfg.model
+    layout = resolve_auto_layout(dataset_paths) if model.reads_extra_bands else list(RGB)
+    return cfg.model_copy(update={"model": model.model_copy(update={"bands": layout})})
+
+
 def _step_generator(seed: int, step: int) -> torch.Generator:
     """Timesteps of step N depend on (seed, N) only, so a resumed run draws the same ones."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
@@ -302,6 +315,7 @@ def _run_training(
             exclude_classes=c.exclude_classes,
             sampling=c.sampling,
             prompts_per_image=c.sampling.prompts_for(c.model.denoiser.kind),
+            bands=c.model.band_layout,
         )
         if c.shots is not None:
             from genseg.adapters.shots import select_shots
@@ -314,6 +328,8 @@ def _run_training(
         from genseg.generation.joint import check_joint_config
 
         check_joint_config(cfg)
+    if not resume and cfg.model.bands == "auto":  # saved resolved, so a resume reads the same bands
+        cfg = resolve_bands(cfg, dataset_paths)
     # a fresh run checks its data before writing anything into the output folder
     dataset = None if resume else make_dataset(cfg)
     state = process_state()  # on CPU where asked or no GPU is there (torchrun on a CPU machine)

@@ -24,7 +24,7 @@ import numpy as np
 
 from genseg.data.readers import warn_float_clipping
 from genseg.errors import InputError
-from genseg.plugins.options import check_option_keys, is_strict
+from genseg.plugins.options import MODEL_BANDS, band_key, check_option_keys, is_strict
 from genseg_remote_sensing.readers import has_no_geotransform
 
 STATS_MAX_PIXELS = 2048 * 2048
@@ -47,7 +47,9 @@ class BandPlan:
     """Which bands the model sees and how their raw values map to [0, 1]."""
 
     names: tuple[str, ...]  # every band of the file, canonical names
-    picks: tuple[int, ...]  # 0-based indices of the three bands shown to the model
+    # 0-based indices of the bands shown to the model: the three of the composite, then the
+    # further bands a model with a wider band layout reads (genseg.data.bands)
+    picks: tuple[int, ...]
     mode: str
     low: tuple[float, ...]
     high: tuple[float, ...]
@@ -57,12 +59,16 @@ class BandPlan:
         return [self.names[i] for i in self.picks]
 
     def apply(self, raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """``raw`` h×w×3 (the picked bands, file values) → float32 h×w×3 in [0, 1]."""
+        """``raw`` h×w×N (the picked bands, file values) → float32 h×w×N in [0, 1]."""
         low = np.asarray(self.low, np.float32)
         span = np.maximum(np.asarray(self.high, np.float32) - low, 1e-12)
         out = np.clip((np.nan_to_num(raw.astype(np.float32)) - low) / span, 0.0, 1.0)
         out[~valid] = 0.0
         return out
+
+    def composite(self) -> BandPlan:
+        """The plan of the three composite bands alone (for pictures)."""
+        return BandPlan(self.names, self.picks[:3], self.mode, self.low[:3], self.high[:3])
 
     def describe(self) -> dict[str, Any]:
         return {"bands": self.bands, "normalise": self.mode, "low": list(self.low), "high": list(self.high)}
@@ -100,7 +106,10 @@ def plan_bands(
     )
     sensor = presets().sensor(options["sensor"]) if options.get("sensor") else None
     names = band_names(descriptions, sensor, path, options.get("bands"))
-    picks = select_bands(names, options.get("composite"), path)
+    picks = select_bands(names, options.get("composite"), path) + model_extra_picks(
+        names, options.get(MODEL_BANDS), path
+    )
+    n = len(picks)
     default = sensor.normalise if sensor else ("dtype" if dtype == "uint8" else "percentile")
     mode = str(options.get("normalise", default)).strip().lower()
     if mode == "reflectance":
@@ -112,14 +121,14 @@ def plan_bands(
             )
         offset = float(options.get("offset", sensor.offset))
         rmax = float(options.get("reflectance_max", sensor.reflectance_max))
-        low = [(0.0 - offset) / sensor.scale] * 3
-        high = [(rmax - offset) / sensor.scale] * 3
+        low = [(0.0 - offset) / sensor.scale] * n
+        high = [(rmax - offset) / sensor.scale] * n
     elif mode == "dtype":
         if np.issubdtype(np.dtype(dtype), np.integer):
             info = np.iinfo(np.dtype(dtype))
-            low, high = [float(max(info.min, 0))] * 3, [float(info.max)] * 3
+            low, high = [float(max(info.min, 0))] * n, [float(info.max)] * n
         else:
-            low, high = [0.0] * 3, [1.0] * 3
+            low, high = [0.0] * n, [1.0] * n
             warn_float_clipping(
                 stats(picks),
                 path,
@@ -130,7 +139,7 @@ def plan_bands(
         lo_q, hi_q = (float(q) for q in str(options.get("percentiles", "2,98")).split(","))
         values = stats(picks)
         if values.size == 0:
-            low, high = [0.0] * 3, [1.0] * 3  # all nodata: nothing will be predicted anyway
+            low, high = [0.0] * n, [1.0] * n  # all nodata: nothing will be predicted anyway
         else:
             low = [float(v) for v in np.percentile(values, lo_q, axis=0)]
             high = [float(v) for v in np.percentile(values, hi_q, axis=0)]
@@ -143,8 +152,21 @@ def plan_bands(
     return BandPlan(tuple(names), tuple(picks), mode, tuple(low), tuple(high))
 
 
+def model_extra_picks(names: list[str], wanted: str | None, path: Path | None = None) -> list[int]:
+    """0-based indices of the bands a model reads after the composite (``MODEL_BANDS``, set by
+    genseg from ``model.bands``): ``auto`` takes every band of the file, a comma list the bands
+    so named; a named band the file lacks is left to genseg (it reads zero there)."""
+    if not wanted:
+        return []
+    if str(wanted).strip().lower() == "auto":
+        return list(range(len(names)))
+    asked = {band_key(w) for w in str(wanted).split(",") if w.strip()}
+    return [i for i, name in enumerate(names) if band_key(name) in asked]
+
+
 def preprocess_remote_sensing(sample, options: Mapping[str, Any]):
-    """A read scene (any reader) → three normalised channels, with ``valid`` and the plan in meta."""
+    """A read scene (any reader) → its three-band composite (then any further bands the model
+    reads, ``MODEL_BANDS``), normalised, with ``valid``, the band names and the plan in meta."""
     if sample.normalised or sample.kind != "image":
         return sample
     array = sample.array

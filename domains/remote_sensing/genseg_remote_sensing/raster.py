@@ -137,8 +137,9 @@ class GeoTiffSource:
 
                 return to_unit_float(np.moveaxis(raw, 0, -1)) * valid[..., None]
             with raster_errors(self.path, "read the image raster"):
-                raw = src.read(self._indexes(self.plan.picks), out_shape=(3, *shape))
-            return self.plan.apply(np.moveaxis(raw, 0, -1), valid)
+                plan = self.plan.composite()  # the picture shows the three-band composite
+                raw = src.read(self._indexes(plan.picks), out_shape=(3, *shape))
+            return plan.apply(np.moveaxis(raw, 0, -1), valid)
 
     def close(self) -> None:
         if self._src is not None:
