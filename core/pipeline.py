@@ -17,6 +17,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +31,9 @@ import genseg.models.heads  # noqa: F401
 import genseg.models.image_encoder  # noqa: F401
 import genseg.models.refiner  # noqa: F401
 from genseg.config import ModelConfig
-from genseg.data.bands import RGB
+from genseg.data.bands import RGB, band_options, model_input
 from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
+from genseg.data.io import load_image
 from genseg.errors import InputError, PromptError
 from genseg.model_folder import check_local_reference, check_model_folder
 from genseg.models.denoisers import predict_velocity
@@ -41,6 +43,9 @@ from genseg.models.late_fusion import LateFusionDenoiser  # also registers it fo
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
 from genseg.objective.discriminative import discriminative_inputs, output_to_logits
 from genseg.objective.flow import one_step_logits, velocity_from_output
+
+OUTPUT_TYPES = ("np", "pt")
+"""What the pipeline returns its masks and probabilities as: numpy arrays or torch tensors."""
 
 
 @dataclass
@@ -227,6 +232,27 @@ class GenSegPipeline(DiffusionPipeline):
             return torch.sigmoid(refined.float())
         return self.codec.decode_mask(latent).float()
 
+    def prepare_images(self, image: Any, domain: str = "generic", options: dict | None = None) -> list:
+        """Paths read through the plugins and laid out in the model's bands; a batched N×C×H×W
+        tensor split into its images; everything else as given."""
+        images = list(image) if isinstance(image, (list, tuple)) else [image]
+        out: list = []
+        for item in images:
+            if isinstance(item, (str, Path)):
+                sample = load_image(item, domain, band_options(self.band_layout, options))
+                if sample.is_volume:
+                    raise InputError(
+                        f"the input is a volume ({'×'.join(map(str, sample.array.shape[:3]))})",
+                        path=item,
+                        fix="segment volumes with genseg.volumes.segment_volume or `genseg segment`",
+                    )
+                out.append(model_input(sample.array, sample.meta.get("bands"), self.band_layout, item))
+            elif isinstance(item, torch.Tensor) and item.ndim == 4:
+                out.extend(item.unbind(0))
+            else:
+                out.append(item)
+        return out
+
     @torch.no_grad()
     def __call__(
         self,
@@ -239,13 +265,23 @@ class GenSegPipeline(DiffusionPipeline):
         batch_size: int = 16,
         output_type: str = "np",
         return_dict: bool = True,
+        domain: str = "generic",
+        options: dict | None = None,
     ) -> GenSegOutput | tuple:
         """Segment every prompt in every image.
 
-        Returns masks of shape N×P×H×W at each input's own size (all inputs must share a
-        size when several are given; pass them one by one otherwise).
+        ``image``: a path (read and preprocessed by the plugin that claims it, for ``domain``
+        with ``-O``-style ``options``), a PIL image, an H×W×C array, a C×H×W or N×C×H×W tensor,
+        or a list of these. Returns masks of shape N×P×H×W at each input's own size (all inputs
+        must share a size when several are given; pass them one by one otherwise), as numpy
+        arrays (``output_type="np"``) or torch tensors (``"pt"``).
         """
-        images = image if isinstance(image, list) else [image]
+        if output_type not in OUTPUT_TYPES:
+            raise InputError(
+                f"unknown output_type {output_type!r}",
+                fix=f"pass one of {', '.join(map(repr, OUTPUT_TYPES))}",
+            )
+        images = self.prepare_images(image, domain, options)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         input_check = self.__dict__.get("_input_check")  # set by genseg.adapters when active
         if input_check is not None:

@@ -318,3 +318,12 @@ def test_library_loading_bars_and_notes_are_off_under_the_cli_unless_asked_for()
         env={**env, "HF_HUB_DISABLE_PROGRESS_BARS": "0"},
     )
     assert (quiet.stdout.strip(), shown.stdout.strip()) == ("False False True", "True True False")
+
+
+def test_version_prints_the_package_version_and_exits_zero():
+    from genseg.version import __version__
+
+    out = subprocess.run(
+        [sys.executable, "-m", "genseg.cli.app", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == f"genseg {__version__}"

@@ -119,3 +119,28 @@ def test_refiner_round_trips_and_changes_the_decoded_mask(tmp_path, make_tiny_co
 def test_refiner_needs_the_segmentation_loss(make_tiny_config):
     with pytest.raises(Exception, match="refiner learns from the segmentation loss"):
         make_tiny_config({"refiner": {"kind": "conv"}, "objective": {"seg_loss": "none"}})
+
+
+def test_the_pipeline_takes_a_path_a_batched_tensor_and_refuses_an_unknown_output_type(tmp_path):
+    import numpy as np
+    import pytest
+    import torch
+
+    from genseg.data.io import load_image
+    from genseg.errors import InputError
+    from genseg.plugins.testing import build_tiny_pipeline, make_fake_image
+
+    pipe = build_tiny_pipeline("late_fusion")
+    path = make_fake_image(tmp_path / "scan.png", size=(24, 20))
+    from_path = pipe(str(path), ["liver"], generator=torch.Generator().manual_seed(0))
+    array = load_image(path).array
+    from_array = pipe(array, ["liver"], generator=torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(from_path.probabilities, from_array.probabilities)
+    assert from_path.masks.shape == (1, 1, 24, 20)
+
+    batch = torch.from_numpy(np.stack([array, array[::-1].copy()])).permute(0, 3, 1, 2)
+    out = pipe(batch, ["liver", "spleen"], output_type="pt")
+    assert isinstance(out.masks, torch.Tensor) and out.masks.shape == (2, 2, 24, 20)
+    for bad in ("pil", "bogus"):
+        with pytest.raises(InputError, match="output_type"):
+            pipe(array, ["liver"], output_type=bad)
