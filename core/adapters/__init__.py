@@ -2,7 +2,9 @@
 
 An adapter folder holds `adapter_model.safetensors` and `genseg_adapter.json` (the card:
 base model and the hash of its weights, domain, vocabulary, input contract, LoRA shape,
-training data and end-of-training scores). `genseg finetune` writes one; `--adapter` on
+training data and end-of-training scores), and, for other tools, `peft/COMPONENT/` (what
+`peft.PeftModel.from_pretrained(pipe.denoiser, FOLDER + "/peft/denoiser")` loads) and a
+`README.md` model card. `genseg finetune` writes one; `--adapter` on
 `segment` and `evaluate` (or `load_pipeline(..., adapters=[...])`) applies them.
 
     from genseg.pipeline import load_pipeline
@@ -30,6 +32,8 @@ _LAZY = {
     "read_adapter": "genseg.adapters.store",
     "resolve_adapter": "genseg.adapters.store",
     "save_adapter": "genseg.adapters.store",
+    "add_peft_folders": "genseg.adapters.store",
+    "PEFT_DIR": "genseg.adapters.peft_export",
     "weights_hash": "genseg.adapters.hashing",
     "AdapterWarning": "genseg.adapters.runtime",
     "adapter_state": "genseg.adapters.runtime",

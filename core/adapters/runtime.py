@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from genseg.adapters.card import CARD_FILE, AdapterManifest
+from genseg.adapters.peft_export import lora_config
 from genseg.adapters.store import COMPONENTS, AdapterFiles, read_adapter, resolve_adapter
 from genseg.errors import AdapterError
 
@@ -204,15 +205,9 @@ def inject_lora(
 ) -> None:
     """Add an (untrained) LoRA adapter `name` on the listed layers of `module`, in place, and a
     trainable copy of each `trained` layer (PEFT `modules_to_save`; the original stays as it is)."""
-    from peft import LoraConfig, inject_adapter_in_model
+    from peft import inject_adapter_in_model
 
-    config = LoraConfig(
-        r=rank,
-        lora_alpha=alpha,
-        target_modules=list(modules),
-        lora_dropout=0.0,
-        modules_to_save=list(trained) or None,
-    )
+    config = lora_config(rank, alpha, modules, trained)
     training = module.training
     with warnings.catch_warnings():
         # several adapters on one model are what we want; PEFT warns about it

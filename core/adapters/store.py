@@ -2,8 +2,11 @@
 
 A folder holds `adapter_model.safetensors` (LoRA tensors named `COMPONENT.MODULE.lora_A.weight`
 and `...lora_B.weight`, plus `COMPONENT.MODULE.weight`/`.bias` for the layers the card lists as
-trained in full; never pickle) and `genseg_adapter.json`. The card is written last,
-so a folder with a card is complete. Every problem is one AdapterError naming the file.
+trained in full; never pickle) and `genseg_adapter.json`. Next to them genseg writes, for other
+tools, `peft/COMPONENT/` (the same tensors as PEFT saves and loads them,
+`genseg.adapters.peft_export`) and `README.md` (a Hugging Face model card). The card is written
+last, so a folder with a card is complete. No file of the folder may be a link out of it. Every
+problem is one AdapterError naming the file.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genseg.adapters.card import WEIGHTS_FILE, AdapterManifest, read_manifest, write_manifest
+from genseg.adapters.peft_export import PEFT_DIR, write_peft_folders
+from genseg.adapters.readme import adapter_readme
 from genseg.errors import AdapterError
+from genseg.file_modes import apply_umask
+from genseg.model_card import README_FILE, write_card
 
 if TYPE_CHECKING:  # listing adapters must not import torch
     import torch
@@ -124,6 +131,7 @@ def read_adapter(folder: str | Path, options: dict | None = None) -> AdapterFile
             path=weights,
             fix="copy the weights file into the adapter folder instead of linking it",
         )
+    check_links_inside(folder)
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -177,26 +185,69 @@ def read_adapter(folder: str | Path, options: dict | None = None) -> AdapterFile
     return AdapterFiles(folder, manifest, tensors, dict(options or {}))
 
 
+def check_links_inside(folder: Path) -> None:
+    """Refuse an adapter folder whose README or PEFT files link out of it: whoever opens the
+    folder with PEFT or the Hub would read a file the adapter never held."""
+    inside = folder.resolve()
+    peft = folder / PEFT_DIR
+    paths = [folder / README_FILE, peft]
+    if peft.is_dir() and not peft.is_symlink():
+        paths += sorted(peft.rglob("*"))  # rglob does not descend into linked folders
+    for path in paths:
+        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            raise AdapterError(
+                f"{path.relative_to(folder)} is a link to {path.resolve()}, outside the adapter folder",
+                path=path,
+                fix="copy the file into the adapter folder instead of linking it, or delete it "
+                "(genseg.adapters.add_peft_folders writes the PEFT files again)",
+            )
+
+
 def save_adapter(
     folder: str | Path, modules: dict[str, torch.nn.Module], adapter_name: str, manifest: AdapterManifest
 ) -> Path:
     """Write the named adapter's tensors of each component (LoRA, and the layers it trains in
-    full) and then its card."""
+    full), their PEFT copies, the README and then its card."""
     from peft import get_peft_model_state_dict
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    for component, module in modules.items():
+        state = get_peft_model_state_dict(module, adapter_name=adapter_name)
+        if state:
+            states[component] = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    if not states:
+        raise AdapterError(f"the model holds no LoRA weights named {adapter_name!r}", path=folder)
+    manifest = manifest.model_copy(update={"weights": WEIGHTS_FILE})
+    write_files(folder, manifest, states)
+    write_manifest(folder, manifest)
+    return folder
+
+
+def write_files(folder: Path, manifest: AdapterManifest, states: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Everything of an adapter folder but its card: weights, PEFT copies, README."""
     from safetensors.torch import save_file
 
     from genseg.data.atomic import atomic_write
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    flat = {}
-    for component, module in modules.items():
-        state = get_peft_model_state_dict(module, adapter_name=adapter_name)
-        for key, value in state.items():
-            flat[f"{component}.{key}"] = value.detach().to("cpu").contiguous().clone()
-    if not flat:
-        raise AdapterError(f"the model holds no LoRA weights named {adapter_name!r}", path=folder)
+    flat = {f"{c}.{key}": value for c, state in states.items() for key, value in state.items()}
     metadata = {"format": "pt", "genseg": "adapter", "name": manifest.name}
-    atomic_write(folder / WEIGHTS_FILE, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
-    write_manifest(folder, manifest.model_copy(update={"weights": WEIGHTS_FILE}))
-    return folder
+
+    def write_weights(tmp: Path) -> None:
+        save_file(flat, str(tmp), metadata=metadata)
+        apply_umask(tmp)  # safetensors writes 0600 whatever the umask
+
+    atomic_write(folder / manifest.weights, write_weights)
+    write_peft_folders(folder, manifest, states)
+    write_card(folder, adapter_readme(manifest, folder))
+
+
+def add_peft_folders(folder: str | Path) -> Path:
+    """Give an adapter folder written before genseg wrote PEFT copies those, and a README unless
+    it has one (its weights and card stay as they are)."""
+    files = read_adapter(folder)
+    write_peft_folders(files.folder, files.manifest, files.tensors)
+    if not (files.folder / README_FILE).exists():
+        write_card(files.folder, adapter_readme(files.manifest, files.folder))
+    return files.folder

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from genseg.errors import AdapterError
+from genseg.file_modes import apply_umask
 
 WEIGHTS = "probe_lora.safetensors"
 CARD = "probe_lora.json"
@@ -154,7 +155,12 @@ def save_probe_lora(pipe, folder: str | Path, layer: int, rank: int, base_model:
     folder = Path(folder)
     state = get_peft_model_state_dict(pipe.denoiser, adapter_name=ADAPTER_NAME)
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+
+    def write_weights(tmp: Path) -> None:
+        save_file(state, str(tmp))
+        apply_umask(tmp)  # safetensors writes 0600 whatever the umask
+
+    atomic_write(folder / WEIGHTS, write_weights)
     card = {"layer": layer, "rank": rank, "targets": list(TARGETS), "base_model": base_model}
     atomic_write(folder / CARD, lambda tmp: tmp.write_text(json.dumps(card, indent=2)))
     return folder

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from genseg.errors import CheckpointError
+from genseg.file_modes import apply_umask
+from genseg.model_card import write_card
 
 CHECKPOINT_DIR = "checkpoints"
 RUN_CONFIG = "genseg_train.json"  # the run's validated TrainConfig, written before the first step
@@ -60,6 +62,7 @@ def save_checkpoint(accelerator, output: Path, step: int, extra: dict[str, Any],
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / "train_state.json").write_text(json.dumps({"step": step, **extra}, indent=2))
+        apply_umask(tmp)  # safetensors writes 0600 whatever the umask
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -69,11 +72,17 @@ def save_checkpoint(accelerator, output: Path, step: int, extra: dict[str, Any],
     return final
 
 
-def export_pipeline(pipeline, output: Path, preprocessing: dict[str, dict[str, str]] | None = None) -> None:
+def export_pipeline(
+    pipeline,
+    output: Path,
+    preprocessing: dict[str, dict[str, str]] | None = None,
+    readme: str | None = None,
+) -> None:
     """`save_pretrained` into `output` without ever showing a half-written model.
 
     ``preprocessing`` (per domain, the options of the training datasets' dataset.json) goes into
-    ``preprocessing.json``, which `genseg segment` applies by default.
+    ``preprocessing.json``, which `genseg segment` applies by default; ``readme`` (a model card,
+    `genseg.training.model_card`) into ``README.md``. Every file gets the umask's mode.
     """
     output.mkdir(parents=True, exist_ok=True)
     staging = output / ".export.tmp"
@@ -84,6 +93,9 @@ def export_pipeline(pipeline, output: Path, preprocessing: dict[str, dict[str, s
         from genseg.data.recorded_preprocessing import write_preprocessing
 
         write_preprocessing(staging, preprocessing)
+    if readme is not None:
+        write_card(staging, readme)
+    apply_umask(staging)  # safetensors writes 0600 whatever the umask
     index = output / "model_index.json"
     if index.exists():
         index.unlink()  # the old model stops looking complete before its parts are replaced

@@ -22,6 +22,7 @@ import torch
 from genseg.config import ModelConfig, TrainConfig
 from genseg.errors import CheckpointError
 from genseg.training.checkpoints import RUN_CONFIG, export_pipeline
+from genseg.training.model_card import model_readme
 from genseg.version import __version__
 
 TEXT_ENCODER = "text_encoder"
@@ -216,7 +217,8 @@ def export_finetune(
     scores = score_at_end(pipe, cfg, list(dataset.folders)) if score_at_end is not None else {}
     pipe.to("cpu")
     if ft.mode == "full":
-        export_pipeline(pipe, output)
+        base = Path(ft.base_model).name or ft.base_model
+        export_pipeline(pipe, output, readme=model_readme(pipe, cfg, dataset, output, base_model=base))
         return scores
     trainable, adapted, _ = parameter_counts(pipe, cfg)
     domain = adapter_domain(dataset, ft.domain)

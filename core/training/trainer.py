@@ -33,6 +33,7 @@ from genseg.training.checkpoints import (
 )
 from genseg.training.distributed import process_state
 from genseg.training.finetune import ScoreAtEnd, export_finetune, prepare_pipeline, save_only_trainable
+from genseg.training.model_card import model_readme
 
 LOSS_LOG = "train_log.jsonl"
 
@@ -515,7 +516,8 @@ def _run_training(
     scores = None
     if accelerator.is_main_process:
         if cfg.finetune is None:
-            export_pipeline(pipe.to("cpu"), output, preprocessing=dataset.preprocessing)
+            readme = model_readme(pipe, cfg, dataset, output)
+            export_pipeline(pipe.to("cpu"), output, preprocessing=dataset.preprocessing, readme=readme)
         else:
             scores = export_finetune(pipe, cfg, output, dataset, seconds, score_at_end)
     elapsed = time.perf_counter() - t0  # with the export, as before
