@@ -17,7 +17,7 @@ from genseg.errors import ConfigError
 
 MAX_RESOLUTION = 4096  # the largest square training resolution accepted
 MAX_BANDS = 32  # image bands a model may read (model.bands)
-DEFAULT_PROMPTS_PER_IMAGE = 16  # late fusion: prompts per image in a training sample (docs/results.md)
+DEFAULT_PROMPTS_PER_IMAGE = 32  # late fusion: prompts per image in a training sample (docs/results.md)
 
 
 class _Strict(BaseModel):

@@ -33,11 +33,11 @@ def test_out_of_range_model_values_are_refused_naming_the_field(tmp_path, model,
 def test_the_defaults_are_unchanged_and_valid():
     model = TrainConfig().model
     denoiser = model.denoiser
-    # late fusion (a U-Net trunk, a text-written readout) at space-to-depth x4, 16 prompts per image
+    # late fusion (a U-Net trunk, a text-written readout) at space-to-depth x4, 32 prompts per image
     # (docs/results.md: chosen on the real CT and Landsat validation splits)
     got = (denoiser.kind, denoiser.block_out_channels, model.codec.factor)
     assert got == ("late_fusion", [32, 64, 128], 4)
-    assert TrainConfig().sampling.prompts_for(denoiser.kind) == 16
+    assert TrainConfig().sampling.prompts_for(denoiser.kind) == 32
     assert TrainConfig().sampling.prompts_for("unet") == 1
     assert model.objective.dice == "per_prompt"  # chosen on the joint CT + Landsat validation splits
     assert (denoiser.num_layers, denoiser.patch_size) == (6, 2)
