@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from genseg.errors import ConfigError
+from genseg.evaluation.benchmark_report import code_state
 from genseg.evaluation.protocol import (
     PROTOCOL_KINDS,
     Budget,
@@ -47,6 +48,7 @@ class BenchmarkPlan:
     datasets: dict[str, Path] = field(default_factory=dict)
     specs: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    code: dict[str, Any] = field(default_factory=dict)  # commit at the start (benchmark_report.code_state)
 
 
 @dataclass
@@ -472,6 +474,8 @@ def run_benchmark(plan: BenchmarkPlan, progress: bool = True, console=None) -> B
     from genseg.evaluation.scoring import score_predictions
 
     say = console.print if console is not None else (lambda *a, **k: None)
+    if not plan.code:  # the code this run imports, not whatever HEAD is when the report is written
+        plan.code = code_state()
     _quiet_libraries()
     timings: dict[str, float] = {}
     rows: list[dict[str, Any]] = []

@@ -27,6 +27,15 @@ def _git(*args: str) -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
+def code_state() -> dict[str, Any]:
+    """The commit and whether tracked files had changes. Read when a run starts: the report is
+    written at its end, and a commit made meanwhile is not the code the run imported."""
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
 def provenance(plan) -> dict[str, Any]:
     """What a reader needs to reproduce the numbers: code, libraries, machine, config, seeds."""
     from importlib import metadata
@@ -53,8 +62,7 @@ def provenance(plan) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[dist] = None
     return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **(getattr(plan, "code", None) or code_state()),
         "versions": versions,
         "machine": {
             "platform": platform.platform(),
