@@ -181,6 +181,19 @@ def test_atomic_write_replaces_a_folder(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["state"]
 
 
+def _record_calls(monkeypatch, owner, name: str) -> list:
+    """The objects ``owner.name`` is called on from now on (the method still runs): a test can
+    then tell that a file was refused before its pixels were decoded."""
+    real, calls = getattr(owner, name), []
+
+    def recording(self, *args, **kwargs):
+        calls.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
 def test_a_tiff_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkeypatch):
     from genseg.errors import ConfigError
 
@@ -189,13 +202,7 @@ def test_a_tiff_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkey
     stack_pages = np.zeros((3, 40, 50), np.uint8)  # 3 pages of 40×50: 6,000 pixels
     tifffile.imwrite(stack, stack_pages, photometric="minisblack", compression="zlib")
     monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "5000")
-    real_asarray, decoded = tifffile.TiffPageSeries.asarray, []
-
-    def counting_asarray(self, *args, **kwargs):
-        decoded.append(self)
-        return real_asarray(self, *args, **kwargs)
-
-    monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", counting_asarray)
+    decoded = _record_calls(monkeypatch, tifffile.TiffPageSeries, "asarray")
     for path, dims in ((flat, "60×100"), (stack, "3×40×50")):
         for reader in (read_image, read_label):
             with pytest.raises(InputError) as err:
@@ -234,13 +241,7 @@ def test_a_png_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeyp
     path = tmp_path / "big.png"
     Image.fromarray(np.zeros((40, 50), np.uint8)).save(path)
     monkeypatch.setenv("GENSEG_MAX_RASTER_PIXELS", "1000")
-    real_load, decoded = Image.Image.load, []
-
-    def counting_load(self, *args, **kwargs):
-        decoded.append(self)
-        return real_load(self, *args, **kwargs)
-
-    monkeypatch.setattr(Image.Image, "load", counting_load)
+    decoded = _record_calls(monkeypatch, Image.Image, "load")
     for reader in (read_image, read_label):
         with pytest.raises(InputError) as err:
             reader(path)
