@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genseg.data.bands import arrange_bands, layout_of, model_input
+from genseg.data.bands import layout_of, model_input
 from genseg.errors import InputError
 from genseg.tiling import ArraySink, ArraySource, pipeline_predictor, segment_raster
 
@@ -87,15 +87,13 @@ def segment_tiled(
     from genseg.plugins.registry import open_stream, write
 
     prompts = list(prompts)
-    layout = layout_of(pipe)
     if source is None:
-        image = model_input(np.asarray(sample.array, np.float32), sample.meta.get("bands"), layout, src)
-        source = ArraySource(image, sample.meta.get("valid_mask"))
+        source = ArraySource(np.asarray(sample.array, np.float32), sample.meta.get("valid_mask"))
         reference = sample
-        names = None  # arranged already
     else:
         reference = source.reference
-        names = reference.meta.get("bands")
+    # each tile laid out as the network reads it (a view of its first three channels for an RGB model)
+    names, layout = reference.meta.get("bands"), layout_of(pipe)
     height, width = source.height, source.width
     overlap = tile // 4 if overlap is None else overlap
     mask_path = outputs["mask"]
@@ -120,7 +118,9 @@ def segment_tiled(
         nodata = 0 if on_value == 255 else 255  # PNG has no nodata: such pixels are background
     try:
         report = segment_raster(
-            pipeline_predictor(pipe, prompts, steps, ensemble, seed, arrange=_arranger(names, layout, src)),
+            pipeline_predictor(
+                pipe, prompts, steps, ensemble, seed, arrange=lambda t: model_input(t, names, layout, src)
+            ),
             source,
             tee,
             len(prompts),
@@ -152,14 +152,6 @@ def segment_tiled(
         [mask_path] + [p for p in written if p is not None and Path(p) != mask_path] + [outputs["overlay"]]
     )
     return paths, coverage, report
-
-
-def _arranger(names, layout: Sequence[str], src: Path):
-    """Streamed tiles (the domain's composite, then its further bands, named in ``names``) laid
-    out as the network reads them; None where the tiles already are."""
-    if names is None or len(layout) <= 3:
-        return None
-    return lambda tile: arrange_bands(tile, names, layout, src)
 
 
 def _abort(sinks: list) -> None:

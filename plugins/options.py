@@ -7,6 +7,7 @@ under it (a GeoTIFF without CRS, an assumed band order) without a flag of its ow
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,8 +26,6 @@ CORE_KEYS = frozenset({STRICT, MODEL_BANDS})
 def band_key(name: str) -> str:
     """A band name as ``model.bands`` and ``MODEL_BANDS`` spell it: lower case, ``[a-z0-9_]``
     (a file's description "Near Infrared" becomes ``near_infrared``)."""
-    import re
-
     return re.sub(r"[^a-z0-9_]+", "_", str(name).strip().lower()).strip("_") or "band"
 
 

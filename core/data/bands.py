@@ -55,9 +55,7 @@ def band_options(layout: Sequence[str] | str, options: Mapping[str, Any] | None)
 def sample_extra_bands(meta: Mapping[str, Any], channels: int) -> list[str]:
     """Names of the channels after the first three (the composite), as the domain recorded them."""
     names = list(meta.get("bands") or [])
-    if channels <= len(RGB):
-        return []
-    if len(names) != channels:
+    if channels <= len(RGB) or len(names) != channels:  # no further bands, or names that do not fit
         return []
     return [band_key(n) for n in names[len(RGB) :]]
 

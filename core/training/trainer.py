@@ -23,6 +23,7 @@ import torch
 
 from genseg.config import TrainConfig
 from genseg.data.atomic import check_writable
+from genseg.data.bands import RGB, resolve_auto_layout
 from genseg.errors import CheckpointError, ConfigError, GenSegError
 from genseg.training.checkpoints import (
     CHECKPOINT_DIR,
@@ -239,8 +240,6 @@ def _loader(dataset, cfg: TrainConfig) -> tuple[torch.utils.data.DataLoader, Epo
 def resolve_bands(cfg: TrainConfig, dataset_paths: list[Path]) -> TrainConfig:
     """``model.bands: auto`` → the colour slots plus the further bands the training data has
     (:func:`genseg.data.bands.resolve_auto_layout`); RGB where the model cannot read more."""
-    from genseg.data.bands import RGB, resolve_auto_layout
-
     model = cfg.model
     layout = resolve_auto_layout(dataset_paths) if model.reads_extra_bands else list(RGB)
     return cfg.model_copy(update={"model": model.model_copy(update={"bands": layout})})
