@@ -39,11 +39,14 @@ if TYPE_CHECKING:  # annotations only: keep plugin loading free of heavy imports
     )
 
 PROJECT = "genseg"
-GENSEG_HOOKSPEC_VERSION = "1.3.0"
+GENSEG_HOOKSPEC_VERSION = "1.4.0"
 """1.1: optional fields, compatible with 1.0 plugins: ``DomainInfo.tiling``,
 ``ReaderSpec.claims`` / ``open_windowed``, ``WriterSpec.kind`` / ``stream`` (vector and streamed writers).
 1.2: the first-result hook ``genseg_refine_query`` (free-form request → vocabulary phrases).
-1.3: the optional field ``DomainInfo.option_keys`` (preprocessing options checked at dataset load)."""
+1.3: the optional field ``DomainInfo.option_keys`` (preprocessing options checked at dataset load).
+1.4: mask and vector writers may accept a ``classes`` keyword (what each label value means:
+name, vocabulary term, codes, colour); the optional field ``DomainInfo.flips`` (which flips
+training may apply without changing what a class name means)."""
 HOOKSPEC_ATTRIBUTE = "GENSEG_HOOKSPEC"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
