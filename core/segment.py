@@ -14,6 +14,7 @@ import numpy as np
 
 from genseg.data.atomic import check_writable
 from genseg.data.bands import band_options, layout_of, model_input
+from genseg.data.classes import class_infos, label_values
 from genseg.errors import InputError
 
 
@@ -344,6 +345,8 @@ def segment_files(
     from rich.progress import track
 
     kwargs = dict(steps=steps, ensemble=ensemble, threshold=threshold, seed=seed)
+    # what each label value means, for writers that can name their classes (hookspec 1.4)
+    kwargs.update(classes=class_infos(prompts, domain), model=model_name(pipe))
     for src in track(inputs, description="segmenting", disable=not progress or len(inputs) < 2):
         sample = samples.get(src)
         big = sample is not None and not sample.is_volume and max(sample.spatial_shape) > tile > 0
@@ -371,6 +374,14 @@ def segment_files(
     return results
 
 
+def model_name(pipe) -> str | None:
+    """The name of the model folder ``pipe`` was loaded from, when it knows it."""
+    source = getattr(pipe, "name_or_path", None)  # diffusers records the folder it loaded
+    if not isinstance(source, str):
+        return None
+    return Path(source.rstrip("/")).name or None
+
+
 def _segment_tiles(
     pipe, src, source, sample, prompts, plan, vector, tile, overlap, batch_size, progress, **kwargs
 ):
@@ -395,7 +406,20 @@ def _segment_tiles(
     return SegmentedFile(Path(src), written, coverage)
 
 
-def _segment_one(pipe, sample, prompts, plan, batch_size, steps, ensemble, threshold, seed, progress):
+def _segment_one(
+    pipe,
+    sample,
+    prompts,
+    plan,
+    batch_size,
+    steps,
+    ensemble,
+    threshold,
+    seed,
+    progress,
+    classes=None,
+    model=None,
+):
     import torch
 
     from genseg.data.readers import write_overlay_png, write_png_mask
@@ -407,7 +431,8 @@ def _segment_one(pipe, sample, prompts, plan, batch_size, steps, ensemble, thres
             pipe, sample.array, prompts, batch_size, steps, ensemble, threshold, seed, progress=progress
         )
         masks, probs, unc = seg.masks, seg.probabilities, seg.uncertainty
-        write(plan["mask"], label_map(masks, probs, on_value=1), reference=sample)
+        named = {"classes": label_values(classes, 1) if classes else None, "model": model}
+        write(plan["mask"], label_map(masks, probs, on_value=1), reference=sample, **named)
         picks = montage_slices(masks)
         image = np.concatenate([sample.array[z] for z in picks], axis=1)
         shown = [np.concatenate([m[z] for z in picks], axis=1) for m in masks]
@@ -428,7 +453,8 @@ def _segment_one(pipe, sample, prompts, plan, batch_size, steps, ensemble, thres
         on_value = 255 if plan["mask"].suffix.lower() == ".png" else 1  # 255 keeps a PNG viewable
         labels = label_map(masks, out.probabilities[0] if len(prompts) > 1 else None, on_value)
         del out  # the full-size probabilities (400 MB for 100 megapixels) are not needed any more
-        write(plan["mask"], labels, reference=sample)
+        named = {"classes": label_values(classes, on_value) if classes else None, "model": model}
+        write(plan["mask"], labels, reference=sample, **named)
         del labels
         write_overlay_png(plan["overlay"], sample.array, list(masks), prompts)
     written = [plan["mask"], plan["overlay"]]

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genseg.data.bands import layout_of, model_input
+from genseg.data.classes import label_values
 from genseg.errors import InputError
 from genseg.tiling import ArraySink, ArraySource, pipeline_predictor, segment_raster
+
+if TYPE_CHECKING:
+    from genseg.plugins.schemas import ClassInfo
 
 THUMBNAIL = 1024
 """Longest side of the overlay written for a tiled scene."""
@@ -78,8 +83,12 @@ def segment_tiled(
     seed: int = 0,
     batch_size: int = 8,
     progress: bool = True,
+    classes: Sequence[ClassInfo] | None = None,
+    model: str | None = None,
 ):
     """Segment one raster tile by tile; ``source`` (windowed) or ``sample`` (in memory).
+    ``classes`` and ``model`` go to the writers that accept them (values 1, 2, ...; a single
+    prompt's record takes the mask's "on" value).
 
     Returns (written paths, coverage per prompt, the tiling report).
     """
@@ -98,7 +107,8 @@ def segment_tiled(
     overlap = tile // 4 if overlap is None else overlap
     mask_path = outputs["mask"]
     on_value = 255 if mask_path.suffix.lower() == ".png" else 1
-    streamed = open_stream(mask_path, reference, prompts)
+    named = {"classes": label_values(classes, on_value) if classes else None, "model": model}
+    streamed = open_stream(mask_path, reference, prompts, **named)
     sinks = [streamed] if streamed is not None else []
     collected = None
     if streamed is None:
@@ -106,7 +116,10 @@ def segment_tiled(
         sinks.append(collected)
     if vector is not None:
         try:
-            sinks.append(open_stream(vector, reference, prompts, kind="vector"))
+            vector_classes = label_values(classes, 1) if classes else None  # polygons of 1-based classes
+            sinks.append(
+                open_stream(vector, reference, prompts, kind="vector", classes=vector_classes, model=model)
+            )
         except BaseException:  # e.g. a raster polygons cannot be placed from: leave no partial mask
             _abort(sinks)
             raise
@@ -133,7 +146,7 @@ def segment_tiled(
             progress=progress,
         )
         if collected is not None:
-            write(mask_path, collected.labels, reference=reference)
+            write(mask_path, collected.labels, reference=reference, **named)
         written = [s.close() for s in sinks if s is not collected]
     except BaseException:
         _abort(sinks)

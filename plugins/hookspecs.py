@@ -45,8 +45,9 @@ GENSEG_HOOKSPEC_VERSION = "1.4.0"
 1.2: the first-result hook ``genseg_refine_query`` (free-form request → vocabulary phrases).
 1.3: the optional field ``DomainInfo.option_keys`` (preprocessing options checked at dataset load).
 1.4: mask and vector writers may accept a ``classes`` keyword (what each label value means:
-name, vocabulary term, codes, colour); the optional field ``DomainInfo.flips`` (which flips
-training may apply without changing what a class name means)."""
+name, vocabulary term, codes, colour) and a ``model`` keyword (the predicting model's name);
+the optional field ``DomainInfo.flips`` (which flips training may apply without changing what
+a class name means)."""
 HOOKSPEC_ATTRIBUTE = "GENSEG_HOOKSPEC"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -75,7 +76,12 @@ def genseg_register_readers() -> list[ReaderSpec | dict[str, Any]]:
 
 @hookspec
 def genseg_register_writers() -> list[WriterSpec | dict[str, Any]]:
-    """Mask writers, each claiming output patterns and format names."""
+    """Mask writers, each claiming output patterns and format names.
+
+    A writer's ``write`` (and a streamed writer's ``open``) may accept the keywords
+    ``classes`` (a list of :class:`~genseg.plugins.schemas.ClassInfo`: per label value the
+    prompt, vocabulary term, codes and overlay colour) and ``model`` (the predicting model's
+    name), since 1.4; genseg passes them only to functions that name them."""
 
 
 @hookspec(firstresult=True)

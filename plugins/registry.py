@@ -9,7 +9,7 @@ package would add more (from ``known_providers.json``).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatch
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +29,7 @@ from genseg.plugins.manager import (
 )
 from genseg.plugins.schemas import (
     AdapterCard,
+    ClassInfo,
     DatasetRegistration,
     DomainInfo,
     MetricSpec,
@@ -310,12 +311,18 @@ def write(
     reference: Sample | None = None,
     fmt: str | None = None,
     plugins: LoadedPlugins | None = None,
+    classes: Sequence[ClassInfo | Mapping[str, Any]] | None = None,
+    model: str | None = None,
 ) -> Path:
     """Write a mask or label map with the writer that handles ``path`` / ``fmt``.
 
     The writer is given a temporary sibling of ``path`` (same format ending) and the file is
     renamed to ``path`` only when it returns: a writer that fails half-way leaves nothing
     under the final name. Its warnings and errors name ``path``, not the temporary file.
+    ``classes`` (what each label value means) and ``model`` (the name of the model that
+    predicted the mask) reach writers whose ``write`` accepts those keywords (hookspec 1.4);
+    an older writer is called without them and genseg warns once that its files carry no
+    class names.
     """
     from genseg.data.atomic import atomic_write
 
@@ -327,9 +334,10 @@ def write(
             fix="report this to the plugin that registered it",
         )
     path, writer = Path(path), resolve_target(spec.write)
+    extra = _writer_keywords(writer, f"{spec.name} (plugin {plugin})", classes, model)
 
     def run(tmp: Path) -> None:
-        _call_writer(writer, tmp, path, mask, reference)
+        _call_writer(writer, tmp, path, mask, reference, **extra)
         if not (tmp.exists() or tmp.is_symlink()):
             raise InputError(
                 f"writer {spec.name!r} (plugin {plugin}) wrote no file at the path it was given",
@@ -340,8 +348,52 @@ def write(
     return atomic_write(path, run)
 
 
-def _call_writer(writer, tmp: Path, final: Path, mask, reference) -> None:
-    """``writer(tmp, mask, reference)``, with ``tmp`` replaced by ``final`` in what it reports."""
+_WARNED_NO_CLASSES: set[str] = set()
+
+
+def _accepts(function: Any, name: str) -> bool:
+    """Whether ``function`` takes the keyword ``name`` (or any keyword)."""
+    import inspect
+
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: call it as before
+        return False
+    return any(
+        (p.name == name and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or p.kind == p.VAR_KEYWORD
+        for p in params
+    )
+
+
+def _writer_keywords(
+    function: Any,
+    who: str,
+    classes: Sequence[ClassInfo | Mapping[str, Any]] | None,
+    model: str | None,
+) -> dict[str, Any]:
+    """The optional keywords (hookspec 1.4) ``function`` accepts, ``classes`` validated; one
+    warning per writer and process when it cannot take the class names."""
+    import warnings
+
+    extra: dict[str, Any] = {}
+    if classes is not None:
+        if _accepts(function, "classes"):
+            extra["classes"] = [validate_as(ClassInfo, c, "classes given to registry.write") for c in classes]
+        elif who not in _WARNED_NO_CLASSES:
+            _WARNED_NO_CLASSES.add(who)
+            warnings.warn(
+                f"writer {who} does not accept `classes` (hookspec 1.4): its files carry no class names "
+                "or colours; upgrade the plugin",
+                UserWarning,
+                stacklevel=3,
+            )
+    if model is not None and _accepts(function, "model"):
+        extra["model"] = model
+    return extra
+
+
+def _call_writer(writer, tmp: Path, final: Path, mask, reference, **extra: Any) -> None:
+    """``writer(tmp, mask, reference, **extra)``, with ``tmp`` replaced by ``final`` in what it reports."""
     import warnings
 
     def named(text: str) -> str:
@@ -350,7 +402,7 @@ def _call_writer(writer, tmp: Path, final: Path, mask, reference) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            writer(tmp, mask, reference)
+            writer(tmp, mask, reference, **extra)
         except GenSegError as exc:
             exc.message = named(exc.message)
             exc.path = named(exc.path) if exc.path else exc.path
@@ -366,13 +418,18 @@ def open_stream(
     prompts: list[str],
     kind: str = "mask",
     plugins: LoadedPlugins | None = None,
+    classes: Sequence[ClassInfo | Mapping[str, Any]] | None = None,
+    model: str | None = None,
 ):
     """A sink taking finished rows (``write_rows``, ``close``, ``abort``) from the writer of
-    ``kind`` that claims ``path``; None when that writer cannot stream (masks only)."""
-    _, spec = find_writer(path, None, plugins, kind=kind)
+    ``kind`` that claims ``path``; None when that writer cannot stream (masks only).
+    ``classes`` and ``model`` reach an ``open`` that accepts them, as in :func:`write`."""
+    plugin, spec = find_writer(path, None, plugins, kind=kind)
     if spec.stream is None:
         return None
-    return resolve_target(spec.stream)(Path(path), reference, list(prompts))
+    opener = resolve_target(spec.stream)
+    extra = _writer_keywords(opener, f"{spec.name} (plugin {plugin})", classes, model)
+    return opener(Path(path), reference, list(prompts), **extra)
 
 
 def domain_info(domain: str, plugins: LoadedPlugins | None = None) -> DomainInfo:

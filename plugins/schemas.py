@@ -168,6 +168,13 @@ class WriterSpec(_Strict):
     a temporary sibling of the output (same format ending), renamed to the output name only
     when ``write`` returns, so a writer failing half-way leaves no file under that name.
 
+    Since hookspec 1.4 ``write`` (and ``open`` below) may also accept the keywords
+    ``classes: list[ClassInfo]`` (what each label value means: prompt, vocabulary term,
+    synonyms, codes, colour; one record per prompt, background 0 has none) and ``model: str |
+    None`` (the name of the model that predicted the mask). genseg passes each only to a
+    function whose signature names it (or takes ``**kwargs``); a writer without ``classes``
+    keeps working and genseg warns once that its files carry no class names.
+
     ``stream`` (mask or ``vector`` writers) names ``open(path, reference, prompts) -> sink``
     whose ``write_rows(row, labels, probabilities)`` takes finished rows in order, ``close()``
     commits the file and ``abort()`` removes what was written: outputs of rasters too large
@@ -190,6 +197,40 @@ class WriterSpec(_Strict):
         if self.kind == "vector" and self.stream is None:
             raise ValueError("a vector writer needs `stream`")
         return self
+
+
+class ClassInfo(_Strict):
+    """What one label value of a written mask means: handed to mask and vector writers as
+    ``classes`` (hookspec 1.4), so that the file can name its classes for the tools that open
+    it (DICOM-SEG segment labels and codes, NIfTI colour tables, raster colour maps).
+
+    genseg builds one per prompt, in prompt order: ``value`` is the label value written for
+    it (1, 2, ... for several prompts; the single prompt's "on" value otherwise, e.g. 255 in a
+    PNG); 0 is background and has no record. ``name`` is the vocabulary term the prompt
+    resolved to (its canonical name), or the prompt itself when it is no term, in which case
+    ``synonyms`` and ``codes`` are empty and ``vocabulary`` is "". ``colour`` is the colour of
+    the class in genseg's overlay legend, so every output shows a class in one colour.
+    """
+
+    value: int = Field(ge=0, description="the label value in the mask")
+    prompt: str = Field(min_length=1, description="the prompt text as the user gave it")
+    name: str = Field(min_length=1, description="the vocabulary term's name, else the prompt")
+    synonyms: list[str] = []
+    codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="ontology -> code, as in the vocabulary, e.g. {'SNOMED CT': '10200004'}",
+    )
+    colour: tuple[int, int, int] = Field(description="display colour, RGB 0-255")
+    vocabulary: str = Field(
+        "", description="the vocabulary the term comes from; '' when the prompt is no term"
+    )
+
+    @field_validator("colour")
+    @classmethod
+    def _rgb(cls, colour: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(not 0 <= c <= 255 for c in colour):
+            raise ValueError(f"colour {colour} must be three integers in 0..255")
+        return colour
 
 
 class AdapterCard(_Strict):
