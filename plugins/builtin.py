@@ -25,6 +25,9 @@ def genseg_register_domains():
             "name": "generic",
             "description": "any image: a dataset.json folder of PNG/JPEG/TIFF files",
             "option_keys": [],
+            # photographs mean the same mirrored left-right (not upside down); a dataset whose
+            # classes name a side is not mirrored (genseg.data.transforms.allowed_flips)
+            "flips": ["horizontal"],
         }
     ]
 

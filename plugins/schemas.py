@@ -58,6 +58,12 @@ class DomainInfo(_Strict):
         description="the preprocessing options (-O KEY=VALUE, dataset.json 'preprocessing') the domain "
         "understands; genseg refuses others when a dataset is loaded. None: not declared, not checked",
     )
+    flips: list[Literal["horizontal", "vertical"]] = Field(
+        default_factory=list,
+        description="the flips training may apply to the domain's images without changing what a class "
+        "name means ('horizontal': left-right mirror, 'vertical': up-down). Not declared: none, since a "
+        "mirror turns a left kidney into a right one",
+    )
 
 
 class DatasetCard(_Strict):

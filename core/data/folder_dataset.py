@@ -332,9 +332,12 @@ class PromptedSegmentationDataset(Dataset):
         layers = masks if valid is None else [*masks, valid.astype(np.uint8)]
         stacked = layers[0] if len(layers) == 1 else np.stack(layers, axis=-1)
 
-        if hasattr(self.transform, "set_random_seed"):
-            self.transform.set_random_seed(int(rng.integers(2**31 - 1)))
-        out = self.transform(image=image, mask=stacked)
+        transform = self.transform  # flipped only as the item's domain and class names allow
+        if hasattr(transform, "for_domain"):
+            transform = transform.for_domain(spec.domain, [c.name for c in spec.classes.values()])
+        if hasattr(transform, "set_random_seed"):
+            transform.set_random_seed(int(rng.integers(2**31 - 1)))
+        out = transform(image=image, mask=stacked)
         image, mask = out["image"], np.asarray(out["mask"])
         mask = mask[..., None] if mask.ndim == 2 else mask
         valid = np.ones(mask.shape[:2], np.float32) if valid is None else mask[..., -1].astype(np.float32)

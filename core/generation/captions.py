@@ -17,6 +17,7 @@ import torch
 from genseg.data.image_processor import ImageProcessor
 from genseg.data.io import load_image, load_label
 from genseg.data.schema import DatasetSpec, load_dataset_spec, normalise_split, resolve_path
+from genseg.data.transforms import allowed_flips
 from genseg.errors import DatasetError, InputError
 
 
@@ -47,8 +48,9 @@ def caption_for_label(label: np.ndarray, spec: DatasetSpec, exclude: Sequence[st
 class ImageCaptionDataset(torch.utils.data.Dataset):
     """One item per labelled image of a split: ``image`` float32 3×R×R in [0, 1] and ``caption``.
 
-    Training items are flipped left–right at random, seeded from ``(seed, index, draw)`` so a
-    run is reproducible; an image whose label holds no class is skipped (no caption to give).
+    Training items are flipped left–right at random where their domain allows it and the
+    caption names no side, seeded from ``(seed, index, draw)`` so a run is reproducible; an
+    image whose label holds no class is skipped (no caption to give).
     """
 
     def __init__(
@@ -95,7 +97,7 @@ class ImageCaptionDataset(torch.utils.data.Dataset):
                 fix="train joint generation on 2D RGB or greyscale datasets",
             )
         image = ImageProcessor(self.resolution).preprocess(array)[0]
-        if flip:
+        if flip and "horizontal" in allowed_flips(domain, [caption]):  # as the domain and caption allow
             image = image.flip(-1)
         return {"image": image, "caption": caption}
 

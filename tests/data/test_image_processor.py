@@ -101,9 +101,9 @@ def test_probabilities_and_images_resize_as_documented():
 
 
 def test_the_flip_is_set_in_one_place():
-    from genseg.data.transforms import HORIZONTAL_FLIP_P, build_transform
+    from genseg.data.transforms import FLIP_P, HORIZONTAL_FLIP_P, build_transform
 
     names = lambda t: [type(s).__name__ for s in t.augment.transforms]  # noqa: E731
-    assert HORIZONTAL_FLIP_P == 0.5
-    assert "HorizontalFlip" in names(build_transform(32, train=True))
-    assert "HorizontalFlip" not in names(build_transform(32, train=True, horizontal_flip=0.0))
+    assert FLIP_P == HORIZONTAL_FLIP_P == 0.5
+    assert "HorizontalFlip" in names(build_transform(32, train=True).for_domain("generic"))
+    assert "HorizontalFlip" not in names(build_transform(32, train=True, flip_p=0.0).for_domain("generic"))

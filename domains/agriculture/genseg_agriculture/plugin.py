@@ -26,6 +26,8 @@ def genseg_register_domains():
             "name": DOMAIN,
             "description": "agriculture: field-robot, drone and leaf images (RGB, RGB-NIR)",
             "option_keys": list(OPTION_KEYS),
+            # rows, plots and leaves seen from above or the side mean the same mirrored
+            "flips": ["horizontal", "vertical"],
         }
     ]
 

@@ -31,6 +31,8 @@ def genseg_register_domains():
             "name": DOMAIN,
             "description": "medical imaging (CT, MR, endoscopy, dermoscopy)",
             "option_keys": list(OPTION_KEYS),
+            # none: a mirror swaps left and right organs, and anatomy has an up and a down
+            "flips": [],
         }
     ]
 

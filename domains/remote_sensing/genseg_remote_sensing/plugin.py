@@ -33,6 +33,7 @@ def genseg_register_domains():
             "description": "remote sensing (GeoTIFF scenes, multispectral bands)",
             "tiling": True,
             "option_keys": list(OPTION_KEYS),
+            "flips": ["horizontal", "vertical"],  # a scene seen from above has no handedness
         }
     ]
 
