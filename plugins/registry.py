@@ -322,8 +322,11 @@ def write(
     ``classes`` (what each label value means) and ``model`` (the name of the model that
     predicted the mask) reach writers whose ``write`` accepts those keywords (hookspec 1.4);
     an older writer is called without them and genseg warns once that its files carry no
-    class names.
+    class names. Sidecars the writer put at :func:`sidecar_path` of its temporary path are
+    renamed beside ``path`` once the output is in place, and removed if it fails.
     """
+    import os
+
     from genseg.data.atomic import atomic_write
 
     plugin, spec = find_writer(path, fmt, plugins)
@@ -336,7 +339,10 @@ def write(
     path, writer = Path(path), resolve_target(spec.write)
     extra = _writer_keywords(writer, f"{spec.name} (plugin {plugin})", classes, model)
 
+    given: list[Path] = []
+
     def run(tmp: Path) -> None:
+        given.append(tmp)
         _call_writer(writer, tmp, path, mask, reference, **extra)
         if not (tmp.exists() or tmp.is_symlink()):
             raise InputError(
@@ -345,7 +351,39 @@ def write(
                 fix="report this to the plugin that registered it",
             )
 
-    return atomic_write(path, run)
+    try:
+        atomic_write(path, run)
+    except BaseException:
+        for side in _sidecars(given):
+            side.unlink(missing_ok=True)
+        raise
+    head = len(sidecar_path(given[0], "").name) if given else 0
+    for side in _sidecars(given):
+        os.replace(side, sidecar_path(path, side.name[head:]))
+    return path
+
+
+def sidecar_path(path: Path, ending: str) -> Path:
+    """``path`` with its format ending replaced by ``ending`` (``m.nii.gz``, ``".ctbl"`` →
+    ``m.ctbl``): where a writer puts a file that accompanies its output. On the temporary
+    path a writer is given, such a sidecar is renamed beside the output after the output
+    itself (and removed when the write fails); on a final path it is that output's sidecar."""
+    from genseg.data.atomic import format_suffix
+
+    path = Path(path)
+    suffix = format_suffix(path)
+    head = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    return path.with_name(head + ending)
+
+
+def _sidecars(given: list[Path]) -> list[Path]:
+    """The sidecars a writer put beside the temporary path it was given (if any)."""
+    import glob
+
+    if not given or not given[0].parent.is_dir():
+        return []
+    tmp = given[0]
+    return sorted(p for p in tmp.parent.glob(glob.escape(sidecar_path(tmp, "").name) + ".*") if p != tmp)
 
 
 _WARNED_NO_CLASSES: set[str] = set()
@@ -531,6 +569,7 @@ __all__ = [
     "read",
     "readers",
     "register_commands",
+    "sidecar_path",
     "vocabularies",
     "vocabulary",
     "write",

@@ -32,6 +32,14 @@ def write_old(path: Path, mask, reference=None) -> Path:
     return path
 
 
+def write_with_table(path: Path, mask, reference=None) -> Path:
+    np.save(path, mask, allow_pickle=False)
+    registry.sidecar_path(path, ".table.txt").write_text("1 disc")
+    if mask.sum() < 0:
+        raise ValueError("refused after the sidecar")
+    return path
+
+
 class Sink:
     def __init__(self, path, reference, prompts, classes=None):
         GIVEN.append({"prompts": prompts, "classes": classes})
@@ -49,9 +57,20 @@ class Sink:
 @hookimpl
 def genseg_register_writers():
     return [
-        {"name": "named", "patterns": ["*.named.npy"], "formats": ["named"], "write": f"{__name__}:write_named"},
+        {
+            "name": "named",
+            "patterns": ["*.named.npy"],
+            "formats": ["named"],
+            "write": f"{__name__}:write_named",
+        },
         {"name": "old", "patterns": ["*.old.npy"], "formats": ["old"], "write": f"{__name__}:write_old"},
         {"name": "rows", "patterns": ["*.rows"], "formats": ["rows"], "stream": f"{__name__}:Sink"},
+        {
+            "name": "side",
+            "patterns": ["*.side.npy"],
+            "formats": ["side"],
+            "write": f"{__name__}:write_with_table",
+        },
     ]
 
 
@@ -86,7 +105,9 @@ def test_class_infos_resolve_prompts_to_terms_with_codes_and_the_overlay_colours
     got = class_infos(["a circle shape", "the disc", "blob"], "generic")
     assert [c.value for c in got] == [1, 2, 3]
     assert [c.name for c in got] == ["disc", "disc", "blob"]
-    assert got[0].codes == {"TOY": "7"} and got[0].synonyms == ["circle"] and got[0].vocabulary == "toy shapes"
+    assert (
+        got[0].codes == {"TOY": "7"} and got[0].synonyms == ["circle"] and got[0].vocabulary == "toy shapes"
+    )
     assert got[2].codes == {} and got[2].vocabulary == "" and got[2].prompt == "blob"
     assert [c.colour for c in got] == [tuple(OVERLAY_COLOURS[i]) for i in range(3)]
     single = label_values(got[:1], 255)
@@ -147,6 +168,19 @@ def test_segment_hands_the_writer_the_classes_of_its_label_values(plugins, gense
     segment_files(genseg_tiny_pipeline, [src], ["circle", "blob"], tmp_path / "m.named.npy", progress=False)
     segment_files(genseg_tiny_pipeline, [src], ["circle"], tmp_path / "one.named.npy", progress=False)
     two, one = GIVEN
-    assert [(c.value, c.name, c.prompt) for c in two["classes"]] == [(1, "disc", "circle"), (2, "blob", "blob")]
+    assert [(c.value, c.name, c.prompt) for c in two["classes"]] == [
+        (1, "disc", "circle"),
+        (2, "blob", "blob"),
+    ]
     assert [(c.value, c.name) for c in one["classes"]] == [(1, "disc")]  # a single prompt writes 0/1 here
     assert int(np.load(tmp_path / "one.named.npy").max()) <= 1
+
+
+def test_sidecars_of_the_temporary_path_are_renamed_with_the_output_or_removed(plugins, tmp_path):
+    assert registry.sidecar_path(Path("a/m.nii.gz"), ".ctbl") == Path("a/m.ctbl")
+    registry.write(tmp_path / "m.side.npy", np.ones((2, 2), np.int8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.side.npy", "m.side.table.txt"]
+    assert (tmp_path / "m.side.table.txt").read_text() == "1 disc"
+    with pytest.raises(ValueError, match="refused after the sidecar"):
+        registry.write(tmp_path / "n.side.npy", -np.ones((2, 2), np.int8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.side.npy", "m.side.table.txt"]

@@ -10,6 +10,11 @@ file's voxel shape equals the source's.
 
 Both writers write atomically (a hidden temporary file in the target folder, renamed into
 place), so an interrupted run never leaves a half-written mask that looks complete.
+
+Given ``classes`` (hookspec 1.4: what each label value means), the DICOM-SEG names its
+segments after the vocabulary terms, with SNOMED CT category and type codes and the overlay
+colours, and the NIfTI mask gets colour tables beside it (see :func:`write_label_tables`), so
+3D Slicer, OHIF and ITK-SNAP show "liver" in genseg's colour instead of "segment 1".
 """
 
 from __future__ import annotations
@@ -17,14 +22,19 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genseg.data.atomic import atomic_write
 from genseg.data.sample import Sample
 from genseg.errors import InputError
+from genseg.version import __version__ as GENSEG_VERSION
+
+if TYPE_CHECKING:
+    from genseg.plugins.schemas import ClassInfo
 
 _DICOM_SOURCES = ("dicom-series", "dicom", "dicom-multiframe")
 
@@ -79,7 +89,12 @@ def _nifti_suffix(path: Path) -> str:
     )
 
 
-def write_nifti(path: str | Path, mask: np.ndarray, reference: Sample | None = None) -> Path:
+def write_nifti(
+    path: str | Path,
+    mask: np.ndarray,
+    reference: Sample | None = None,
+    classes: Sequence[ClassInfo] | None = None,
+) -> Path:
     """Write ``mask`` (D×H×W or H×W, readers' layout) as NIfTI on the reference's grid.
 
     The voxel array is ``mask`` transposed back to (i, j, k), so its shape is the source's
@@ -90,7 +105,8 @@ def write_nifti(path: str | Path, mask: np.ndarray, reference: Sample | None = N
     reads back equal to about 1e-7 relative (1e-5 mm at 100 mm from the origin).
 
     The temporary file must end in ``.nii.gz`` too, because nibabel chooses compression
-    from the name: it is written as ``.<name>.tmp-<pid>-<id>.nii.gz`` then renamed.
+    from the name: it is written as ``.<name>.tmp-<pid>-<id>.nii.gz`` then renamed. With
+    ``classes``, the label names and colours go beside it (:func:`write_label_tables`).
     """
     import nibabel as nib
 
@@ -132,7 +148,57 @@ def write_nifti(path: str | Path, mask: np.ndarray, reference: Sample | None = N
             named.unlink(missing_ok=True)
             raise
 
-    return atomic_write(path, save)
+    atomic_write(path, save)
+    if classes:
+        write_label_tables(path, classes)
+    return path
+
+
+SLICER_TABLE = ".ctbl"
+ITKSNAP_TABLE = ".itksnap.txt"
+
+
+def write_label_tables(path: str | Path, classes: Sequence[ClassInfo]) -> list[Path]:
+    """Write the names and colours of a label volume's classes beside it, each file atomically:
+    ``NAME.ctbl``, a 3D Slicer colour table (``# Color table file``; value, name with spaces
+    as underscores, R G B A 0-255), and ``NAME.itksnap.txt``, an ITK-SNAP label description
+    file (value, R G B 0-255, opacity 0-1, visibility, mesh visibility, quoted name). NIfTI
+    has no standard field for label names that these viewers read, so the tables are loaded
+    with the mask (docs/medical.md). ``NAME`` is the mask's name without ``.nii(.gz)``;
+    writing through genseg's registry, the tables are renamed along with the mask.
+    """
+    from genseg.plugins.registry import sidecar_path
+
+    path = Path(path)
+    rows = sorted({c.value: c for c in classes if c.value > 0}.values(), key=lambda c: c.value)
+    slicer = [f"# Color table file {path.name}", f"# {len(rows) + 1} values", "0 Background 0 0 0 0"]
+    slicer += [f"{c.value} {_table_name(c.name)} {' '.join(map(str, c.colour))} 255" for c in rows]
+    itk = [
+        "################################################",
+        "# ITK-SnAP Label Description File",
+        f"# labels of {path.name}, written by genseg",
+        "# IDX   -R-  -G-  -B-  -A--  VIS MSH  LABEL",
+        "################################################",
+        f'{0:5d} {0:5d} {0:4d} {0:4d} {0:8.2f} {0:2d} {0:2d}    "Clear Label"',
+    ]
+    for c in rows:
+        r, g, b = c.colour
+        itk.append(f'{c.value:5d} {r:5d} {g:4d} {b:4d} {1:8.2f} {1:2d} {1:2d}    "{_quoted(c.name)}"')
+    written = []
+    for ending, lines in ((SLICER_TABLE, slicer), (ITKSNAP_TABLE, itk)):
+        text = "\n".join(lines) + "\n"
+        target = sidecar_path(path, ending)
+        written.append(atomic_write(target, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8")))
+    return written
+
+
+def _table_name(name: str) -> str:
+    """A colour-table name: one token (Slicer splits on spaces), printable ASCII kept."""
+    return "_".join(name.split()) or "unnamed"
+
+
+def _quoted(name: str) -> str:
+    return name.replace('"', "'").replace("\n", " ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,6 +233,87 @@ def _segments(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return mask, n
 
 
+SNOMED_KEYS = ("SNOMED CT", "SCT", "SNOMED")
+"""Vocabulary code keys read as SNOMED CT (DICOM coding scheme designator ``SCT``)."""
+
+_CATEGORY_CIDS = (
+    (7194, "MorphologicallyAbnormalStructure"),
+    (7191, "Tissue"),
+    (7197, "BodySubstance"),
+    (7198, "Substance"),
+    (7192, "AnatomicalStructure"),
+)
+"""DICOM PS3.16 CID 7150 (segmentation property categories) names, per category, the CID
+of the property types it holds; a type found in one of them takes that category."""
+
+
+@lru_cache(maxsize=1)
+def _segmentation_types() -> dict[str, tuple[str, str]]:
+    """SNOMED CT code value -> (category keyword in CID 7150, type meaning) for every type in
+    PS3.16's segmentation type CIDs, as pydicom ships them."""
+    from pydicom.sr.codedict import codes
+
+    found: dict[str, tuple[str, str]] = {}
+    for cid, category in _CATEGORY_CIDS:
+        for code in getattr(codes, f"cid{cid}").concepts.values():
+            if code.scheme_designator == "SCT":
+                found.setdefault(code.value, (category, code.meaning))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _snomed_meanings() -> dict[str, str]:
+    """SNOMED CT code value -> meaning (fully specified name, semantic tag included)."""
+    from pydicom.sr.codedict import codes
+
+    return {code.value: code.meaning for code in codes.SCT.concepts.values()}
+
+
+def _snomed_code(info: ClassInfo) -> str | None:
+    return next((info.codes[k] for k in SNOMED_KEYS if info.codes.get(k)), None)
+
+
+def segment_codes(info: ClassInfo | None) -> tuple[Any, Any, str | None]:
+    """(category, type, why a placeholder was used or None) for a class.
+
+    The type is the term's SNOMED CT code; its category comes from the PS3.16 CID listing the
+    type (CID 7192 anatomical structure, 7194 morphologically abnormal structure, ...), else
+    from the SNOMED semantic tag ("(body structure)", "(disorder)"). A class without a code,
+    or whose category cannot be told, gets the placeholder category and type "Tissue" (SCT
+    85756007, as DICOM-SEG writers commonly use for unknown content): its segment label
+    still names it, and the caller warns.
+    """
+    from highdicom.sr import CodedConcept
+    from pydicom.sr.codedict import codes
+
+    placeholder = codes.cid7150.Tissue
+    value = _snomed_code(info) if info is not None else None
+    if value is None:
+        what = f"class {info.name!r}" if info is not None else "an unnamed class"
+        return placeholder, placeholder, f"{what} has no SNOMED CT code in the vocabulary"
+    known = _segmentation_types().get(value)
+    full = _snomed_meanings().get(value, "")
+    meaning = known[1] if known else (full.rsplit(" (", 1)[0] if full.endswith(")") else full)
+    concept = CodedConcept(value, "SCT", (meaning or info.name)[:64])
+    category = known[0] if known else None
+    if category is None and full.endswith("(body structure)"):
+        category = "AnatomicalStructure"
+    elif category is None and full.endswith(("(disorder)", "(morphologic abnormality)")):
+        category = "MorphologicallyAbnormalStructure"
+    if category is None:
+        return placeholder, concept, f"the category of {info.name!r} (SCT {value}) is not known"
+    return getattr(codes.cid7150, category), concept, None
+
+
+def _class_for(classes: Sequence[ClassInfo] | None, number: int, collapsed: bool) -> ClassInfo | None:
+    """The record of segment ``number``: the class whose value it is (a 0/255 mask written as
+    one segment takes the 255 record)."""
+    for info in classes or ():
+        if info.value == number or (collapsed and info.value == 255):
+            return info
+    return None
+
+
 def _read_sources(reference: Sample, path: Path) -> list[Any]:
     import pydicom
 
@@ -192,12 +339,23 @@ def _read_sources(reference: Sample, path: Path) -> list[Any]:
     return sources
 
 
-def write_dicom_seg(path: str | Path, mask: np.ndarray, reference: Sample | None = None) -> Path:
+def write_dicom_seg(
+    path: str | Path,
+    mask: np.ndarray,
+    reference: Sample | None = None,
+    classes: Sequence[ClassInfo] | None = None,
+    model: str | None = None,
+) -> Path:
     """Write ``mask`` as a BINARY DICOM Segmentation referencing the reference's DICOM files.
 
     One segment per label value 1..max (segment number = label value; bool masks and 0/255
-    masks are one segment), labelled from ``reference.meta["segment_labels"]`` (a mapping
-    number → name, or a list for segments 1, 2, ...) else ``"segment N"``. Every source frame
+    masks are one segment). A segment whose value has a record in ``classes`` is labelled
+    with the term's name, coded with its SNOMED CT category and type (:func:`segment_codes`)
+    and given the class colour as recommended display CIELab value; without one it is
+    labelled from ``reference.meta["segment_labels"]`` (a mapping number → name, or a list
+    for segments 1, 2, ...) else ``"segment N"``, with the placeholder codes. Placeholders are
+    announced in one warning. The algorithm is identified as genseg, its version and
+    ``model`` (as the parameter ``model``) when known. Every source frame
     gets a SEG frame per segment (empty frames kept), so the SEG covers the whole source
     volume and reads back with the source's geometry. The mask's slice ``k`` is the source
     file ``meta["source_files"][k]`` (series) or frame ``meta["frame_order"][k]``
@@ -221,6 +379,7 @@ def write_dicom_seg(path: str | Path, mask: np.ndarray, reference: Sample | None
     mask = _integer_mask(mask, path)
     _check_shape(mask, reference, path)
     labels, n_segments = _segments(mask)
+    collapsed = n_segments == 1 and bool(np.any(mask == 255))
     sources = _read_sources(reference, path)
 
     if fmt == "dicom":
@@ -235,19 +394,37 @@ def write_dicom_seg(path: str | Path, mask: np.ndarray, reference: Sample | None
 
     names = reference.meta.get("segment_labels")
     algorithm = hd.AlgorithmIdentificationSequence(
-        name="genseg", version=genseg_medical.__version__, family=codes.cid7162.ArtificialIntelligence
+        name="genseg",
+        version=GENSEG_VERSION,
+        family=codes.cid7162.ArtificialIntelligence,
+        parameters={"model": model} if model else None,
     )
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=n,
-            segment_label=_segment_label(names, n)[:64],
-            segmented_property_category=codes.SCT.Tissue,
-            segmented_property_type=codes.SCT.Tissue,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-            algorithm_identification=algorithm,
+    descriptions, placeholders = [], []
+    for n in range(1, n_segments + 1):
+        info = _class_for(classes, n, collapsed)
+        category, kind, why = segment_codes(info)
+        if why is not None:
+            placeholders.append(f"segment {n} ({why})")
+        colour = hd.color.CIELabColor.from_rgb(*info.colour) if info is not None else None
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=n,
+                segment_label=(info.name if info is not None else _segment_label(names, n))[:64],
+                segmented_property_category=category,
+                segmented_property_type=kind,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                algorithm_identification=algorithm,
+                display_color=colour,
+            )
         )
-        for n in range(1, n_segments + 1)
-    ]
+    if placeholders and classes is not None:
+        warnings.warn(
+            f"{path}: {'; '.join(placeholders)}: written with the placeholder category and type "
+            "'Tissue' (SCT 85756007); the segment label still names the class",
+            UserWarning,
+            stacklevel=2,
+        )
+    described = [d.SegmentLabel for d in descriptions]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -264,7 +441,7 @@ def write_dicom_seg(path: str | Path, mask: np.ndarray, reference: Sample | None
                 manufacturer_model_name="genseg",
                 software_versions=genseg_medical.__version__,
                 device_serial_number="0",
-                series_description="genseg segmentation",
+                series_description=f"genseg: {', '.join(described)}"[:64],
                 content_label="GENSEG",
                 omit_empty_frames=False,
             )
