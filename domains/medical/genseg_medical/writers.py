@@ -171,12 +171,13 @@ def write_label_tables(path: str | Path, classes: Sequence[ClassInfo]) -> list[P
 
     path = Path(path)
     rows = sorted({c.value: c for c in classes if c.value > 0}.values(), key=lambda c: c.value)
-    slicer = [f"# Color table file {path.name}", f"# {len(rows) + 1} values", "0 Background 0 0 0 0"]
+    # no file name in the headers: ``path`` may be the temporary name of the mask
+    slicer = ["# Color table file written by genseg", f"# {len(rows) + 1} values", "0 Background 0 0 0 0"]
     slicer += [f"{c.value} {_table_name(c.name)} {' '.join(map(str, c.colour))} 255" for c in rows]
     itk = [
         "################################################",
         "# ITK-SnAP Label Description File",
-        f"# labels of {path.name}, written by genseg",
+        "# written by genseg: label values of the mask beside this file",
         "# IDX   -R-  -G-  -B-  -A--  VIS MSH  LABEL",
         "################################################",
         f'{0:5d} {0:5d} {0:4d} {0:4d} {0:8.2f} {0:2d} {0:2d}    "Clear Label"',
