@@ -422,9 +422,10 @@ def _segment_one(
 ):
     import torch
 
-    from genseg.data.readers import write_overlay_png, write_png_mask
+    from genseg.data.overlay import write_overlay_png, write_uncertainty_png
+    from genseg.data.volume_view import volume_view
     from genseg.plugins.registry import write
-    from genseg.volumes import montage_slices, segment_volume
+    from genseg.volumes import segment_volume
 
     if sample.is_volume:
         seg = segment_volume(
@@ -433,12 +434,13 @@ def _segment_one(
         masks, probs, unc = seg.masks, seg.probabilities, seg.uncertainty
         named = {"classes": label_values(classes, 1) if classes else None, "model": model}
         write(plan["mask"], label_map(masks, probs, on_value=1), reference=sample, **named)
-        picks = montage_slices(masks)
-        image = np.concatenate([sample.array[z] for z in picks], axis=1)
-        shown = [np.concatenate([m[z] for z in picks], axis=1) for m in masks]
-        names = [f"{p} (slices {', '.join(map(str, picks))})" for p in prompts]
-        write_overlay_png(plan["overlay"], image, shown, names)
-        unc_map = unc.max(0)[picks].transpose(1, 0, 2).reshape(unc.shape[2], -1) if unc is not None else None
+        # a few axial slices, radiological view (from the affine), enlarged to a readable size
+        spread = None if unc is None else unc.max(0)
+        view = volume_view(sample.array, masks, sample.meta.get("affine"), sample.meta.get("axes"), spread)
+        write_overlay_png(
+            plan["overlay"], view.image, view.masks, prompts, notes=view.notes, marks=view.marks
+        )
+        unc_map, marks = view.uncertainty, view.marks
     else:
         out = pipe(
             model_input(sample.array, sample.meta.get("bands"), layout_of(pipe), sample.path),
@@ -449,7 +451,7 @@ def _segment_one(
             generator=torch.Generator().manual_seed(seed),
         )
         masks = out.masks[0]
-        unc_map = out.uncertainty[0].max(0) if out.uncertainty is not None else None
+        unc_map, marks = out.uncertainty[0].max(0) if out.uncertainty is not None else None, []
         on_value = 255 if plan["mask"].suffix.lower() == ".png" else 1  # 255 keeps a PNG viewable
         labels = label_map(masks, out.probabilities[0] if len(prompts) > 1 else None, on_value)
         del out  # the full-size probabilities (400 MB for 100 megapixels) are not needed any more
@@ -459,7 +461,7 @@ def _segment_one(
         write_overlay_png(plan["overlay"], sample.array, list(masks), prompts)
     written = [plan["mask"], plan["overlay"]]
     if unc_map is not None:
-        write_png_mask(plan["uncertainty"], np.clip(unc_map * 2 * 255, 0, 255).astype(np.uint8))
+        write_uncertainty_png(plan["uncertainty"], unc_map, marks=marks)  # colour map and scale bar
         written.append(plan["uncertainty"])
     coverage = {p: float(m.mean()) for p, m in zip(prompts, masks, strict=False)}
     return SegmentedFile(sample.path, written, coverage)

@@ -39,7 +39,7 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 def _colours(n: int) -> list[tuple[float, float, float]]:
     """The overlay palette (so a prompt or method looks the same in every figure), in 0–1."""
-    from genseg.data.readers import OVERLAY_COLOURS
+    from genseg.data.palette import OVERLAY_COLOURS
 
     return [tuple(c / 255.0 for c in OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]) for i in range(n)]
 

@@ -8,16 +8,24 @@ Every failure is an :class:`~genseg.errors.InputError` naming the file and what 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from genseg.data.atomic import atomic_write
+from genseg.data.overlay import to_rgb_uint8
+from genseg.data.overlay import write_overlay_png as write_overlay_png
+from genseg.data.palette import OVERLAY_COLOURS as OVERLAY_COLOURS
+from genseg.data.palette import label_palette
 from genseg.data.sample import Sample, warn_spatial_loss
 from genseg.errors import GenSegError, InputError
+
+if TYPE_CHECKING:
+    from genseg.plugins.schemas import ClassInfo
 
 PILLOW_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 TIFF_EXTS = (".tif", ".tiff")
@@ -330,18 +338,56 @@ def read_sample(path: str | Path, kind: str) -> Sample:
     raise ValueError(f"kind must be 'image' or 'label', got {kind!r}")
 
 
-def write_mask_sample(path: Path, mask: np.ndarray, reference: Sample | None = None) -> Path:
+def write_mask_sample(
+    path: Path,
+    mask: np.ndarray,
+    reference: Sample | None = None,
+    classes: Sequence[ClassInfo | Mapping[str, Any]] | None = None,
+) -> Path:
     """The built-in PNG writer's entry point. A PNG cannot hold spatial metadata, so when the
-    input had some the loss is announced, never silent."""
+    input had some the loss is announced, never silent.
+
+    A label map of several classes is written as a palette PNG (:func:`label_colours`):
+    viewers show each class in its overlay colour, programs read the class index. A single
+    prompt's mask stays 8-bit grey 0/255, as genseg has always written it.
+    """
     warn_spatial_loss(path, reference, "PNG")
-    return write_png_mask(path, mask)
+    return write_png_mask(path, mask, palette=label_colours(mask, classes))
 
 
-def write_png_mask(path: str | Path, mask: np.ndarray) -> Path:
+def label_colours(
+    mask: np.ndarray, classes: Sequence[ClassInfo | Mapping[str, Any]] | None = None
+) -> dict[int, tuple[int, int, int]] | None:
+    """Label value → colour for writing ``mask`` as a palette PNG, or None for a grey PNG.
+
+    With ``classes`` (what each value means, hookspec 1.4): their colours when there are
+    several, None for one (a binary mask). Without: the overlay colours when ``mask`` holds
+    integer class indices (values within 0..254, so not a 0/255 mask), None otherwise.
+    """
+    if classes is not None:
+        if len(classes) < 2:
+            return None
+        return {int(_field(c, "value")): tuple(int(v) for v in _field(c, "colour")) for c in classes}
+    mask = np.asarray(mask)
+    if mask.dtype == bool or not np.issubdtype(mask.dtype, np.integer) or mask.size == 0:
+        return None
+    lo, hi = int(mask.min()), int(mask.max())
+    return {} if lo >= 0 and 0 < hi < 255 else None
+
+
+def _field(record: ClassInfo | Mapping[str, Any], name: str) -> Any:
+    return record[name] if isinstance(record, Mapping) else getattr(record, name)
+
+
+def write_png_mask(
+    path: str | Path, mask: np.ndarray, palette: Mapping[int, Sequence[int]] | None = None
+) -> Path:
     """Write a 2D mask or label map as PNG, atomically.
 
     bool masks become 0/255 (viewable); integers in 0..255 are written as 8-bit, values up
-    to 65535 as 16-bit, unchanged.
+    to 65535 as 16-bit, unchanged. With ``palette`` (label value → RGB; other values take
+    the overlay colours, :func:`genseg.data.palette.label_palette`) an 8-bit map is written
+    as an indexed (mode "P") PNG: the values stay the same, viewers show colours.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
@@ -356,97 +402,12 @@ def write_png_mask(path: str | Path, mask: np.ndarray) -> Path:
         raise ValueError(f"mask values {lo}..{hi} do not fit a PNG (0..65535)")
     # no full-size copy when the type already fits: Pillow reads a uint8 array where it lies
     im = Image.fromarray(mask.astype(np.uint8 if hi <= 255 else np.uint16, copy=False))
+    if palette is not None and hi <= 255:
+        im.putpalette(label_palette(palette))  # an "L" image becomes "P", its values kept
     return atomic_write(Path(path), lambda tmp: im.save(tmp, format="PNG"))
 
 
 def write_image_png(path: str | Path, image: np.ndarray) -> Path:
     """Write a float [0, 1] H×W(×C) image (C = 1 or 3) as an 8-bit PNG, atomically."""
-    im = Image.fromarray(_to_rgb_uint8(image, keep_gray=True))
+    im = Image.fromarray(to_rgb_uint8(image, keep_gray=True))
     return atomic_write(Path(path), lambda tmp: im.save(tmp, format="PNG"))
-
-
-# Colours that stay distinguishable on grayscale and natural images.
-OVERLAY_COLOURS = (
-    (230, 25, 75),
-    (60, 180, 75),
-    (0, 130, 200),
-    (255, 225, 25),
-    (245, 130, 48),
-    (145, 30, 180),
-    (70, 240, 240),
-    (240, 50, 230),
-    (210, 245, 60),
-    (250, 190, 190),
-)
-
-
-OVERLAY_BAND_PIXELS = 1 << 20
-"""Pixels of an overlay coloured at a time, in whole rows (bounds its memory on large images:
-a band's float copies take about 40 MB, however wide the image)."""
-
-
-def _to_rgb_uint8(image: np.ndarray, keep_gray: bool = False) -> np.ndarray:
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2 and not keep_gray:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
-        raise ValueError(f"expected an H×W, H×W×1 or H×W×3 image, got shape {np.asarray(image).shape}")
-    return (np.clip(np.nan_to_num(img), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-def _outline(mask: np.ndarray) -> np.ndarray:
-    """Pixels of ``mask`` with a 4-neighbour outside it."""
-    inner = mask.copy()
-    inner[1:, :] &= mask[:-1, :]
-    inner[:-1, :] &= mask[1:, :]
-    inner[:, 1:] &= mask[:, :-1]
-    inner[:, :-1] &= mask[:, 1:]
-    return mask & ~inner
-
-
-def write_overlay_png(
-    path: str | Path,
-    image: np.ndarray,
-    masks: Sequence[np.ndarray],
-    names: Sequence[str],
-    alpha: float = 0.45,
-) -> Path:
-    """Write the image with each mask tinted and outlined in its own colour, plus a legend
-    strip under the image (so the legend never hides pixels), atomically."""
-    if len(masks) != len(names):
-        raise ValueError(f"{len(masks)} masks but {len(names)} names")
-    image = np.asarray(image)
-    h, w = image.shape[:2]
-    prepared = []
-    for i, m in enumerate(masks):
-        m = np.asarray(m)
-        m = m.squeeze() if m.ndim > 2 else m
-        if m.shape != (h, w):
-            raise ValueError(f"mask {names[i]!r} has shape {m.shape}, image is {(h, w)}")
-        prepared.append(m)
-    font = ImageFont.load_default()
-    line_h = 14
-    canvas = Image.new("RGB", (w, h + line_h * len(names) + (4 if names else 0)), (0, 0, 0))
-    # in bands of rows pasted straight into the canvas, so a large image needs the canvas and no
-    # other full-size copy (uint8 or float)
-    band_rows = max(1, OVERLAY_BAND_PIXELS // max(w, 1))
-    for top in range(0, h, band_rows):
-        rows = slice(top, min(h, top + band_rows))
-        halo = slice(max(0, top - 1), min(h, top + band_rows + 1))  # outlines need the next rows
-        inner = slice(rows.start - halo.start, rows.stop - halo.start)
-        rgb = _to_rgb_uint8(image[rows]).astype(np.float32)
-        for i, m in enumerate(prepared):
-            band = m[halo] > 0.5 if np.issubdtype(m.dtype, np.floating) else m[halo].astype(bool)
-            colour = np.array(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)], dtype=np.float32)
-            inside = band[inner]
-            rgb[inside] = (1.0 - alpha) * rgb[inside] + alpha * colour
-            rgb[_outline(band)[inner]] = colour
-        canvas.paste(Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8)), (0, top))
-    draw = ImageDraw.Draw(canvas)
-    for i, name in enumerate(names):
-        y = h + 2 + i * line_h
-        draw.rectangle((3, y + 2, 12, y + 11), fill=OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
-        draw.text((16, y), str(name), fill=(255, 255, 255), font=font)
-    return atomic_write(Path(path), lambda tmp: canvas.save(tmp, format="PNG"))

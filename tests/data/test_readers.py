@@ -14,7 +14,7 @@ from genseg.data.readers import (
     read_image_size,
     read_label,
     write_image_png,
-    write_overlay_png,
+    write_mask_sample,
     write_png_mask,
 )
 from genseg.errors import InputError
@@ -139,18 +139,6 @@ def test_mask_and_image_writers_round_trip(tmp_path):
     np.testing.assert_allclose(read_image(tmp_path / "i.png"), RGB8 / 255.0, atol=1e-6)
 
 
-def test_overlay_adds_a_legend_strip(tmp_path):
-    image = np.full((32, 40, 1), 0.5, np.float32)
-    masks = [np.zeros((32, 40), bool), np.ones((32, 40), np.float32)]
-    masks[0][4:10, 4:10] = True
-    write_overlay_png(tmp_path / "o.png", image, masks, ["a", "b"])
-    out = np.asarray(Image.open(tmp_path / "o.png"))
-    assert out.shape == (32 + 2 * 14 + 4, 40, 3)
-    assert not np.array_equal(out[6, 6], out[20, 30])  # two colours blended differently
-    with pytest.raises(ValueError, match="names"):
-        write_overlay_png(tmp_path / "x.png", image, masks, ["a"])
-
-
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out" / "ckpt.bin"
     atomic_write(target, lambda p: p.write_bytes(b"old"))
@@ -269,21 +257,6 @@ def test_pillows_own_bomb_limit_gives_way_to_gensegs_without_a_warning(tmp_path,
         assert Image.MAX_IMAGE_PIXELS == pillow_limit
 
 
-def test_the_overlay_is_the_same_whatever_the_band_of_rows(tmp_path, monkeypatch):
-    """Colouring in bands of rows bounds memory; outlines crossing a band's edge must not change."""
-    import genseg.data.readers as readers
-
-    rng = np.random.default_rng(3)
-    image = rng.random((23, 17, 3), dtype=np.float32)
-    masks = [rng.random((23, 17)) > 0.6, rng.random((23, 17)).astype(np.float32)]
-    written = []
-    for band_pixels in (1 << 20, 17, 40, 1):  # whole image, 1 row, 2 rows, 1 row (at least one)
-        monkeypatch.setattr(readers, "OVERLAY_BAND_PIXELS", band_pixels)
-        write_overlay_png(tmp_path / f"o{band_pixels}.png", image, masks, ["a", "b"])
-        written.append(np.asarray(Image.open(tmp_path / f"o{band_pixels}.png")))
-    assert all(np.array_equal(written[0], other) for other in written[1:])
-
-
 def test_writing_a_mask_leaves_the_callers_array_as_it_was(tmp_path):
     labels = (GRAY8 % 5).astype(np.uint8)
     before = labels.copy()
@@ -294,3 +267,55 @@ def test_writing_a_mask_leaves_the_callers_array_as_it_was(tmp_path):
     write_png_mask(tmp_path / "b.png", flags)
     assert flags.dtype == bool
     np.testing.assert_array_equal(read_label(tmp_path / "b.png"), flags * 255)
+
+
+def test_a_label_map_of_several_prompts_is_a_palette_png_in_the_overlay_colours(tmp_path):
+    """Viewers show the classes in their legend colours; programs read the class indices."""
+    from genseg.data.palette import class_colour
+    from genseg.plugins.schemas import ClassInfo
+
+    labels = (GRAY8 % 4).astype(np.uint8)  # 0 background, 1..3 the prompts
+    classes = [ClassInfo(value=i + 1, prompt=p, name=p, colour=class_colour(i)) for i, p in enumerate("abc")]
+    write_mask_sample(tmp_path / "named.png", labels, classes=classes)
+    write_mask_sample(tmp_path / "plain.png", labels)  # no class records: the same colours
+    for name in ("named.png", "plain.png"):
+        with Image.open(tmp_path / name) as im:
+            assert im.mode == "P"
+            np.testing.assert_array_equal(np.asarray(im), labels)
+            rgb = np.asarray(im.convert("RGB"))
+        for value in range(1, 4):
+            assert (rgb[labels == value] == class_colour(value - 1)).all()
+        assert (rgb[labels == 0] == 0).all()
+        np.testing.assert_array_equal(read_label(tmp_path / name), labels)
+
+
+def test_a_class_colour_given_to_the_writer_is_the_one_shown(tmp_path):
+    labels = np.array([[0, 1], [2, 2]], np.uint8)
+    classes = [{"value": 1, "colour": (1, 2, 3)}, {"value": 2, "colour": (250, 251, 252)}]
+    write_mask_sample(tmp_path / "m.png", labels, classes=classes)
+    with Image.open(tmp_path / "m.png") as im:
+        rgb = np.asarray(im.convert("RGB"))
+    assert tuple(rgb[0, 1]) == (1, 2, 3) and tuple(rgb[1, 0]) == (250, 251, 252)
+
+
+def test_a_single_prompt_mask_stays_grey_0_255(tmp_path):
+    """Backward compatible: every reader (OpenCV, GDAL, grey conversions) still sees 0/255."""
+    from genseg.plugins.schemas import ClassInfo
+
+    mask = (GRAY8 > 100).astype(np.uint8) * 255
+    one = [ClassInfo(value=255, prompt="a", name="a", colour=(230, 25, 75))]
+    write_mask_sample(tmp_path / "one.png", mask, classes=one)
+    write_mask_sample(tmp_path / "flags.png", GRAY8 > 100)
+    write_mask_sample(tmp_path / "plain.png", mask)
+    for name in ("one.png", "flags.png", "plain.png"):
+        with Image.open(tmp_path / name) as im:
+            assert im.mode == "L"
+        np.testing.assert_array_equal(read_label(tmp_path / name), mask)
+
+
+def test_a_label_map_beyond_8_bits_stays_a_grey_16_bit_png(tmp_path):
+    labels = GRAY8.astype(np.int64) * 100
+    write_mask_sample(tmp_path / "m.png", labels)
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.mode.startswith("I")
+    np.testing.assert_array_equal(read_label(tmp_path / "m.png"), labels)
