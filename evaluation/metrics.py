@@ -30,13 +30,22 @@ Definitions
 - hIoU: the harmonic mean of seen-class and unseen-class mIoU (open-vocabulary transfer).
 - Confidence intervals: percentile bootstrap over images (all pairs of an image move
   together), through ``scipy.stats.bootstrap``.
-- Volumes: per-volume Dice through MONAI's ``compute_dice``.
+- Volumes (:class:`VolumeMeter`): one number per scan and class, then per class the mean over
+  scans and the mean over classes, the medical convention. Dice and IoU through MONAI's
+  ``compute_dice`` / ``compute_iou`` (both empty 1, one empty 0); HD95 through
+  ``compute_hausdorff_distance(percentile=95)`` and normalised surface Dice (NSD) through
+  ``compute_surface_dice`` at a tolerance of ``SURFACE_TOLERANCE_MM``, both in millimetres
+  from the voxel spacing (voxels where a scan records none). HD95 has no value when one of the
+  two masks is empty: such pairs are left out of its mean and counted (``hd95_undefined``);
+  NSD is 1 when both are empty and 0 when one is. A scan's slices are one bootstrap unit
+  (slices of one scan are not independent): the pixel scores resample scans, and so do the
+  intervals of the volume means.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -50,6 +59,9 @@ CI_KEYS = ("mIoU", "cIoU", "gIoU", "dice")
 _SPLIT_CI_KEYS = ("seen_mIoU", "unseen_mIoU", "hIoU")
 # Upper bound on resample × image cells held at once while bootstrapping (memory, not speed).
 _BOOTSTRAP_CELLS = 4_000_000
+SURFACE_TOLERANCE_MM = 2.0
+"""Default NSD tolerance: a boundary voxel within this distance of the other surface counts."""
+VOLUME_METRICS = ("dice", "iou", "hd95", "nsd")
 
 
 def harmonic_iou(seen: float, unseen: float) -> float:
@@ -136,6 +148,10 @@ class SegmentationScores:
     # of the image's valid pixels predicted positive there (None when no class was absent)
     absent_pairs: int = 0
     absent_fp_area: float | None = None
+    # what the bootstrap resampled: "image", "volume" (slices of a scan together) or both
+    unit: str = "image"
+    # volumes: :meth:`VolumeScores.as_dict` (per-volume Dice, IoU, HD95, NSD and the protocol)
+    volumes: dict[str, Any] = field(default_factory=dict)
 
     def seen_unseen(self, seen: Iterable[str]) -> SeenUnseen:
         """Seen mIoU, unseen mIoU and hIoU for a given set of seen class names."""
@@ -157,7 +173,7 @@ class SegmentationScores:
                 "resamples": int(self.bootstrap),
                 "seed": self.seed,
                 "confidence": float(self.confidence),
-                "unit": "image",
+                "unit": self.unit,
             },
             "seen_classes": self.seen_classes,
             "seen_mIoU": self.seen_miou,
@@ -169,6 +185,7 @@ class SegmentationScores:
             "volume_dice": {k: float(v) for k, v in self.volume_dice.items()},
             "absent_pairs": int(self.absent_pairs),
             "absent_fp_area": None if self.absent_fp_area is None else float(self.absent_fp_area),
+            "volumes": self.volumes,
         }
 
     @classmethod
@@ -197,6 +214,8 @@ class SegmentationScores:
             volume_dice=dict(d.get("volume_dice") or {}),
             absent_pairs=int(d.get("absent_pairs", 0)),
             absent_fp_area=d.get("absent_fp_area"),
+            unit=str(boot.get("unit", "image")),
+            volumes=dict(d.get("volumes") or {}),
         )
 
 
@@ -306,18 +325,30 @@ def _bootstrap_ci(
     distributions small test sets give (e.g. every image perfect). Intervals that come out
     NaN (a resample with no unseen class) are left out.
     """
+    return _resample_ci(t.n_images, lambda w: _reduce(t, w), keys, resamples, seed, confidence)
+
+
+def _resample_ci(
+    n: int,
+    reduce: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+    keys: tuple[str, ...],
+    resamples: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap over ``n`` units: ``reduce`` maps unit weights (resamples × n, how
+    often each unit was drawn) to one score per resample for each of ``keys``."""
     from scipy.stats import bootstrap
 
-    n = t.n_images
     keys = tuple(keys)
 
     def statistic(idx: np.ndarray, axis: int = -1) -> np.ndarray:
         idx = np.moveaxis(np.asarray(idx, dtype=np.intp), axis, -1)
         flat = idx.reshape(-1, n)
         rows = flat.shape[0]
-        # how often each image was drawn in each resample
+        # how often each unit was drawn in each resample
         w = np.bincount((flat + n * np.arange(rows)[:, None]).ravel(), minlength=rows * n).reshape(rows, n)
-        r = _reduce(t, w.astype(np.float64))
+        r = reduce(w.astype(np.float64))
         return np.stack([r[k] for k in keys]).reshape(len(keys), *idx.shape[:-1])
 
     res = bootstrap(
@@ -338,20 +369,68 @@ def _bootstrap_ci(
     }
 
 
+def _nan_to_none(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
 @dataclass
-class VolumeDiceScores:
-    per_volume: dict[str, dict[str, float]]  # class → volume id → Dice
-    per_class: dict[str, float]  # class → mean per-volume Dice
-    counts: dict[str, int]  # class → volumes
-    mean: float  # mean over classes of per_class
+class VolumeScores:
+    """Per-volume scores: ``per_volume[metric][class][volume]``, their per-class means (NaN
+    values left out), the mean over classes, and intervals over volumes."""
+
+    per_volume: dict[str, dict[str, dict[str, float]]]
+    per_class: dict[str, dict[str, float]]
+    counts: dict[str, int]  # class → volumes scored
+    mean: dict[str, float]  # metric → mean over classes of per_class
+    volumes: int = 0
+    hd95_undefined: dict[str, int] = field(default_factory=dict)  # class → pairs with one empty mask
+    tolerance: float = SURFACE_TOLERANCE_MM
+    units: str = "mm"  # of HD95 and the tolerance: "mm", "voxel", or "mm+voxel" when scans differ
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bootstrap: int = 0
+
+    @property
+    def protocol(self) -> str:
+        """The definition, in one line, for reports."""
+        return (
+            f"per volume (one number per scan and class; per class the mean over scans, then the mean "
+            f"over classes): Dice and IoU (MONAI; both masks empty 1, one empty 0), HD95 (MONAI "
+            f"compute_hausdorff_distance, percentile 95, {self.units}; left out where one mask is "
+            f"empty), NSD (MONAI compute_surface_dice, tolerance {self.tolerance:g} {self.units}; both "
+            f"empty 1, one empty 0); intervals: percentile bootstrap over scans"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, NaN written as null."""
+        return {
+            "protocol": self.protocol,
+            "count": int(self.volumes),
+            "units": self.units,
+            "nsd_tolerance": float(self.tolerance),
+            "mean": {m: _nan_to_none(v) for m, v in self.mean.items()},
+            "ci": {m: [float(lo), float(hi)] for m, (lo, hi) in self.ci.items()},
+            "bootstrap": {"resamples": int(self.bootstrap), "unit": "volume"},
+            "per_class": {m: {c: _nan_to_none(v) for c, v in pc.items()} for m, pc in self.per_class.items()},
+            "counts": {c: int(n) for c, n in self.counts.items()},
+            "hd95_undefined": {c: int(n) for c, n in self.hd95_undefined.items()},
+            "per_volume": {
+                m: {c: {v: _nan_to_none(x) for v, x in vols.items()} for c, vols in pv.items()}
+                for m, pv in self.per_volume.items()
+            },
+        }
 
 
-class VolumeDiceMeter:
-    """Per-volume Dice of 3D masks, by MONAI; the medical convention (one number per scan,
-    then their mean), unlike the pooled per-class Dice of :class:`SegmentationMeter`."""
+class VolumeMeter:
+    """Per-volume Dice, IoU, HD95 and NSD of 3D masks, by MONAI; the medical convention (one
+    number per scan, then their mean), unlike the pooled per-class scores of
+    :class:`SegmentationMeter`. ``tolerance`` is NSD's, in the units of the spacing (mm)."""
 
-    def __init__(self) -> None:
-        self._dice: dict[str, dict[str, float]] = {}
+    def __init__(self, tolerance: float = SURFACE_TOLERANCE_MM) -> None:
+        if not tolerance > 0:
+            raise ValueError(f"the surface tolerance must be positive, got {tolerance}")
+        self.tolerance = float(tolerance)
+        self._scores: dict[str, dict[str, dict[str, float]]] = {}  # class → volume → metric → value
+        self._units: set[str] = set()
 
     def update(
         self,
@@ -360,21 +439,22 @@ class VolumeDiceMeter:
         class_name: str,
         volume_id: Hashable,
         valid: torch.Tensor | np.ndarray | None = None,
+        spacing: tuple[float, ...] | None = None,
     ) -> float:
         """Score one binary volume (any spatial shape, e.g. D×H×W); returns its Dice.
 
-        Both empty → 1, empty target with a non-empty prediction → 0 (MONAI's
-        ``ignore_empty=False``). Voxels outside ``valid`` are cleared in both masks, which
-        drops them exactly: Dice counts no true negatives. A volume with no valid voxel is
-        not scored (returns NaN).
+        ``spacing`` (one length per axis, in mm) puts HD95 and the NSD tolerance in
+        millimetres; without it they are in voxels. Voxels outside ``valid`` are cleared in
+        both masks, which drops them exactly: none of the four counts true negatives. A volume
+        with no valid voxel is not scored (returns NaN).
         """
         try:
-            from monai.metrics import compute_dice
+            from monai.metrics import compute_dice, compute_iou
         except ImportError as exc:  # MONAI comes with the medical plugin, not the core
             from genseg.errors import ConfigError
 
             raise ConfigError(
-                "per-volume Dice comes from MONAI, which is not installed",
+                "per-volume scores come from MONAI, which is not installed",
                 fix="pip install 'monai>=1.3' (the medical plugin already depends on it)",
             ) from exc
 
@@ -384,6 +464,8 @@ class VolumeDiceMeter:
             raise ValueError(
                 f"prediction and target volumes differ in shape: {tuple(p.shape)} vs {tuple(t.shape)}"
             )
+        if spacing is not None and len(spacing) != p.ndim:
+            raise ValueError(f"spacing {tuple(spacing)} does not match a volume of shape {tuple(p.shape)}")
         if valid is not None:
             v = _as_tensor(valid).bool()
             if v.shape != t.shape:
@@ -394,36 +476,108 @@ class VolumeDiceMeter:
                 return math.nan
             p, t = p & v, t & v
         key = str(volume_id)
-        vols = self._dice.setdefault(class_name, {})
+        vols = self._scores.setdefault(class_name, {})
         if key in vols:
             raise ValueError(f"volume {key!r} was already scored for class {class_name!r}")
         # MONAI wants batch × channel × spatial
-        d = compute_dice(
-            p[None, None].float(), t[None, None].float(), include_background=True, ignore_empty=False
-        )
-        vols[key] = float(d.flatten()[0])
-        return vols[key]
+        pf, tf = p[None, None].float(), t[None, None].float()
+        scores = {
+            "dice": float(compute_dice(pf, tf, include_background=True, ignore_empty=False).flatten()[0]),
+            "iou": float(compute_iou(pf, tf, include_background=True, ignore_empty=False).flatten()[0]),
+            **self._surface(pf, tf, spacing),
+        }
+        self._units.add("voxel" if spacing is None else "mm")
+        vols[key] = scores
+        return scores["dice"]
 
-    def compute(self) -> VolumeDiceScores:
-        per_volume = {c: dict(v) for c, v in sorted(self._dice.items())}
-        per_class = {c: float(np.mean(list(v.values()))) for c, v in per_volume.items()}
-        return VolumeDiceScores(
+    def _surface(
+        self, p: torch.Tensor, t: torch.Tensor, spacing: tuple[float, ...] | None
+    ) -> dict[str, float]:
+        """HD95 and NSD; an empty mask is answered here (MONAI would warn and give NaN)."""
+        p_any, t_any = bool(p.any()), bool(t.any())
+        if not (p_any and t_any):
+            return {"hd95": math.nan, "nsd": 1.0 if p_any == t_any else 0.0}
+        import warnings
+
+        from monai.metrics import compute_hausdorff_distance, compute_surface_dice
+
+        space = None if spacing is None else [float(x) for x in spacing]
+        with warnings.catch_warnings():  # MONAI's note on a changed default of get_mask_edges
+            warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*")
+            hd = compute_hausdorff_distance(p, t, include_background=True, percentile=95, spacing=space)
+            nsd = compute_surface_dice(
+                p, t, class_thresholds=[self.tolerance], include_background=True, spacing=space
+            )
+        return {"hd95": float(hd.flatten()[0]), "nsd": float(nsd.flatten()[0])}
+
+    @property
+    def volume_ids(self) -> set[str]:
+        return {v for vols in self._scores.values() for v in vols}
+
+    def compute(self, bootstrap: int = 0, seed: int = 0, confidence: float = 0.95) -> VolumeScores:
+        """Per-class means and the mean over classes; with ``bootstrap`` > 0 and two scans or
+        more, percentile intervals of the means from resampling scans."""
+        classes = sorted(self._scores)
+        volumes = sorted(self.volume_ids)
+        # metric → volumes × classes, NaN where not scored (or HD95 undefined)
+        table = {m: np.full((len(volumes), len(classes)), np.nan) for m in VOLUME_METRICS}
+        row = {v: i for i, v in enumerate(volumes)}
+        for j, c in enumerate(classes):
+            for v, scores in self._scores[c].items():
+                for m in VOLUME_METRICS:
+                    table[m][row[v], j] = scores[m]
+
+        def reduce(w: np.ndarray) -> dict[str, np.ndarray]:
+            out = {}
+            for m, x in table.items():
+                known = ~np.isnan(x)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    per_class = (w @ np.where(known, x, 0.0)) / (w @ known)  # resamples × classes
+                    defined = ~np.isnan(per_class)
+                    out[m] = np.where(defined, per_class, 0.0).sum(-1) / defined.sum(-1)
+            return out
+
+        point = reduce(np.ones((1, len(volumes))))
+        ci = {}
+        if bootstrap > 0 and len(volumes) >= 2:
+            ci = _resample_ci(len(volumes), reduce, VOLUME_METRICS, bootstrap, seed, confidence)
+        per_volume = {
+            m: {c: {v: scores[m] for v, scores in self._scores[c].items()} for c in classes}
+            for m in VOLUME_METRICS
+        }
+        per_class = {}
+        for m, x in table.items():
+            known = ~np.isnan(x)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                means = np.where(known, x, 0.0).sum(0) / known.sum(0)  # NaN for a class with none
+            per_class[m] = {c: float(v) for c, v in zip(classes, means, strict=True)}
+        return VolumeScores(
             per_volume=per_volume,
             per_class=per_class,
-            counts={c: len(v) for c, v in per_volume.items()},
-            mean=float(np.mean(list(per_class.values()))) if per_class else math.nan,
+            counts={c: len(self._scores[c]) for c in classes},
+            mean={m: float(point[m][0]) for m in VOLUME_METRICS},
+            volumes=len(volumes),
+            hd95_undefined={
+                c: sum(math.isnan(s["hd95"]) and s["nsd"] == 0.0 for s in self._scores[c].values())
+                for c in classes
+            },
+            tolerance=self.tolerance,
+            units="+".join(sorted(self._units)) or "mm",
+            ci=ci,
+            bootstrap=bootstrap if ci else 0,
         )
 
 
 class SegmentationMeter:
     """Feed (prediction, target, class name) pairs; read :meth:`compute` at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, surface_tolerance: float = SURFACE_TOLERANCE_MM) -> None:
         self._records: list[PairCounts] = []
         self._groups: list[int] = []  # image index of each record
         self._image_index: dict[Hashable, int] = {}
         self._n_images = 0
-        self._volumes = VolumeDiceMeter()
+        self._volumes = VolumeMeter(surface_tolerance)
+        self._volume_groups: set[int] = set()  # the images that are scans
 
     @property
     def records(self) -> tuple[PairCounts, ...]:
@@ -471,17 +625,30 @@ class SegmentationMeter:
         class_name: str,
         volume_id: Hashable,
         valid: torch.Tensor | np.ndarray | None = None,
+        spacing: tuple[float, ...] | None = None,
+        slices: bool = False,
     ) -> float:
-        """Add one 3D pair; returns its per-volume Dice (MONAI).
+        """Add one 3D pair; returns its per-volume Dice (MONAI), and records its IoU, HD95 and
+        NSD (:class:`VolumeMeter`; ``spacing`` in mm per axis).
 
-        The volume also enters every pixel score as a single image (voxels pooled, one gIoU
-        term, one bootstrap unit: slices of a scan are not independent), so do not feed its
-        slices through :meth:`update` as well.
+        The volume is one bootstrap unit of every pixel score (slices of a scan are not
+        independent). Its voxels enter them pooled as one pair, or with ``slices`` as one pair
+        per slice along the first axis (a gIoU term each, as 2D scoring of the slices gives), so
+        do not feed its slices through :meth:`update` as well.
         """
-        dice = self._volumes.update(pred_volume, target_volume, class_name, volume_id, valid)
-        counts = _pair_counts(pred_volume, target_volume, valid)
-        if counts is not None:
-            self._add(counts, class_name, volume_id)
+        dice = self._volumes.update(pred_volume, target_volume, class_name, volume_id, valid, spacing)
+        if not slices:
+            parts = [(pred_volume, target_volume, valid)]
+        else:
+            parts = [
+                (pred_volume[z], target_volume[z], None if valid is None else valid[z])
+                for z in range(len(target_volume))
+            ]
+        for pred, target, part_valid in parts:
+            counts = _pair_counts(pred, target, part_valid)
+            if counts is not None:
+                self._add(counts, class_name, volume_id)
+                self._volume_groups.add(self._groups[-1])
         return dice
 
     def _tables(self, seen: Iterable[str] | None) -> _Tables:
@@ -522,7 +689,9 @@ class SegmentationMeter:
         keys = CI_KEYS + (_SPLIT_CI_KEYS if seen is not None else ())
         ci = _bootstrap_ci(t, keys, bootstrap, seed, confidence) if bootstrap > 0 and t.n_images >= 2 else {}
         counts = {c: int(n) for c, n in zip(t.classes, t.pairs.sum(0), strict=True)}
-        vol = self._volumes.compute()
+        vol = self._volumes.compute(bootstrap, seed, confidence)
+        scans = len(self._volume_groups)
+        unit = "image" if not scans else "volume" if scans == t.n_images else "image+volume"
         absent = [r.pred_sum / r.pixels for r in self._records if r.target_sum == 0 and r.pixels]
 
         def opt(k: str) -> float | None:
@@ -545,8 +714,10 @@ class SegmentationMeter:
             seen_miou=opt("seen_mIoU"),
             unseen_miou=opt("unseen_mIoU"),
             hiou=opt("hIoU"),
-            per_volume_dice=vol.per_volume,
-            volume_dice=vol.per_class,
+            per_volume_dice=vol.per_volume.get("dice", {}),
+            volume_dice=vol.per_class.get("dice", {}),
             absent_pairs=len(absent),
             absent_fp_area=float(np.mean(absent)) if absent else None,
+            unit=unit,
+            volumes=vol.as_dict() if vol.volumes else {},
         )

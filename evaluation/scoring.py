@@ -1,6 +1,8 @@
 """Scoring a predictions folder: no model needed, the same numbers every time.
 
-A volume's slices are scored as images of their own (``image:slice``), as ``genseg
+A volume's slices are scored as pairs of one unit, the scan (slices of a scan are not
+independent, so the bootstrap resamples scans), and a scan whose every slice has a record
+also gets per-volume Dice, IoU, HD95 and normalised surface Dice in mm, as ``genseg
 evaluate`` does. Each group says which prompting its records used (semantic: every class
 prompted on every image, absent ones included; referring: present classes only).
 
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from genseg.errors import InputError
-from genseg.evaluation.metrics import SegmentationMeter, SegmentationScores
+from genseg.evaluation.metrics import SURFACE_TOLERANCE_MM, SegmentationMeter, SegmentationScores
 from genseg.evaluation.predictions import PredictionIndex, PredictionRecord, read_index, read_mask_png
 
 
@@ -89,14 +91,19 @@ def _plugin_metric_factories(domain: str) -> list[tuple[str, Any]]:
     ]
 
 
+_Slices = dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+
+
 def score_predictions(
     folder: str | Path,
     missing_as_empty: bool = False,
     bootstrap: int = 0,
     seed: int = 0,
     plugin_metrics: bool = True,
+    surface_tolerance: float = SURFACE_TOLERANCE_MM,
 ) -> ScoredPredictions:
-    """Score every record of ``folder``'s index against its label (ignored / nodata pixels excluded)."""
+    """Score every record of ``folder``'s index against its label (ignored / nodata pixels
+    excluded); ``surface_tolerance`` is the NSD tolerance of volumes, in mm."""
     import torch
 
     from genseg.data.io import load_label
@@ -111,11 +118,57 @@ def score_predictions(
     meters: dict[tuple[str, str, str], SegmentationMeter] = {}
     promptings: dict[tuple[str, str, str], set[str]] = {}
     extra: dict[tuple[str, str], dict[str, Any]] = {}
-    labels: dict[str, np.ndarray] = {}
+    labels: dict[str, Any] = {}
+    # the slices of the scan being read, per record of its (class, tag): scored when it ends
+    scan: dict[tuple[str, ...], tuple[PredictionRecord, _Slices]] = {}
+
+    def level_meters(rec: PredictionRecord) -> list[SegmentationMeter]:
+        out = []
+        for level, key in (("dataset", rec.dataset), ("domain", rec.domain), ("all", "all")):
+            out.append(meters.setdefault((level, key, rec.tag), SegmentationMeter(surface_tolerance)))
+            promptings.setdefault((level, key, rec.tag), set()).add(rec.prompting)
+        return out
+
+    def score_scan() -> None:
+        for rec, slices in scan.values():
+            sample = labels[rec.label]
+            depth, volume_id = sample.array.shape[0], f"{rec.dataset}/{rec.image_id}"
+            if len(slices) == depth:  # the whole scan: per-volume scores too
+                pred = np.stack([slices[z][0] for z in range(depth)])
+                truth = np.stack([slices[z][1] for z in range(depth)])
+                valid = None
+                if any(slices[z][2] is not None for z in range(depth)):
+                    valid = np.stack(
+                        [np.ones_like(t) if v is None else v for _, t, v in (slices[z] for z in range(depth))]
+                    )
+                spacing = sample.meta.get("spacing")
+                for meter in level_meters(rec):
+                    meter.update_volume(
+                        torch.from_numpy(pred),
+                        torch.from_numpy(truth),
+                        rec.class_name,
+                        volume_id,
+                        valid=None if valid is None else torch.from_numpy(valid),
+                        spacing=None if spacing is None else tuple(spacing),
+                        slices=True,
+                    )
+                continue
+            for _, (pred, truth, valid) in sorted(slices.items()):  # part of a scan: slice pairs only
+                for meter in level_meters(rec):
+                    meter.update(
+                        torch.from_numpy(pred),
+                        torch.from_numpy(truth),
+                        rec.class_name,
+                        valid=None if valid is None else torch.from_numpy(valid),
+                        image_id=volume_id,
+                    )
+        scan.clear()
+
     for rec in index.records:
         if rec.label not in labels:
-            labels = {rec.label: load_label(rec.label).array}  # records of one image are consecutive
-        label = labels[rec.label] if rec.slice is None else labels[rec.label][rec.slice]
+            score_scan()
+            labels = {rec.label: load_label(rec.label)}  # records of one image are consecutive
+        label = labels[rec.label].array if rec.slice is None else labels[rec.label].array[rec.slice]
         truth = np.isin(label, rec.values)
         if rec.file in missing_files:
             pred = np.zeros_like(truth)
@@ -132,17 +185,18 @@ def score_predictions(
             valid = read_mask_png(folder / rec.valid)
         elif rec.ignore:
             valid = ~np.isin(label, rec.ignore)
-        image_key = f"{rec.dataset}/{rec.image_id}" + ("" if rec.slice is None else f":{rec.slice}")
-        for level, key in (("dataset", rec.dataset), ("domain", rec.domain), ("all", "all")):
-            meter = meters.setdefault((level, key, rec.tag), SegmentationMeter())
-            promptings.setdefault((level, key, rec.tag), set()).add(rec.prompting)
-            meter.update(
-                torch.from_numpy(pred),
-                torch.from_numpy(truth),
-                rec.class_name,
-                valid=None if valid is None else torch.from_numpy(valid),
-                image_id=image_key,
-            )
+        if rec.slice is not None:
+            key = (rec.dataset, rec.domain, rec.image_id, rec.label, rec.class_name, rec.tag, rec.prompting)
+            scan.setdefault(key, (rec, {}))[1][rec.slice] = (pred, truth, valid)
+        else:
+            for meter in level_meters(rec):
+                meter.update(
+                    torch.from_numpy(pred),
+                    torch.from_numpy(truth),
+                    rec.class_name,
+                    valid=None if valid is None else torch.from_numpy(valid),
+                    image_id=f"{rec.dataset}/{rec.image_id}",
+                )
         if plugin_metrics:
             slot = extra.setdefault((rec.domain, rec.tag), {})
             if not slot:
@@ -150,6 +204,7 @@ def score_predictions(
             p, t = (pred[valid], truth[valid]) if valid is not None else (pred.ravel(), truth.ravel())
             for metric in slot.values():
                 metric.update(torch.from_numpy(p).long(), torch.from_numpy(t).long())
+    score_scan()
 
     groups = []
     for (level, key, tag), meter in sorted(meters.items()):

@@ -9,6 +9,8 @@ import typer
 
 from genseg.cli.options import allow_pickle_option
 
+NSD_TOLERANCE_MM = 2.0  # genseg.evaluation.metrics.SURFACE_TOLERANCE_MM, without importing torch here
+
 
 def evaluate(
     model: str | None = typer.Option(None, "--model", "-m", help="Model folder written by `genseg train`."),
@@ -19,7 +21,18 @@ def evaluate(
     missing_as_empty: bool = typer.Option(
         False, "--missing-as-empty", help="With --predictions: score missing masks as empty."
     ),
-    bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="Bootstrap resamples for 95 % intervals."),
+    bootstrap: int = typer.Option(
+        0,
+        "--bootstrap",
+        min=0,
+        help="Bootstrap resamples for 95 % intervals (over images; over scans for volumes).",
+    ),
+    nsd_tolerance: float = typer.Option(
+        NSD_TOLERANCE_MM,
+        "--nsd-tolerance",
+        min=0.01,
+        help="Volumes: the normalised surface Dice tolerance in mm (voxels where a scan records no spacing).",
+    ),
     split: str = typer.Option("test", help="training, validation or test."),
     prompting: str = typer.Option(
         "semantic",
@@ -40,7 +53,8 @@ def evaluate(
 ) -> None:
     """Score a split, prompting every image with every class name of its dataset (semantic;
     --prompting referring: the classes present only); or re-score saved predictions without
-    the model (the same numbers every time).
+    the model (the same numbers every time). Volumes also get per-volume Dice, IoU, HD95 and
+    normalised surface Dice (MONAI, in mm), with scans as the bootstrap unit.
 
     Example: genseg evaluate --model runs/demo --dataset data/samples/mni152 --json scores.json
 
@@ -51,7 +65,7 @@ def evaluate(
 
     from genseg.data.atomic import atomic_write
     from genseg.errors import InputError
-    from genseg.evaluation.report import scores_table
+    from genseg.evaluation.report import scores_table, volume_table
 
     console = Console()
     if json_out is not None:
@@ -67,7 +81,11 @@ def evaluate(
         from genseg.evaluation.scoring import score_predictions
 
         scored = score_predictions(
-            predictions, missing_as_empty=missing_as_empty, bootstrap=bootstrap, seed=seed
+            predictions,
+            missing_as_empty=missing_as_empty,
+            bootstrap=bootstrap,
+            seed=seed,
+            surface_tolerance=nsd_tolerance,
         )
         if scored.missing:
             console.print(f"[yellow]{len(scored.missing)} missing predictions scored as empty masks[/]")
@@ -81,6 +99,8 @@ def evaluate(
                     f"{g.prompting} prompting"
                 )
                 console.print(scores_table(g.scores, title=title))
+                if (table := volume_table(g.scores, title=f"{title} · per volume")) is not None:
+                    console.print(table)
         return
     if not model or not dataset:
         raise InputError(
@@ -101,7 +121,15 @@ def evaluate(
 
         check_dataset_domains(pipe, folders)
     scores = evaluate_pipeline(
-        pipe, folders, split=split, steps=steps, ensemble=ensemble, seed=seed, prompting=prompting
+        pipe,
+        folders,
+        split=split,
+        steps=steps,
+        ensemble=ensemble,
+        seed=seed,
+        prompting=prompting,
+        bootstrap=bootstrap,
+        surface_tolerance=nsd_tolerance,
     )
     used = "+".join(sorted(set(modes.values())))
     result = {
@@ -123,3 +151,5 @@ def evaluate(
             console.print(f"[yellow]{note}[/]")
     title = f"{Path(str(model)).name} on {split} ({steps} step) · {used} prompting"
     console.print(scores_table(scores, title=title))
+    if (table := volume_table(scores, title=f"{title} · per volume")) is not None:
+        console.print(table)

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from genseg.evaluation.metrics import (
+    SURFACE_TOLERANCE_MM,
     SegmentationMeter,
     SegmentationScores,
-    VolumeDiceMeter,
+    VolumeMeter,
     harmonic_iou,
     seen_unseen_scores,
 )
@@ -198,19 +199,25 @@ def test_per_volume_dice_by_hand():
     true[0] = True  # 4 voxels
     pred[0, 0] = True  # 2 of them
     pred[1, 0, 0] = True  # and 1 outside: Dice 2·2 / (3 + 4) = 4/7
-    meter = VolumeDiceMeter()
+    meter = VolumeMeter()
     assert meter.update(pred, true, "liver", "v1") == pytest.approx(4 / 7)
     assert meter.update(true, true, "liver", "v2") == pytest.approx(1.0)
     assert meter.update(np.zeros_like(true), np.zeros_like(true), "tumour", "v1") == 1.0  # both empty
     assert meter.update(pred, np.zeros_like(true), "tumour", "v2") == 0.0  # false alarm
     s = meter.compute()
-    assert s.per_volume == {
+    assert s.per_volume["dice"] == {
         "liver": {"v1": pytest.approx(4 / 7), "v2": 1.0},
         "tumour": {"v1": 1.0, "v2": 0.0},
     }
-    assert s.per_class == pytest.approx({"liver": (4 / 7 + 1) / 2, "tumour": 0.5})
+    # IoU: 2 / (3 + 4 - 2) = 2/5 on v1
+    assert s.per_volume["iou"] == {
+        "liver": {"v1": pytest.approx(2 / 5), "v2": 1.0},
+        "tumour": {"v1": 1.0, "v2": 0.0},
+    }
+    assert s.per_class["dice"] == pytest.approx({"liver": (4 / 7 + 1) / 2, "tumour": 0.5})
     assert s.counts == {"liver": 2, "tumour": 2}
-    assert s.mean == pytest.approx(((4 / 7 + 1) / 2 + 0.5) / 2)
+    assert s.mean["dice"] == pytest.approx(((4 / 7 + 1) / 2 + 0.5) / 2)
+    assert s.volumes == 2 and s.units == "voxel"
     with pytest.raises(ValueError, match="already scored"):
         meter.update(pred, true, "liver", "v1")
 
@@ -226,6 +233,7 @@ def test_volume_in_the_segmentation_meter():
     meter = SegmentationMeter()
     assert meter.update_volume(pred, true, "liver", "v1", valid=valid) == pytest.approx(2 / 3)
     s = meter.compute()
+    assert s.unit == "volume" and s.volumes["count"] == 1
     assert s.per_volume_dice == {"liver": {"v1": pytest.approx(2 / 3)}}
     assert s.volume_dice == pytest.approx({"liver": 2 / 3})
     assert s.per_class == pytest.approx({"liver": 0.5})  # voxels pooled: 2 / 4
@@ -234,3 +242,84 @@ def test_volume_in_the_segmentation_meter():
     assert math.isnan(meter.update_volume(pred, true, "liver", "v2", valid=np.zeros_like(valid)))
     assert meter.compute().per_volume_dice == {"liver": {"v1": pytest.approx(2 / 3)}}
     assert meter.compute().images == 1
+
+
+def _box(shift: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """A 4×5×5 block in a 10×16×16 volume, moved by ``shift`` voxels."""
+    vol = np.zeros((10, 16, 16), bool)
+    d, h, w = shift
+    vol[3 + d : 7 + d, 5 + h : 10 + h, 5 + w : 10 + w] = True
+    return vol
+
+
+def test_hd95_and_nsd_in_millimetres_from_the_spacing():
+    spacing = (3.0, 1.0, 1.0)  # slices 3 mm apart, 1 mm pixels
+    meter = VolumeMeter(tolerance=2.0)
+    meter.update(_box((0, 1, 0)), _box(), "organ", "row", spacing=spacing)  # one pixel: 1 mm
+    meter.update(_box((1, 0, 0)), _box(), "organ", "slice", spacing=spacing)  # one slice: 3 mm
+    meter.update(_box((1, 0, 0)), _box(), "organ", "voxels")  # no spacing: one voxel
+    s = meter.compute()
+    hd, nsd = s.per_volume["hd95"]["organ"], s.per_volume["nsd"]["organ"]
+    assert hd == pytest.approx({"row": 1.0, "slice": 3.0, "voxels": 1.0})
+    assert nsd["row"] == pytest.approx(1.0)  # every boundary voxel within 2 mm of the other
+    assert 0.0 < nsd["slice"] < 1.0  # the moved caps are 3 mm away, beyond the tolerance
+    assert nsd["voxels"] == pytest.approx(1.0)
+    assert s.units == "mm+voxel"
+    wide = VolumeMeter(tolerance=3.5)
+    wide.update(_box((1, 0, 0)), _box(), "organ", "slice", spacing=spacing)
+    assert wide.compute().per_volume["nsd"]["organ"]["slice"] == pytest.approx(1.0)
+
+
+def test_an_empty_mask_has_no_hd95_and_a_defined_nsd():
+    empty = np.zeros((10, 16, 16), bool)
+    meter = VolumeMeter()
+    meter.update(empty, _box(), "organ", "missed")
+    meter.update(_box(), empty, "organ", "false alarm")
+    meter.update(empty, empty, "organ", "nothing")
+    meter.update(_box(), _box(), "organ", "exact")
+    s = meter.compute()
+    assert s.per_volume["nsd"]["organ"] == {"missed": 0.0, "false alarm": 0.0, "nothing": 1.0, "exact": 1.0}
+    hd = s.per_volume["hd95"]["organ"]
+    assert hd["exact"] == 0.0 and all(math.isnan(hd[v]) for v in ("missed", "false alarm", "nothing"))
+    assert s.per_class["hd95"] == {"organ": 0.0}  # the mean over the scans where it is defined
+    assert s.hd95_undefined == {"organ": 2}  # one mask empty: both empty is no miss
+    d = s.as_dict()
+    assert d["per_volume"]["hd95"]["organ"]["missed"] is None and SURFACE_TOLERANCE_MM == 2.0
+    json.dumps(d, allow_nan=False)  # strict JSON: NaN is written as null
+    with pytest.raises(ValueError, match="tolerance"):
+        VolumeMeter(tolerance=0)
+    with pytest.raises(ValueError, match="spacing"):
+        meter.update(_box(), _box(), "organ", "flat", spacing=(1.0, 1.0))
+
+
+def test_slices_of_a_scan_are_pairs_of_one_bootstrap_unit():
+    rng = np.random.default_rng(0)
+    scans = []
+    for v in range(4):
+        truth = _box((v % 2, 0, 0))
+        scans.append((truth ^ (rng.random(truth.shape) < 0.05), truth))
+    by_slice, pooled = SegmentationMeter(), SegmentationMeter()
+    for v, (pred, truth) in enumerate(scans):
+        by_slice.update_volume(pred, truth, "organ", f"scan{v}", spacing=(3.0, 1.0, 1.0), slices=True)
+        pooled.update_volume(pred, truth, "organ", f"scan{v}", spacing=(3.0, 1.0, 1.0))
+    s = by_slice.compute(bootstrap=200, seed=1)
+    assert s.images == 4 and s.unit == "volume"  # 4 scans resampled, not 40 slices
+    assert s.counts == {"organ": 40}  # one pair per slice: gIoU is the mean over slices
+    p = pooled.compute()
+    assert p.counts == {"organ": 4} and p.per_class == pytest.approx(s.per_class)  # same voxels
+    assert p.volumes["mean"] == pytest.approx(s.volumes["mean"])
+    vol = s.volumes
+    assert vol["count"] == 4 and vol["bootstrap"] == {"resamples": 200, "unit": "volume"}
+    for m in ("dice", "iou", "hd95", "nsd"):
+        lo, hi = vol["ci"][m]
+        assert lo <= vol["mean"][m] <= hi
+    assert s.as_dict()["bootstrap"]["unit"] == "volume"
+
+
+def test_one_scan_gets_no_interval_and_mixed_units_are_named():
+    meter = SegmentationMeter()
+    meter.update_volume(_box(), _box(), "organ", "scan", slices=True)
+    meter.update(np.ones((4, 4)), np.ones((4, 4)), "organ", image_id="photo")
+    s = meter.compute(bootstrap=50)
+    assert s.unit == "image+volume" and s.images == 2
+    assert s.volumes["count"] == 1 and s.volumes["ci"] == {}

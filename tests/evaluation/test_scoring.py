@@ -102,3 +102,34 @@ def test_evaluate_cli_scores_a_predictions_folder(predictions, monkeypatch, caps
     data = json.loads(out.read_text())
     assert data["method"] == "tiny" and not data["missing"]
     assert data == score_predictions(predictions).as_dict() | {"folder": str(predictions)}
+
+
+def test_a_scan_saved_slice_by_slice_is_one_unit_with_per_volume_scores(tmp_path):
+    nib = pytest.importorskip("nibabel")
+    from genseg.evaluation.metrics import VolumeMeter
+
+    truth = np.zeros((4, 8, 8), np.uint8)  # D×H×W, slices 3 mm apart
+    truth[1:3, 2:6, 2:6] = 1
+    pred = np.roll(truth, 1, axis=2)  # one 1 mm pixel to the side
+    # the medical reader's array is the transpose of the voxel array (i, j, k)
+    label = tmp_path / "label.nii.gz"
+    nib.save(nib.Nifti1Image(truth.transpose(2, 1, 0), np.diag([1.0, 1.0, 3.0, 1.0])), label)
+    common = dict(dataset="d", domain="medical", image="ct.nii.gz", label=str(label), image_id="ct",
+                  class_name="organ", values=[1], prompt="organ")  # fmt: skip
+    records = []
+    for z in range(4):
+        _png(tmp_path / "preds" / f"d/ct/{z}.png", pred[z] * 255)
+        records.append(PredictionRecord(**common, file=f"d/ct/{z}.png", slice=z))
+    write_index(tmp_path / "preds", PredictionIndex(records=records, complete=True))
+    scores = score_predictions(tmp_path / "preds", plugin_metrics=False).get("all", "all", "test").scores
+    assert scores.images == 1 and scores.unit == "volume" and scores.counts == {"organ": 4}
+    direct = VolumeMeter()
+    direct.update(pred, truth, "organ", "d/ct", spacing=(3.0, 1.0, 1.0))
+    expected = direct.compute().as_dict()
+    assert scores.volumes["per_volume"] == expected["per_volume"]
+    assert scores.volumes["per_volume"]["hd95"]["organ"]["d/ct"] == pytest.approx(1.0)  # in mm
+    assert scores.volumes["units"] == "mm"
+    # a scan with a slice missing from the index keeps its slice pairs, without per-volume scores
+    write_index(tmp_path / "preds", PredictionIndex(records=records[:3], complete=True))
+    part = score_predictions(tmp_path / "preds", plugin_metrics=False).get("all", "all", "test").scores
+    assert part.images == 1 and part.counts == {"organ": 3} and part.volumes == {}

@@ -89,6 +89,32 @@ def test_evaluate_scores_every_slice_of_a_volume_dataset(model_dir, tmp_path, mo
     spec = load_dataset_spec(folder)
     depth = sum(nib.load(resolve_path(folder, e.image)).shape[2] for e in spec.validation)
     assert depth > 1 and max(scores.counts.values()) == depth  # one score per slice of every volume
+    # scans, not slices, are the bootstrap unit, and each gets per-volume scores in mm
+    assert scores.unit == "volume" and scores.images == len(spec.validation)
+    assert scores.volumes["count"] == len(spec.validation) and scores.volumes["units"] == "mm"
+    assert set(scores.volumes["mean"]) == {"dice", "iou", "hd95", "nsd"}
+
+
+def test_evaluate_reports_per_volume_scores_with_their_protocol(model_dir, tmp_path, monkeypatch):
+    import json
+
+    from genseg.cli.app import app
+    from genseg_medical.datasets import load_msd_liver
+    from genseg_medical.fixtures import make_fake_msd
+
+    monkeypatch.setenv("GENSEG_DATA_DIR", str(tmp_path / "data"))
+    folder = load_msd_liver(make_fake_msd(tmp_path / "msd", task="Task03_Liver", n=5))
+    out = tmp_path / "scores.json"
+    cmd = ["evaluate", "-m", str(model_dir), "-d", str(folder), "--split", "validation", "--json", str(out),
+           "--bootstrap", "20", "--nsd-tolerance", "1.5"]  # fmt: skip
+    result = CliRunner().invoke(app, cmd, catch_exceptions=False, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(out.read_text())
+    assert scores["bootstrap"]["unit"] == "volume"
+    volumes = scores["volumes"]
+    assert volumes["nsd_tolerance"] == 1.5 and "HD95" in volumes["protocol"]
+    assert set(volumes["per_class"]) == {"dice", "iou", "hd95", "nsd"}
+    assert "per volume" in result.output and "NSD@1.5mm" in result.output
 
 
 def _loss_warnings(caught) -> list[str]:
