@@ -71,7 +71,7 @@ def genseg_register_writers():
             "name": "png-mask",
             "patterns": ["*.png"],
             "formats": ["png"],
-            "description": "label map or binary mask as 8/16-bit PNG (binary masks as 0/255)",
+            "description": "label map as palette PNG in the overlay colours, binary mask as 0/255 grey",
             "write": "genseg.data.readers:write_mask_sample",
         }
     ]
