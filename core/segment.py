@@ -280,6 +280,9 @@ def segment_files(
     tile_size: int | None = None,
     overlap: int | None = None,
     vector: Path | None = None,
+    probabilities: bool = False,
+    simplify: float | None = None,
+    min_area: float | None = None,
 ) -> list[SegmentedFile]:
     """Segment ``inputs`` (read by whichever plugin claims them, preprocessed for ``domain``).
 
@@ -287,7 +290,9 @@ def segment_files(
     every slice, and give a mask volume on the input's grid plus an overlay of a few slices.
     In a domain that tiles (or with ``tile_size``), images larger than a tile are segmented
     tile by tile, streamed from disk when their reader allows (see :mod:`genseg.segment_tiled`);
-    ``vector`` also writes polygons (one input only).
+    ``vector`` also writes polygons (one input only), sieved by ``min_area`` and simplified by
+    ``simplify`` (map units); ``probabilities`` also writes each prompt's probability beside
+    the mask (``NAME.probabilities.tif``, by a writer of format ``probabilities``).
     """
     from genseg.data.io import load_image
     from genseg.models.text_encoder import validate_prompts
@@ -307,6 +312,11 @@ def segment_files(
                 fix="segment one scene per run when writing polygons",
             )
         find_writer(vector, kind="vector")
+    elif simplify is not None or min_area is not None:
+        raise InputError(
+            "--simplify and --min-area shape the --vector polygons, but no --vector output was given",
+            fix="add --vector NAME.gpkg (or NAME.geojson), or leave them out",
+        )
     tile = tiling_for(domain, tile_size, pipe.config.resolution)
     check_batching(batch_size, tile, overlap)
     # a model that reads bands beyond the colour slots asks the domain to keep them
@@ -333,6 +343,10 @@ def segment_files(
         output,
         {src for src, sample in samples.items() if sample.is_volume or sample.meta.get("affine") is not None},
     )
+    if probabilities:
+        for files in plan.values():
+            files["probabilities"] = probabilities_path(files["mask"])
+        refuse_overwriting_inputs(plan)
     if vector is not None:
         refuse_overwriting_inputs(plan, [vector])
     for src, sample in samples.items():
@@ -345,6 +359,7 @@ def segment_files(
     from rich.progress import track
 
     kwargs = dict(steps=steps, ensemble=ensemble, threshold=threshold, seed=seed)
+    shaping = dict(simplify=simplify, min_area=min_area)
     # what each label value means, for writers that can name their classes (hookspec 1.4)
     kwargs.update(classes=class_infos(prompts, domain), model=model_name(pipe))
     for src in track(inputs, description="segmenting", disable=not progress or len(inputs) < 2):
@@ -364,6 +379,7 @@ def segment_files(
                     overlap,
                     batch_size,
                     progress,
+                    **shaping,
                     **kwargs,
                 )
             )
@@ -380,6 +396,43 @@ def model_name(pipe) -> str | None:
     if not isinstance(source, str):
         return None
     return Path(source.rstrip("/")).name or None
+
+
+def probabilities_path(mask: Path) -> Path:
+    """``NAME.probabilities.EXT`` beside the mask ``NAME.EXT``; an error, before anything is
+    written, when no installed writer of probability rasters claims that name."""
+    from genseg.data.atomic import format_suffix
+    from genseg.errors import GenSegError
+    from genseg.plugins.registry import find_writer
+
+    suffix = format_suffix(mask)
+    path = beside(mask.with_name(mask.name[: len(mask.name) - len(suffix)]), ".probabilities" + suffix)
+    try:
+        spec = find_writer(path)[1]
+    except GenSegError:
+        spec = None
+    if spec is None or "probabilities" not in spec.formats:
+        raise InputError(
+            f"--probabilities: no installed writer stores probabilities as {suffix or 'this format'}",
+            path=path,
+            fix="write the mask as NAME.tif with the remote-sensing plugin (genseg plugins list shows "
+            "writers of format 'probabilities'), or leave out --probabilities",
+        )
+    return path
+
+
+def write_probabilities(path: Path, reference, prompts, labels, probabilities, classes=None, model=None):
+    """A whole image's P×H×W probabilities through the streamed writer of ``path``."""
+    from genseg.plugins.registry import open_stream
+
+    numbered = label_values(classes, 1) if classes else None  # bands in prompt order
+    sink = open_stream(path, reference, prompts, classes=numbered, model=model)
+    try:
+        sink.write_rows(0, labels, probabilities)
+        return sink.close()
+    except BaseException:
+        sink.abort()
+        raise
 
 
 def _segment_tiles(
@@ -401,6 +454,7 @@ def _segment_tiles(
         sample=sample,
         batch_size=batch_size,
         progress=progress,
+        probabilities=plan.get("probabilities"),
         **kwargs,
     )
     return SegmentedFile(Path(src), written, coverage)
@@ -454,12 +508,15 @@ def _segment_one(
         unc_map, marks = out.uncertainty[0].max(0) if out.uncertainty is not None else None, []
         on_value = 255 if plan["mask"].suffix.lower() == ".png" else 1  # 255 keeps a PNG viewable
         labels = label_map(masks, out.probabilities[0] if len(prompts) > 1 else None, on_value)
+        if "probabilities" in plan:
+            probs = out.probabilities[0]
+            write_probabilities(plan["probabilities"], sample, prompts, labels, probs, classes, model)
         del out  # the full-size probabilities (400 MB for 100 megapixels) are not needed any more
         named = {"classes": label_values(classes, on_value) if classes else None, "model": model}
         write(plan["mask"], labels, reference=sample, **named)
         del labels
         write_overlay_png(plan["overlay"], sample.array, list(masks), prompts)
-    written = [plan["mask"], plan["overlay"]]
+    written = [plan["mask"], *([plan["probabilities"]] if "probabilities" in plan else []), plan["overlay"]]
     if unc_map is not None:
         write_uncertainty_png(plan["uncertainty"], unc_map, marks=marks)  # colour map and scale bar
         written.append(plan["uncertainty"])

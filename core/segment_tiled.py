@@ -85,10 +85,15 @@ def segment_tiled(
     progress: bool = True,
     classes: Sequence[ClassInfo] | None = None,
     model: str | None = None,
+    probabilities: Path | None = None,
+    simplify: float | None = None,
+    min_area: float | None = None,
 ):
     """Segment one raster tile by tile; ``source`` (windowed) or ``sample`` (in memory).
     ``classes`` and ``model`` go to the writers that accept them (values 1, 2, ...; a single
-    prompt's record takes the mask's "on" value).
+    prompt's record takes the mask's "on" value). ``probabilities`` also streams the
+    per-prompt probabilities to that file's writer; ``simplify`` and ``min_area`` (map units)
+    go to the vector writer.
 
     Returns (written paths, coverage per prompt, the tiling report).
     """
@@ -114,12 +119,17 @@ def segment_tiled(
     if streamed is None:
         collected = ArraySink(height, width, len(prompts))
         sinks.append(collected)
-    if vector is not None:
+    if vector is not None or probabilities is not None:
         try:
-            vector_classes = label_values(classes, 1) if classes else None  # polygons of 1-based classes
-            sinks.append(
-                open_stream(vector, reference, prompts, kind="vector", classes=vector_classes, model=model)
-            )
+            numbered = label_values(classes, 1) if classes else None  # polygons and bands: classes 1, 2, ...
+            if vector is not None:
+                polygons = open_stream(
+                    vector, reference, prompts, kind="vector", classes=numbered, model=model
+                )
+                sinks.append(polygons)
+                generalise_polygons(polygons, vector, simplify, min_area)
+            if probabilities is not None:  # one band per prompt, in prompt order
+                sinks.append(open_stream(probabilities, reference, prompts, classes=numbered, model=model))
         except BaseException:  # e.g. a raster polygons cannot be placed from: leave no partial mask
             _abort(sinks)
             raise
@@ -165,6 +175,21 @@ def segment_tiled(
         [mask_path] + [p for p in written if p is not None and Path(p) != mask_path] + [outputs["overlay"]]
     )
     return paths, coverage, report
+
+
+def generalise_polygons(sink, path: Path, simplify: float | None, min_area: float | None) -> None:
+    """Hand ``--simplify`` / ``--min-area`` to a vector sink (its ``generalise`` method); a
+    writer without one cannot honour them, which is an error rather than a silent raw file."""
+    if simplify is None and min_area is None:
+        return
+    generalise = getattr(sink, "generalise", None)
+    if generalise is None:
+        raise InputError(
+            "the vector writer of this file cannot simplify polygons or drop small ones",
+            path=path,
+            fix="leave out --simplify and --min-area, or write NAME.gpkg / NAME.geojson",
+        )
+    generalise(simplify=simplify, min_area=min_area)
 
 
 def _abort(sinks: list) -> None:

@@ -77,6 +77,24 @@ def segment(
     vector: Path = typer.Option(
         None, "--vector", help="Also write polygons (class, prompt, score): NAME.gpkg or NAME.geojson."
     ),
+    simplify: float | None = typer.Option(
+        None,
+        "--simplify",
+        help="Polygon simplification tolerance in map units (neighbours keep shared edges; 0: the "
+        "pixel staircase). Default: one pixel.",
+    ),
+    min_area: float | None = typer.Option(
+        None,
+        "--min-area",
+        help="Polygons (and holes) smaller than this, in map units², join their neighbour or go "
+        "(0: keep all). Default: four pixels.",
+    ),
+    probabilities: bool = typer.Option(
+        False,
+        "--probabilities",
+        help="Also write each prompt's probability beside the mask, as OUTPUT.probabilities.tif "
+        "(one band per prompt, percent 0-100 with scale 0.01; GeoTIFF masks).",
+    ),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse inputs a domain would only warn about (e.g. a GeoTIFF without CRS)."
     ),
@@ -109,6 +127,9 @@ def segment(
 
     Example: genseg segment -m runs/demo --domain remote-sensing -p buildings -o buildings.tif
     --vector buildings.gpkg scene.tif
+
+    Example: genseg segment -m runs/demo --domain remote-sensing -p forest -p water -o land.tif
+    --probabilities --vector land.gpkg --simplify 30 --min-area 3600 scene.tif
 
     Example: genseg segment -m runs/demo --domain medical --refine -p "the organ that stores bile"
     -o out/ scan/
@@ -155,6 +176,9 @@ def segment(
         tile_size=tile_size,
         overlap=overlap,
         vector=vector,
+        probabilities=probabilities,
+        simplify=simplify,
+        min_area=min_area,
     )
     for r in results:
         cover = ", ".join(f"{p}: {c:.1%}" for p, c in r.coverage.items())

@@ -70,11 +70,20 @@ def genseg_register_readers():
 @hookimpl
 def genseg_register_writers():
     return [
+        {  # before "geotiff", whose patterns also match these names
+            "name": "geotiff-probabilities",
+            "patterns": ["*.probabilities.tif", "*.probabilities.tiff"],
+            "formats": ["probabilities"],
+            "description": "probability COG, one band per prompt (named), percent 0-100 with scale 0.01, "
+            "on the input's grid (segment --probabilities)",
+            "stream": "genseg_remote_sensing.raster:open_probability_sink",
+        },
         {
             "name": "geotiff",
             "patterns": ["*.tif", "*.tiff"],
             "formats": ["geotiff", "gtiff", "tif"],
-            "description": "uint8 label GeoTIFF on the input's grid (CRS, transform, nodata), tiled, DEFLATE",
+            "description": "uint8 label cloud-optimised GeoTIFF on the input's grid (CRS, transform, "
+            "nodata), overviews, colour table; attribute table (.aux.xml) and QGIS style (.qml) beside it",
             "write": "genseg_remote_sensing.raster:write_geotiff",
             "stream": "genseg_remote_sensing.raster:open_geotiff_sink",
         },
@@ -83,7 +92,8 @@ def genseg_register_writers():
             "patterns": ["*.gpkg"],
             "formats": ["gpkg", "geopackage"],
             "kind": "vector",
-            "description": "polygons with class, prompt and score in the raster's CRS, one layer per class",
+            "description": "polygons with class, name, prompt and score in the raster's CRS, one layer per "
+            "class; sieved and simplified, neighbours sharing edges",
             "stream": "genseg_remote_sensing.vector:open_vector_sink",
         },
         {
@@ -91,7 +101,8 @@ def genseg_register_writers():
             "patterns": ["*.geojson"],
             "formats": ["geojson"],
             "kind": "vector",
-            "description": "polygons with class, prompt and score in the raster's CRS (one collection)",
+            "description": "polygons with class, name, prompt and score in the raster's CRS (one "
+            "collection); sieved and simplified, neighbours sharing edges",
             "stream": "genseg_remote_sensing.vector:open_vector_sink",
         },
     ]

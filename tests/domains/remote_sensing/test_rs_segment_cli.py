@@ -38,8 +38,9 @@ def test_segment_writes_a_label_geotiff_and_polygons_on_the_scene_grid(model_dir
 
     scene = write_scene(tmp_path / "scene.tif", height=100, width=130)
     out, polys = tmp_path / "buildings.tif", tmp_path / "buildings.gpkg"
+    raw = ("--simplify", "0", "--min-area", "0")  # the polygons follow the pixels exactly
     result = _segment(
-        model_dir, "-p", "buildings", "-p", "water", "-o", str(out), "--vector", str(polys), str(scene)
+        model_dir, "-p", "buildings", "-p", "water", "-o", str(out), "--vector", str(polys), *raw, str(scene)
     )
     assert result.exit_code == 0, result.output
     with rasterio.open(scene) as a, rasterio.open(out) as b:
@@ -58,7 +59,7 @@ def test_segment_writes_a_label_geotiff_and_polygons_on_the_scene_grid(model_dir
     layers = dict(pyogrio.list_layers(polys))
     assert set(layers) == {"buildings", "water"}
     frame = gpd.read_file(polys, layer="buildings")
-    assert frame.crs.to_epsg() == 32633 and list(frame.columns) == ["class", "prompt", "score", "geometry"]
+    assert frame.crs.to_epsg() == 32633 and list(frame.columns) == ["class", "name", "prompt", "score", "geometry"]
     # the polygons cover exactly the class-1 pixels (10 m × 10 m each)
     assert frame.geometry.area.sum() == pytest.approx((labels == 1).sum() * 100)
     assert (tmp_path / "buildings_overlay.png").is_file()
