@@ -372,6 +372,8 @@ class ProbabilitySink(_RowsToCog):
     def __init__(
         self, path: Path, reference, prompts: list[str], classes=None, model: str | None = None
     ) -> None:
+        from rasterio.enums import ColorInterp
+
         meta = _grid(reference)
         self.classes = label_classes(prompts, classes)
         self.nodata = label_profile(meta, prompts)["nodata"]  # the label raster's, to mark the same pixels
@@ -382,8 +384,10 @@ class ProbabilitySink(_RowsToCog):
             "count": len(prompts),
             "nodata": PROBABILITY_NODATA,
             "predictor": 2,
+            "photometric": "MINISBLACK",  # separate measurements, not red, green, blue and alpha
         }
         super().__init__(path, profile)
+        self._dst.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (len(prompts) - 1)
         tags = label_tags(self.classes, model)
         self._dst.update_tags(**tags, genseg_values="probability in percent (0-100; scale 0.01 gives 0-1)")
         self._dst.scales = (PROBABILITY_SCALE,) * len(prompts)

@@ -171,6 +171,7 @@ def test_the_probability_raster_has_a_named_band_per_prompt_in_percent(reference
     with rasterio.open(out) as b:
         assert (b.count, b.dtypes[0], b.nodata, b.scales) == (2, "uint8", 255, (0.01, 0.01))
         assert b.descriptions == ("buildings", "open water") and b.transform == reference.meta["transform"]
+        assert [c.name for c in b.colorinterp] == ["gray", "undefined"]  # no band read as RGB or alpha
         stored = b.read()
     assert (stored[:, :8] == 255).all()  # nodata where the label raster has nodata
     np.testing.assert_array_equal(stored[:, 8:], np.rint(probs[:, 8:] * 100).astype(np.uint8))
