@@ -59,7 +59,8 @@ def test_segment_writes_a_label_geotiff_and_polygons_on_the_scene_grid(model_dir
     layers = dict(pyogrio.list_layers(polys))
     assert set(layers) == {"buildings", "water"}
     frame = gpd.read_file(polys, layer="buildings")
-    assert frame.crs.to_epsg() == 32633 and list(frame.columns) == ["class", "name", "prompt", "score", "geometry"]
+    assert frame.crs.to_epsg() == 32633
+    assert list(frame.columns) == ["class", "name", "prompt", "score", "geometry"]
     # the polygons cover exactly the class-1 pixels (10 m × 10 m each)
     assert frame.geometry.area.sum() == pytest.approx((labels == 1).sum() * 100)
     assert (tmp_path / "buildings_overlay.png").is_file()
