@@ -35,6 +35,7 @@ from genseg.evaluation.protocol import (
     load_budget,
     load_methods,
     load_protocol,
+    per_dataset_protocols,
 )
 
 
@@ -113,6 +114,11 @@ def plan_benchmark(
             )
         plan.protocols.append((protocol, path))
     _resolve_datasets(plan)
+    plan.protocols = [
+        (one, path)
+        for protocol, path in plan.protocols
+        for one in per_dataset_protocols(protocol, method_specs, plan.specs)
+    ]
     for protocol, path in plan.protocols:
         check_method_domains(protocol, method_specs, plan.specs, path)
         check_open_vocabulary(protocol, plan.specs, path)

@@ -39,6 +39,12 @@ class TrainSpec(_Strict):
     exclude_classes: list[str] = Field(
         [], description="canonical class names kept out of training (the unseen classes)"
     )
+    per_dataset: bool = Field(
+        False,
+        description="in-domain: every method trains one model per dataset and is scored on that "
+        "dataset's test split, as a user with one dataset (and the per-domain peers) would; the run "
+        "holds one protocol per dataset, named PROTOCOL-DATASET",
+    )
 
 
 class TestSpec(_Strict):
@@ -89,6 +95,13 @@ class Protocol(_Strict):
                 )
         elif self.unseen or self.paraphrases:
             raise ValueError("`unseen` and `paraphrases` belong to open-vocabulary protocols")
+        if self.train.per_dataset and (
+            self.kind != "in-domain" or set(self.train.datasets) != set(self.test.datasets)
+        ):
+            raise ValueError(
+                "train.per_dataset needs an in-domain protocol that tests on exactly the datasets "
+                "it trains on"
+            )
         if self.kind == "cross-domain" and set(self.train.datasets) & set(self.test.datasets):
             raise ValueError("a cross-domain protocol must test on datasets it does not train on")
         return self
@@ -192,6 +205,33 @@ def load_protocol(ref: str | Path) -> tuple[Protocol, Path]:
                 fix=f"use one of {', '.join(builtin_protocols())} or a path to a protocol .yaml",
             )
     return _validate(Protocol, _read_yaml(path), path, "protocol"), path
+
+
+def per_dataset_protocols(
+    protocol: Protocol, methods: dict[str, MethodSpec], specs: dict[str, Any]
+) -> list[Protocol]:
+    """``protocol`` itself, or with ``train.per_dataset`` one protocol per dataset (named
+    ``PROTOCOL-DATASET``, trained and tested on that dataset alone, with the methods that apply
+    to its domain; ``specs`` maps dataset names to their loaded specs)."""
+    if not protocol.train.per_dataset:
+        return [protocol]
+    out = []
+    for name in protocol.test.datasets:
+        domain = specs[name].domain
+        fits = [m for m in protocol.methods if methods[m].domains is None or domain in methods[m].domains]
+        if not fits:
+            continue
+        out.append(
+            protocol.model_copy(
+                update={
+                    "name": f"{protocol.name}-{name}",
+                    "methods": fits,
+                    "train": protocol.train.model_copy(update={"datasets": [name], "per_dataset": False}),
+                    "test": protocol.test.model_copy(update={"datasets": [name]}),
+                }
+            )
+        )
+    return out
 
 
 def load_methods(path: Path | None = None) -> dict[str, MethodSpec]:

@@ -155,6 +155,30 @@ def test_a_peer_outside_its_domains_is_refused_before_anything_trains(tmp_path):
     assert not (out / "models").exists()
 
 
+def _per_dataset(path):
+    data = yaml.safe_load(path.read_text())
+    data["train"]["per_dataset"] = True
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_per_dataset_protocol_plans_one_protocol_per_dataset_with_the_methods_of_its_domain(tmp_path):
+    from genseg.evaluation.benchmark import plan_benchmark
+
+    med, rs = str(_ct_volumes(tmp_path / "ct")), str(_rs_tiles(tmp_path / "rs"))
+    methods = ["genseg", "basicunet", "random-forest"]
+    path = _per_dataset(_protocol(tmp_path, methods, [med, rs], [med, rs]))
+    plan = plan_benchmark([path], tmp_path / "out")
+    got = {p.name: (p.train.datasets, p.test.datasets, p.methods) for p, _ in plan.protocols}
+    assert got == {
+        f"p-{med}": ([med], [med], ["genseg", "basicunet"]),
+        f"p-{rs}": ([rs], [rs], ["genseg", "random-forest"]),
+    }
+    with pytest.raises(ConfigError, match="tests on exactly the datasets it trains on"):
+        plan_benchmark([_per_dataset(_protocol(tmp_path, methods, [med, rs], [med]))], tmp_path / "out")
+    assert not (tmp_path / "out" / "models").exists()
+
+
 def test_benchmark_with_peers_reports_per_domain_and_draws_the_grid(tmp_path):
     from genseg.evaluation.benchmark import plan_benchmark, run_benchmark
 
