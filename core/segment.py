@@ -1,21 +1,30 @@
 """Segment image files from prompts and write masks and overlays (what `genseg segment` does).
 
-All inputs are read and checked before anything is written; each output is written to a
-temporary name and renamed, so a failure leaves no file that looks complete.
+Inputs are streamed: each is read, segmented and written before the next is read, so a
+folder of any length needs the memory of its largest image only. What can be checked
+without reading pixels (names, clashes, writable folders, outputs already there) is checked
+for every input before anything is written. Each output is written to a temporary name and
+renamed, and an input's overlay is its last output, so an input whose mask and overlay exist
+under their final names is complete: ``existing="resume"`` skips it after an interrupted run.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from genseg.data.atomic import check_writable
 from genseg.data.bands import band_options, layout_of, model_input
 from genseg.data.classes import class_infos, label_values
-from genseg.errors import InputError
+from genseg.errors import GenSegError, InputError, OutputError
+
+Existing = Literal["error", "resume", "overwrite"]
+"""What to do with outputs already on disk: refuse before writing anything, skip the inputs
+whose outputs are complete, or replace them."""
 
 
 @dataclass
@@ -25,30 +34,50 @@ class SegmentedFile:
     coverage: dict[str, float]  # fraction of pixels in each prompt's mask
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "prompt"
+@dataclass
+class FailedFile:
+    """An input that could not be segmented, and why (the others went on)."""
+
+    input: Path
+    error: Exception
+
+    @property
+    def reason(self) -> str:
+        if isinstance(self.error, GenSegError):
+            return self.error.one_line()
+        return f"{type(self.error).__name__}: {self.error}"
+
+
+class SegmentResults(list):
+    """The inputs segmented (a list of :class:`SegmentedFile`), plus ``skipped``: inputs whose
+    outputs were complete already (``existing="resume"``), and ``failed``: inputs that could
+    not be segmented while the others went on."""
+
+    def __init__(self, written=()) -> None:
+        super().__init__(written)
+        self.skipped: list[Path] = []
+        self.failed: list[FailedFile] = []
 
 
 def expand_folders(inputs: list[Path]) -> list[Path]:
     """Each folder that no reader takes as a whole (a DICOM series is one image) stands for
-    the image files directly inside it that a reader claims, in name order; hidden files
-    and files no reader claims (notes, sidecars) are passed over."""
+    what is directly inside it that a reader claims, in name order: image files, and
+    sub-folders read whole (a patient's series folders); hidden entries, files no reader
+    claims (notes, sidecars) and other sub-folders are passed over. Nothing is read."""
     expanded: list[Path] = []
     for src in map(Path, inputs):
         if not src.is_dir() or _claimed(src):
             expanded.append(src)
             continue
-        files = [
-            f for f in sorted(src.iterdir()) if f.is_file() and not f.name.startswith(".") and _claimed(f)
-        ]
-        if not files:
+        entries = [e for e in sorted(src.iterdir()) if not e.name.startswith(".") and _claimed(e)]
+        if not entries:
             raise InputError(
                 "the folder holds no image file that an installed reader reads",
                 path=src,
                 fix="pass image files (.png, .jpg, .tif, ...), a folder of them, or a DICOM series "
                 "folder (`genseg plugins list` shows the readers)",
             )
-        expanded += files
+        expanded += entries
     return expanded
 
 
@@ -283,22 +312,37 @@ def segment_files(
     probabilities: bool = False,
     simplify: float | None = None,
     min_area: float | None = None,
-) -> list[SegmentedFile]:
+    existing: Existing = "overwrite",
+    fail_fast: bool = False,
+    on_done: Callable[[SegmentedFile | FailedFile | Path], None] | None = None,
+) -> SegmentResults:
     """Segment ``inputs`` (read by whichever plugin claims them, preprocessed for ``domain``).
 
-    2D images give a mask and an overlay; volumes (D×H×W×C) are segmented slice by slice,
-    every slice, and give a mask volume on the input's grid plus an overlay of a few slices.
-    In a domain that tiles (or with ``tile_size``), images larger than a tile are segmented
-    tile by tile, streamed from disk when their reader allows (see :mod:`genseg.segment_tiled`);
-    ``vector`` also writes polygons (one input only), sieved by ``min_area`` and simplified by
-    ``simplify`` (map units); ``probabilities`` also writes each prompt's probability beside
-    the mask (``NAME.probabilities.tif``, by a writer of format ``probabilities``).
+    Files and folders mix: a folder that no reader takes as a whole (a DICOM series does)
+    stands for the image files in it. 2D images give a mask and an overlay; volumes
+    (D×H×W×C) are segmented slice by slice, every slice, and give a mask volume on the
+    input's grid plus an overlay of a few slices. Images larger than the tiling policy's
+    threshold (:func:`genseg.segment_tiled.tiling_for`; ``tile_size`` forces it, 0 never
+    tiles) are segmented tile by tile at full detail, streamed from disk when their reader
+    allows (see :mod:`genseg.segment_tiled`); ``vector`` also writes polygons (one input
+    only), sieved by ``min_area`` and simplified by ``simplify`` (map units);
+    ``probabilities`` also writes each prompt's probability beside the mask
+    (``NAME.probabilities.tif``, by a writer of format ``probabilities``).
+
+    Inputs are read, segmented and written one at a time. ``existing`` says what to do when
+    outputs are on disk already: ``"error"`` refuses before anything is written (in folder
+    mode; a single output file the caller named is replaced), ``"resume"`` skips the inputs
+    whose outputs are complete, ``"overwrite"`` replaces them. With several inputs, one that
+    fails is recorded in ``failed`` and the others go on, unless ``fail_fast``; a single
+    input's failure is raised. ``on_done`` hears of each input as it finishes (its
+    :class:`SegmentedFile`, :class:`FailedFile`, or the path of one skipped).
     """
-    from genseg.data.io import load_image
     from genseg.models.text_encoder import validate_prompts
     from genseg.plugins.registry import find_writer
-    from genseg.segment_tiled import tiling_for, windowed_opener
+    from genseg.segment_tiled import tiling_for
 
+    if existing not in ("error", "resume", "overwrite"):
+        raise ValueError(f"existing must be 'error', 'resume' or 'overwrite', got {existing!r}")
     prompts = validate_prompts(prompts)
     for src in inputs:
         if not Path(src).exists():
@@ -317,77 +361,221 @@ def segment_files(
             "--simplify and --min-area shape the --vector polygons, but no --vector output was given",
             fix="add --vector NAME.gpkg (or NAME.geojson), or leave them out",
         )
-    tile = tiling_for(domain, tile_size, pipe.config.resolution)
-    check_batching(batch_size, tile, overlap)
+    policy = tiling_for(domain, tile_size, pipe.config.resolution)
+    check_batching(batch_size, policy.tile, overlap)
     # a model that reads bands beyond the colour slots asks the domain to keep them
     options = band_options(layout_of(pipe), options)
-    # Everything is opened and checked before anything is written.
-    windowed = {}
-    for src in inputs:
-        opener = windowed_opener(Path(src)) if tile else None
-        if opener is not None:
-            windowed[src] = opener(Path(src), domain, options)
-    samples = {src: load_image(src, domain, options) for src in inputs if src not in windowed}
-    for src, sample in samples.items():
-        if sample.array.ndim not in (3, 4):
-            raise InputError(
-                f"input has shape {sample.array.shape}; expected H×W×C or D×H×W×C",
-                path=src,
-                fix="the reader of this format returned an unexpected layout; report it to its plugin",
-            )
-        if tile == 0 and tile_size is None:  # not tiled, and the user did not choose that
-            warn_large_image(sample, pipe.config.resolution, len(prompts), stacklevel=3)
-    # volumes, and 2D medical images (an affine to keep), fall back to NIfTI rather than PNG
-    plan = plan_outputs(
-        inputs,
-        output,
-        {src for src, sample in samples.items() if sample.is_volume or sample.meta.get("affine") is not None},
-    )
+    # Names are checked for every input before anything is written; pixels are read one input
+    # at a time. An input's mask name is known before it is read unless its own format has no
+    # writer: then it is PNG for an image, NIfTI for a volume (or a 2D image with an affine).
+    plan = plan_outputs(inputs, output, {src for src in inputs if Path(src).is_dir()})
+    as_volume = volume_masks(plan, output)
+    if as_volume:
+        refuse_overwriting_inputs({src: {"mask": mask} for src, mask in as_volume.items()})
     if probabilities:
         for files in plan.values():
             files["probabilities"] = probabilities_path(files["mask"])
         refuse_overwriting_inputs(plan)
     if vector is not None:
         refuse_overwriting_inputs(plan, [vector])
-    for src, sample in samples.items():
-        refuse_flat_output_for_volume(sample, plan[src]["mask"])
+    if existing == "error" and not output_is_file(output):
+        refuse_existing_outputs(plan, as_volume, vector)
     # a read-only or misnamed output fails now, before any segmenting; folders are created
     # by the first write, so a failure leaves no empty output folder behind
-    for path in [*(p for files in plan.values() for p in files.values()), *([vector] if vector else [])]:
+    planned = [p for files in plan.values() for p in files.values()]
+    for path in [*planned, *as_volume.values(), *([vector] if vector else [])]:
         check_writable(path)
-    results = []
-    from rich.progress import track
-
     kwargs = dict(steps=steps, ensemble=ensemble, threshold=threshold, seed=seed)
-    shaping = dict(simplify=simplify, min_area=min_area)
     # what each label value means, for writers that can name their classes (hookspec 1.4)
     kwargs.update(classes=class_infos(prompts, domain), model=model_name(pipe))
-    for src in track(inputs, description="segmenting", disable=not progress or len(inputs) < 2):
-        sample = samples.get(src)
-        big = sample is not None and not sample.is_volume and max(sample.spatial_shape) > tile > 0
-        if src in windowed or big or (vector is not None and sample is not None and not sample.is_volume):
-            results.append(
-                _segment_tiles(
-                    pipe,
-                    src,
-                    windowed.get(src),
-                    sample,
-                    prompts,
-                    plan[src],
-                    vector,
-                    tile,
-                    overlap,
-                    batch_size,
-                    progress,
-                    **shaping,
-                    **kwargs,
-                )
-            )
-        else:
-            results.append(
-                _segment_one(pipe, sample, prompts, plan[src], batch_size, progress=progress, **kwargs)
-            )
+    shaping = dict(simplify=simplify, min_area=min_area)
+    several = len(inputs) > 1
+    results = SegmentResults()
+    with files_progress(len(inputs), progress and several) as advance:
+        for src in inputs:
+            if existing == "resume" and is_complete(plan[src], as_volume.get(src), vector):
+                results.skipped.append(Path(src))
+                done: SegmentedFile | FailedFile | Path = Path(src)
+            else:
+                try:
+                    done = _segment_input(
+                        pipe,
+                        Path(src),
+                        prompts,
+                        plan[src],
+                        as_volume.get(src),
+                        policy,
+                        tile_size,
+                        vector,
+                        overlap,
+                        batch_size,
+                        domain,
+                        options,
+                        progress=progress and not several,
+                        shaping=shaping,
+                        **kwargs,
+                    )
+                    results.append(done)
+                except Exception as exc:  # one input's failure; an interrupt still stops the run
+                    if fail_fast or not several:
+                        raise
+                    done = FailedFile(Path(src), exc)
+                    results.failed.append(done)
+            if on_done is not None:
+                on_done(done)
+            advance(Path(src).name)
     return results
+
+
+def volume_masks(plan: dict[Path, dict[str, Path]], output: Path) -> dict[Path, Path]:
+    """In folder mode, where each input's mask goes instead if, once read, it is a volume
+    (or a 2D image with an affine to keep) and its own format has no writer; only those whose
+    name would differ, and none where no volume writer is installed (reading says so)."""
+    if output_is_file(output):
+        return {}
+    from genseg.data.io import stem
+
+    moved = {}
+    for src, files in plan.items():
+        try:
+            path = output / f"{stem(src)}_mask{mask_suffix(src, True)}"
+        except InputError:
+            continue
+        if path != files["mask"]:
+            moved[src] = path
+    return moved
+
+
+def outputs_on_disk(files: dict[str, Path], as_volume: Path | None, vector: Path | None) -> list[Path]:
+    """The outputs of one input (every name it may write) that exist already."""
+    names = [*files.values(), *([as_volume] if as_volume else []), *([vector] if vector else [])]
+    return [p for p in names if p.exists()]
+
+
+def is_complete(files: dict[str, Path], as_volume: Path | None, vector: Path | None) -> bool:
+    """Whether an input's outputs are all on disk under their final names. The overlay is
+    written last (after the mask, probabilities, polygons and uncertainty), and every writer
+    renames a finished temporary, so mask and overlay present means the input was done."""
+    mask = files["mask"].exists() or (as_volume is not None and as_volume.exists())
+    needed = [files["overlay"], *([files["probabilities"]] if "probabilities" in files else [])]
+    return mask and all(p.exists() for p in [*needed, *([vector] if vector else [])])
+
+
+def refuse_existing_outputs(
+    plan: dict[Path, dict[str, Path]], as_volume: dict[Path, Path], vector: Path | None
+) -> None:
+    """One error, before anything is written, when outputs of this run exist already: a
+    folder re-run could otherwise replace hours of results without a word."""
+    found = {src: outputs_on_disk(files, as_volume.get(src), vector) for src, files in plan.items()}
+    found = {src: paths for src, paths in found.items() if paths}
+    if not found:
+        return
+    first = next(iter(found.values()))[0]
+    raise OutputError(
+        f"{len(found)} of {len(plan)} inputs have outputs here already (e.g. {first.name})",
+        path=first.parent,
+        fix="pass --resume to skip the inputs whose outputs are complete, --overwrite to replace "
+        "them, or another --output folder",
+    )
+
+
+def files_progress(total: int, show: bool):
+    """A context giving ``advance(name)``: one rich bar over the inputs of a run."""
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextmanager
+    def bar():
+        with Progress(
+            TextColumn("segmenting {task.fields[name]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            disable=not show,
+        ) as shown:
+            task = shown.add_task("segmenting", total=total, name="")
+            yield lambda name: shown.update(task, advance=1, name=name)
+
+    return bar()
+
+
+def _segment_input(
+    pipe,
+    src: Path,
+    prompts,
+    files: dict[str, Path],
+    as_volume: Path | None,
+    policy,
+    tile_size,
+    vector,
+    overlap,
+    batch_size,
+    domain,
+    options,
+    progress,
+    shaping,
+    **kwargs,
+) -> SegmentedFile:
+    """Read one input, segment it (whole, tile by tile, or slice by slice) and write it."""
+    from genseg.data.io import load_image
+    from genseg.segment_tiled import windowed_opener
+
+    opener = windowed_opener(src) if policy.stream else None
+    if opener is not None:
+        source = opener(src, domain, options)
+        try:
+            return _segment_tiles(
+                pipe,
+                src,
+                source,
+                None,
+                prompts,
+                files,
+                vector,
+                policy.tile,
+                overlap,
+                batch_size,
+                progress,
+                **shaping,
+                **kwargs,
+            )
+        finally:
+            if hasattr(source, "close"):
+                source.close()
+    sample = load_image(src, domain, options)
+    if sample.array.ndim not in (3, 4):
+        raise InputError(
+            f"input has shape {sample.array.shape}; expected H×W×C or D×H×W×C",
+            path=src,
+            fix="the reader of this format returned an unexpected layout; report it to its plugin",
+        )
+    if as_volume is not None and (sample.is_volume or sample.meta.get("affine") is not None):
+        files = {**files, "mask": as_volume}  # volumes and affines fall back to NIfTI, not PNG
+        if "probabilities" in files:
+            files["probabilities"] = probabilities_path(as_volume)
+    refuse_flat_output_for_volume(sample, files["mask"])
+    tiled = not sample.is_volume and policy.tiles(*sample.spatial_shape)
+    if not tiled and tile_size is None:  # segmented whole, and the user did not choose that
+        warn_large_image(sample, pipe.config.resolution, len(prompts), stacklevel=4)
+    if tiled or (vector is not None and not sample.is_volume):
+        tile = policy.tile if tiled else 0  # 0: one tile holding the whole image (polygons only)
+        return _segment_tiles(
+            pipe,
+            src,
+            None,
+            sample,
+            prompts,
+            files,
+            vector,
+            tile,
+            overlap,
+            batch_size,
+            progress,
+            **shaping,
+            **kwargs,
+        )
+    return _segment_one(pipe, sample, prompts, files, batch_size, progress=progress, **kwargs)
 
 
 def model_name(pipe) -> str | None:
@@ -491,9 +679,7 @@ def _segment_one(
         # a few axial slices, radiological view (from the affine), enlarged to a readable size
         spread = None if unc is None else unc.max(0)
         view = volume_view(sample.array, masks, sample.meta.get("affine"), sample.meta.get("axes"), spread)
-        write_overlay_png(
-            plan["overlay"], view.image, view.masks, prompts, notes=view.notes, marks=view.marks
-        )
+        overlay = dict(image=view.image, masks=view.masks, notes=view.notes, marks=view.marks)
         unc_map, marks = view.uncertainty, view.marks
     else:
         out = pipe(
@@ -515,10 +701,13 @@ def _segment_one(
         named = {"classes": label_values(classes, on_value) if classes else None, "model": model}
         write(plan["mask"], labels, reference=sample, **named)
         del labels
-        write_overlay_png(plan["overlay"], sample.array, list(masks), prompts)
+        overlay = dict(image=sample.array, masks=list(masks))
     written = [plan["mask"], *([plan["probabilities"]] if "probabilities" in plan else []), plan["overlay"]]
     if unc_map is not None:
         write_uncertainty_png(plan["uncertainty"], unc_map, marks=marks)  # colour map and scale bar
         written.append(plan["uncertainty"])
+    # the overlay last: an input whose mask and overlay exist is complete (--resume skips it)
+    image, shown = overlay.pop("image"), overlay.pop("masks")
+    write_overlay_png(plan["overlay"], image, shown, prompts, **overlay)
     coverage = {p: float(m.mean()) for p, m in zip(prompts, masks, strict=False)}
     return SegmentedFile(sample.path, written, coverage)

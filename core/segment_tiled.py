@@ -1,7 +1,8 @@
 """`genseg segment` for rasters cut into tiles: streamed from disk or held in memory.
 
 A domain that declares ``tiling`` (aerial scenes) has images larger than the model's input
-cut into overlapping tiles at the model's resolution, instead of being resized whole. When
+cut into overlapping tiles at the model's resolution, instead of being resized whole; the
+other domains tile only images several times larger than it (:data:`WHOLE_UP_TO`). When
 the file's reader can open it window by window (``ReaderSpec.open_windowed``) and the
 output's writer can take rows (``WriterSpec.stream``), the scene is never read whole and
 the mask is written block by block; otherwise the tiles come from the image in memory.
@@ -12,6 +13,7 @@ last row; a failure aborts every sink, leaving no partial file.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,16 +31,42 @@ THUMBNAIL = 1024
 """Longest side of the overlay written for a tiled scene."""
 
 
-def tiling_for(domain: str, tile_size: int | None, resolution: int) -> int:
-    """The tile size to use (0 = do not tile): ``--tile-size`` if given, else the model's
-    resolution for domains that tile."""
+WHOLE_UP_TO = 4
+"""In a domain that does not declare ``tiling`` (photographs, slices), an image whose longer
+side is at most this many times the model's resolution is segmented whole, shrunk to that
+resolution as training shrank its images; a larger one is cut into tiles at the model's
+resolution. Shrinking a 4000×3000 photo to 128 px (31×) turns a 30-pixel weed into one pixel;
+up to 4× (512 px for a 128-px model, the size of most dataset images) the model sees the
+scene as it was trained to, and tiles would show it parts too small to recognise."""
+
+
+@dataclass(frozen=True)
+class TilePolicy:
+    """How the images of one run are cut: ``tile`` pixels a side (0: never), for an image
+    whose longer side exceeds ``above``; ``stream``: read window by window where the reader
+    can (domains that tile, or ``--tile-size``)."""
+
+    tile: int
+    above: int
+    stream: bool
+
+    def tiles(self, height: int, width: int) -> bool:
+        return self.tile > 0 and max(height, width) > self.above
+
+
+def tiling_for(domain: str, tile_size: int | None, resolution: int) -> TilePolicy:
+    """``--tile-size`` if given (0: never tile); else tiles at the model's resolution, for
+    any image larger than one tile in a domain that tiles, and for images over
+    :data:`WHOLE_UP_TO` × that resolution in the others."""
     if tile_size is not None:
         if tile_size < 0 or 0 < tile_size < 8:
             raise InputError(f"--tile-size {tile_size} is too small", fix="pass 0 (no tiling) or at least 8")
-        return tile_size
+        return TilePolicy(tile_size, tile_size, tile_size > 0)
     from genseg.plugins.registry import domain_info
 
-    return resolution if domain_info(domain).tiling else 0
+    if domain_info(domain).tiling:
+        return TilePolicy(resolution, resolution, True)
+    return TilePolicy(resolution, WHOLE_UP_TO * resolution, False)
 
 
 def windowed_opener(path: Path):

@@ -43,7 +43,9 @@ def refine_prompts(prompts: list[str], domain: str) -> list[str]:
 
 def segment(
     inputs: list[Path] = typer.Argument(
-        ..., help="Image files: PNG, JPEG, TIFF, or any format an installed plugin reads."
+        ...,
+        help="Image files (PNG, JPEG, TIFF, or any format an installed plugin reads), folders of them, "
+        "and DICOM series folders (one volume each); files and folders mix.",
     ),
     model: str = typer.Option(..., "--model", "-m", help="Model folder written by `genseg train`."),
     prompt: list[str] = typer.Option(..., "--prompt", "-p", help="What to segment; repeat for several."),
@@ -67,9 +69,10 @@ def segment(
     tile_size: int = typer.Option(
         None,
         "--tile-size",
-        help="Cut images into tiles of this many pixels (0: never). Default: the model's resolution "
-        "in domains that tile (remote-sensing), else no tiling: the whole image is shrunk to the "
-        "model's resolution (a warning says so for a very large one).",
+        help="Cut every image larger than this many pixels into tiles of this size (0: never tile; "
+        "each image is shrunk whole to the model's resolution). Default: tiles at the model's "
+        "resolution, for any image larger than one in domains that tile (remote-sensing), and for "
+        "images more than 4× larger in the others (a 4000×3000 photo is tiled, a 512-px one shrunk).",
     ),
     overlap: int = typer.Option(
         None, "--overlap", help="Pixels shared by neighbouring tiles (default: tile/4)."
@@ -117,11 +120,32 @@ def segment(
     refine: bool = typer.Option(
         False, "--refine", help="Turn each free-form --prompt into the domain's closest term (genseg refine)."
     ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Skip the inputs whose outputs are complete (mask and overlay under their final names), "
+        "e.g. after an interrupted run; the others are segmented.",
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace outputs already in the --output folder. Without --resume or --overwrite, "
+        "existing outputs there are an error before anything is written (a named --output file is "
+        "replaced).",
+    ),
+    fail_fast: bool = typer.Option(
+        False,
+        "--fail-fast",
+        help="Stop at the first input that fails. Default: record it, go on with the others, list the "
+        "failures at the end and exit non-zero.",
+    ),
     allow_pickle: bool = allow_pickle_option(),
 ) -> None:
     """Segment each prompt in each image; writes the mask (a label map with several prompts) and an overlay.
 
     Example: genseg segment -m runs/demo -p "red circle" -p grass --output out/ img1.png img2.png
+
+    Example: genseg segment -m runs/demo -p weeds -o masks/ --resume photos/ extra.jpg
 
     Example: genseg segment -m runs/demo --domain medical -O window=abdomen -p liver -o liver.nii.gz scan/
 
@@ -142,6 +166,8 @@ def segment(
     from genseg.segment import segment_files
 
     check_domain(domain)
+    if resume and overwrite:
+        raise typer.BadParameter("pass one of them", param_hint="--resume / --overwrite")
     if refine:
         prompt = refine_prompts(list(prompt), domain)
     options = parse_options(option)
@@ -179,7 +205,38 @@ def segment(
         probabilities=probabilities,
         simplify=simplify,
         min_area=min_area,
+        existing="resume" if resume else "overwrite" if overwrite else "error",
+        fail_fast=fail_fast,
+        on_done=report_input,
     )
-    for r in results:
-        cover = ", ".join(f"{p}: {c:.1%}" for p, c in r.coverage.items())
-        typer.echo(f"{r.input} → {', '.join(str(o) for o in r.outputs)}  ({cover})")
+    summarise(results)
+
+
+def report_input(done) -> None:
+    """One line per input as it finishes (written or failed; skipped ones are only counted)."""
+    from genseg.segment import FailedFile, SegmentedFile
+
+    if isinstance(done, SegmentedFile):
+        cover = ", ".join(f"{p}: {c:.1%}" for p, c in done.coverage.items())
+        typer.echo(f"{done.input} → {', '.join(str(o) for o in done.outputs)}  ({cover})")
+    elif isinstance(done, FailedFile):
+        typer.echo(f"{done.input}: failed: {done.reason}", err=True)
+
+
+def summarise(results) -> None:
+    """Counts of written, skipped and failed inputs; exits non-zero if any failed."""
+    from genseg.errors import GenSegError
+
+    total = len(results) + len(results.skipped) + len(results.failed)
+    if total > 1:
+        parts = [f"{len(results)} written"]
+        if results.skipped:
+            parts.append(f"{len(results.skipped)} skipped (outputs complete)")
+        if results.failed:
+            parts.append(f"{len(results.failed)} failed")
+        typer.echo(f"{total} inputs: " + ", ".join(parts), err=bool(results.failed))
+    if results.failed:
+        for failure in results.failed:
+            typer.echo(f"  {failure.input}: {failure.reason}", err=True)
+        first = results.failed[0].error
+        raise typer.Exit(first.exit_code if isinstance(first, GenSegError) else 1)

@@ -776,13 +776,12 @@ def _scan_folder(folder: Path) -> tuple[list[tuple[Path, Any]], list[Path]]:
 
 def claims_dicom_folder(folder: str | Path) -> bool:
     """Whether a folder is this reader's: it directly holds a DICOM file (by its ending or
-    its content), or sub-folders that do (so the error can name them). A folder of PNGs or
-    TIFFs is not, and is read by genseg as the image files in it."""
+    its content). A folder of PNGs or TIFFs is not, and is read by genseg as the image files
+    in it; nor is a folder of series folders (a patient, a study), which `genseg segment`
+    reads as one volume per sub-folder."""
     folder = Path(folder)
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-    if any(f.name.lower().endswith(DICOM_SUFFIXES) or looks_like_dicom(f) for f in files):
-        return True
-    return bool(_subfolders_with_dicom(folder, limit=1))
+    files = (p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return any(f.name.lower().endswith(DICOM_SUFFIXES) or looks_like_dicom(f) for f in files)
 
 
 def _subfolders_with_dicom(folder: Path, limit: int = 10) -> list[Path]:
