@@ -37,6 +37,7 @@ from genseg.evaluation.protocol import (
     load_protocol,
     per_dataset_protocols,
 )
+from genseg.names import normalise
 
 
 @dataclass
@@ -237,12 +238,9 @@ def protocol_queries(plan: BenchmarkPlan, protocol: Protocol) -> list:
     from genseg.evaluation.predictions import QueryItem, image_id
     from genseg.evaluation.runner import split_items
 
-    def norm(s: str) -> str:
-        return " ".join(s.lower().split())
-
-    excluded = {norm(c) for c in protocol.train.exclude_classes}
-    unseen = {norm(c) for c in protocol.unseen}
-    paraphrases = {norm(k): v for k, v in protocol.paraphrases.items()}
+    excluded = {normalise(c) for c in protocol.train.exclude_classes}
+    unseen = {normalise(c) for c in protocol.unseen}
+    paraphrases = {normalise(k): v for k, v in protocol.paraphrases.items()}
     items = []
     for name in protocol.test.datasets:
         folder = plan.datasets[name]
@@ -252,7 +250,7 @@ def protocol_queries(plan: BenchmarkPlan, protocol: Protocol) -> list:
         for entry in entries:
             queries = []
             for cls, values in entry.classes:
-                key = norm(cls)
+                key = normalise(cls)
                 if protocol.kind == "open-vocabulary":
                     if key in unseen:
                         queries.append((cls, values, cls, "unseen"))

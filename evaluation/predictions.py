@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from genseg.errors import InputError
+from genseg.names import slug
 
 INDEX = "index.json"
 
@@ -82,10 +83,6 @@ class QueryItem:
     depth: int | None = None  # slices, when the label is a volume
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "prompt"
-
-
 def dataset_folder(name: str) -> str:
     """The one folder name a dataset's masks go under.
 
@@ -137,7 +134,7 @@ def plan_records(items: Iterable[QueryItem]) -> list[PredictionRecord]:
                         ignore=list(item.ignore),
                         prompt=prompt,
                         tag=tag,
-                        file=f"{_image_folder(item)}/{prefix}{k:02d}_{_slug(prompt)}.png",
+                        file=f"{_image_folder(item)}/{prefix}{k:02d}_{slug(prompt)}.png",
                         slice=z,
                         prompting=item.prompting,
                     )

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from genseg.errors import ConfigError
+from genseg.names import normalise
 
 PROTOCOL_KINDS = ("in-domain", "cross-domain", "few-shot", "open-vocabulary")
 
@@ -293,19 +294,15 @@ def check_method_domains(
             )
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def training_prompts(specs: dict[str, Any], train: TrainSpec) -> set[str]:
     """Every prompt training may draw: names and synonyms of the classes it keeps."""
-    excluded = {_norm(c) for c in train.exclude_classes}
+    excluded = {normalise(c) for c in train.exclude_classes}
     prompts: set[str] = set()
     for name in train.datasets:
         spec = specs[name]
         for key, cls in spec.classes.items():
-            if _norm(cls.name) not in excluded:
-                prompts.update(_norm(p) for p in spec.prompts_for(key))
+            if normalise(cls.name) not in excluded:
+                prompts.update(normalise(p) for p in spec.prompts_for(key))
     return prompts
 
 
@@ -319,16 +316,16 @@ def check_open_vocabulary(protocol: Protocol, specs: dict[str, Any], path: Path)
     if protocol.kind != "open-vocabulary":
         return
     seen = training_prompts(specs, protocol.train)
-    test_classes = {_norm(c.name) for n in protocol.test.datasets for c in specs[n].classes.values()}
-    absent = [c for c in protocol.unseen if _norm(c) not in test_classes]
+    test_classes = {normalise(c.name) for n in protocol.test.datasets for c in specs[n].classes.values()}
+    absent = [c for c in protocol.unseen if normalise(c) not in test_classes]
     if absent:
         raise ConfigError(
             f"protocol {protocol.name!r}: unseen classes {absent} are not classes of the test datasets",
             path=path,
             fix="name canonical class names of the test datasets under `unseen`",
         )
-    leaks = [c for c in protocol.unseen if _norm(c) in seen]
-    leaks += [p for ps in protocol.paraphrases.values() for p in ps if _norm(p) in seen]
+    leaks = [c for c in protocol.unseen if normalise(c) in seen]
+    leaks += [p for ps in protocol.paraphrases.values() for p in ps if normalise(p) in seen]
     if leaks:
         raise ConfigError(
             f"protocol {protocol.name!r} claims to be open-vocabulary but prompts {sorted(set(leaks))} "
@@ -336,7 +333,7 @@ def check_open_vocabulary(protocol: Protocol, specs: dict[str, Any], path: Path)
             path=path,
             fix="move those classes to train.exclude_classes, or use paraphrases no training prompt uses",
         )
-    unknown = [c for c in protocol.paraphrases if _norm(c) not in test_classes]
+    unknown = [c for c in protocol.paraphrases if normalise(c) not in test_classes]
     if unknown:
         raise ConfigError(
             f"protocol {protocol.name!r}: paraphrased classes {unknown} are not in the test datasets",

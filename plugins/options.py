@@ -7,9 +7,10 @@ under it (a GeoTIFF without CRS, an assumed band order) without a flag of its ow
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from genseg.names import slug
 
 STRICT = "strict"
 
@@ -26,7 +27,7 @@ CORE_KEYS = frozenset({STRICT, MODEL_BANDS})
 def band_key(name: str) -> str:
     """A band name as ``model.bands`` and ``MODEL_BANDS`` spell it: lower case, ``[a-z0-9_]``
     (a file's description "Near Infrared" becomes ``near_infrared``)."""
-    return re.sub(r"[^a-z0-9_]+", "_", str(name).strip().lower()).strip("_") or "band"
+    return slug(name, default="band", sep="_", keep="_")
 
 
 def is_strict(options: Mapping[str, Any]) -> bool:

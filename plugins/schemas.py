@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from genseg.errors import ConfigError
+from genseg.names import normalise
 
 _NAME = r"^[a-z0-9][a-z0-9._-]*$"
 
@@ -131,9 +132,9 @@ class Vocabulary(_Strict):
 
     def lookup(self, text: str) -> Term | None:
         """The term whose name or synonym equals ``text`` (case and spacing ignored)."""
-        key = " ".join(text.lower().split())
+        key = normalise(text)
         for term in self.terms:
-            if key in (" ".join(n.lower().split()) for n in (term.name, *term.synonyms)):
+            if key in (normalise(n) for n in (term.name, *term.synonyms)):
                 return term
         return None
 

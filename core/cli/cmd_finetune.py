@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 from pathlib import Path
 
 import typer
+
+from genseg.names import slug
 
 
 class TargetChoice(str, Enum):
@@ -26,8 +27,7 @@ class EvalSplit(str, Enum):
 
 
 def _adapter_name(output: Path) -> str:
-    name = re.sub(r"[^a-z0-9._-]+", "-", output.resolve().name.lower()).strip("-._")
-    return name or "adapter"
+    return slug(output.resolve().name, default="adapter", keep="._-")
 
 
 def _size(path: Path) -> int:

@@ -38,6 +38,7 @@ from genseg.data.schema import (
     valid_label_pixels,
 )
 from genseg.errors import DatasetError, InputError
+from genseg.names import normalise
 
 if TYPE_CHECKING:
     from genseg.config import SamplingConfig
@@ -93,10 +94,6 @@ class VolumeCache:
         return {"size": self.size, "_data": OrderedDict()}
 
 
-def _norm(name: str) -> str:
-    return " ".join(name.lower().split())
-
-
 class PromptedSegmentationDataset(Dataset):
     """One item per (image, class present in its label) over one or several dataset folders.
 
@@ -144,7 +141,7 @@ class PromptedSegmentationDataset(Dataset):
         if prompts_per_image < 1:
             raise ValueError(f"prompts_per_image must be >= 1, got {prompts_per_image}")
         self.prompts_per_image = int(prompts_per_image)
-        self.exclude = {_norm(n) for n in exclude_classes}
+        self.exclude = {normalise(n) for n in exclude_classes}
         self.specs: list[DatasetSpec] = [load_dataset_spec(f) for f in self.folders]
         from genseg.data.recorded_preprocessing import options_by_domain
 
@@ -209,7 +206,8 @@ class PromptedSegmentationDataset(Dataset):
                 keys_present = [
                     k
                     for k in keys
-                    if np.isin(values[k], present).any() and _norm(spec.classes[k].name) not in self.exclude
+                    if np.isin(values[k], present).any()
+                    and normalise(spec.classes[k].name) not in self.exclude
                 ]
                 self._units.append((unit, ds_index, frozenset(keys_present)))
                 out += [(unit, k, ds_index) for k in keys_present]
@@ -217,7 +215,7 @@ class PromptedSegmentationDataset(Dataset):
 
     def _class_id(self, key: str, ds: int) -> str:
         """What class balancing counts as one class: the canonical name, across datasets."""
-        return _norm(self.specs[ds].classes[key].name)
+        return normalise(self.specs[ds].classes[key].name)
 
     def _epoch_plan(self) -> list[tuple[DatasetEntry, str, int, bool]]:
         """This epoch's (entry, class key, dataset, absent) draws, computed once per epoch and process."""
@@ -238,7 +236,7 @@ class PromptedSegmentationDataset(Dataset):
                 absent += [
                     (unit, k, ds)
                     for k in sorted(spec.classes, key=int)
-                    if k not in keys_present and _norm(spec.classes[k].name) not in self.exclude
+                    if k not in keys_present and normalise(spec.classes[k].name) not in self.exclude
                 ]
         draws = draw_plan(
             [self._class_id(k, ds) for _, k, ds in self.items],
@@ -385,7 +383,7 @@ class PromptedSegmentationDataset(Dataset):
             c
             for c in sorted(spec.classes, key=int)
             if c != key
-            and _norm(spec.classes[c].name) not in self.exclude
+            and normalise(spec.classes[c].name) not in self.exclude
             and (present is None or np.isin(spec.class_values(c), present).any())
         ]
         if not pool:

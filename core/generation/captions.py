@@ -19,6 +19,7 @@ from genseg.data.io import load_image, load_label
 from genseg.data.schema import DatasetSpec, load_dataset_spec, normalise_split, resolve_path
 from genseg.data.transforms import allowed_flips
 from genseg.errors import DatasetError, InputError
+from genseg.names import normalise
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -35,12 +36,12 @@ def caption_for_label(label: np.ndarray, spec: DatasetSpec, exclude: Sequence[st
     Ties keep the dataset's class order. Classes in ``exclude`` (canonical names, e.g. the
     unseen classes of an open-vocabulary benchmark) never appear.
     """
-    skip = {" ".join(n.lower().split()) for n in exclude}
+    skip = {normalise(n) for n in exclude}
     found: list[tuple[int, int, str]] = []
     for order, key in enumerate(sorted(spec.classes, key=int)):
         name = spec.classes[key].name
         area = int(np.isin(label, spec.class_values(key)).sum())
-        if area and " ".join(name.lower().split()) not in skip:
+        if area and normalise(name) not in skip:
             found.append((-area, order, name))
     return join_names([name for _, _, name in sorted(found)])
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from genseg.names import normalise
+
 PEERS: dict[str, str] = {
     "basicunet": "genseg.evaluation.peers.basicunet:BasicUNetPeer",
     "random-forest": "genseg.evaluation.peers.random_forest:RandomForestPeer",
@@ -59,10 +61,6 @@ def peer_class(name: str):
     return getattr(import_module(module), attr)
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def training_set(
     folders: dict[str, Path], specs: dict[str, Any], exclude: list[str] = ()
 ) -> tuple[list[str], list[TrainEntry]]:
@@ -71,14 +69,14 @@ def training_set(
     background, as they are for genseg (never prompted in training)."""
     from genseg.data.schema import preprocessing_options, resolve_path
 
-    excluded = {_norm(c) for c in exclude}
+    excluded = {normalise(c) for c in exclude}
     names: list[str] = []
     entries: list[TrainEntry] = []
     for ds, folder in folders.items():
         spec = specs[ds]
         lut: dict[int, int] = {}
         for key, cls in spec.classes.items():
-            if _norm(cls.name) in excluded:
+            if normalise(cls.name) in excluded:
                 continue
             if cls.name not in names:
                 names.append(cls.name)

@@ -15,13 +15,13 @@ download train and evaluate on the same cases.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genseg.errors import DatasetError
+from genseg.names import normalise, slug
 from genseg.plugins.dataset_index import (
     PluginDatasets,
     absolute,
@@ -118,7 +118,7 @@ MSD_TASKS: dict[str, MsdTask] = {
 
 
 def _label_key(text: str) -> str:
-    return " ".join(str(text).lower().replace("tumour", "tumor").split())
+    return normalise(text).replace("tumour", "tumor")
 
 
 def _msd_classes(labels: dict[str, str], task: MsdTask | None) -> dict[str, dict[str, Any]]:
@@ -157,8 +157,7 @@ def _msd_name_for(folder: Path) -> str:
     for name, task in MSD_TASKS.items():
         if folder.name == task.folder:
             return name
-    slug = re.sub(r"[^a-z0-9]+", "-", folder.name.lower()).strip("-") or "task"
-    return f"msd-{slug}"
+    return "msd-" + slug(folder.name, default="task")
 
 
 def _read_msd_json(path: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genseg.names import slug
 from genseg_remote_sensing.generalise import Generalisation, sieve_polygons, simplify_coverage, to_map
 from genseg_remote_sensing.raster import temporary_name
 from genseg_remote_sensing.styles import label_classes
@@ -44,8 +45,6 @@ class _UnionFind:
 
 
 def layer_name(prompt: str) -> str:
-    from genseg.segment import slug
-
     return slug(prompt)
 
 

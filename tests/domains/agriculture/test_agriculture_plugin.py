@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import genseg_agriculture.plugin
+from genseg.names import normalise
 from genseg.plugins.schemas import Vocabulary, load_package_json
 from genseg.plugins.validate import validate_plugin
 
@@ -66,7 +67,7 @@ def test_vocabulary_has_no_synonym_twice_and_codes_every_agriculture_vision_fold
     seen: dict[str, str] = {}
     for term in VOCABULARY.terms:
         for text in (term.name, *term.synonyms):
-            key = " ".join(text.lower().split())
+            key = normalise(text)
             assert key not in seen, f"{text!r} of {term.name!r} is already used by {seen[key]!r}"
             seen[key] = term.name
     assert all(av_vocabulary_name(folder) for folder in {*AV_CLASSES_2020, *AV_CLASSES_2021})

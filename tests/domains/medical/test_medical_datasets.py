@@ -15,6 +15,7 @@ from PIL import Image
 
 from genseg.data.schema import load_dataset_spec, resolve_path
 from genseg.errors import DatasetError
+from genseg.names import normalise
 from genseg.plugins import manager
 from genseg.plugins.schemas import DatasetCatalog, Vocabulary, load_package_json, resolve_target
 from genseg_medical import datasets as md
@@ -76,7 +77,7 @@ def test_vocabulary_is_valid_unique_and_covers_every_card_class():
     seen: dict[str, str] = {}
     for term in VOCABULARY.terms:
         for text in (term.name, *term.synonyms):
-            key = " ".join(text.lower().split())
+            key = normalise(text)
             assert key not in seen, f"{text!r} of {term.name!r} is already used by {seen.get(key)!r}"
             seen[key] = term.name
         for code in term.codes.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from genseg.names import normalise
 from genseg.plugins import manager, registry
 from genseg.plugins.schemas import DatasetCatalog, Vocabulary, load_package_json
 from genseg_remote_sensing import datasets as rd
@@ -35,7 +36,7 @@ def test_every_prompt_text_belongs_to_one_term():
     seen: dict[str, str] = {}
     for term in VOCABULARY.terms:
         for text in (term.name, *term.synonyms):
-            key = " ".join(text.lower().split())
+            key = normalise(text)
             assert key not in seen, f"{text!r} of {term.name!r} is already used by {seen.get(key)!r}"
             seen[key] = term.name
     assert all(t.count("{}") == 1 for t in VOCABULARY.templates) and len(VOCABULARY.templates) >= 3
