@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from genseg.data.atomic import atomic_write
 from genseg.data.palette import class_colour
+from genseg.extras import require
 
 OVERLAY_BAND_PIXELS = 1 << 20
 """Pixels of an overlay coloured at a time, in whole rows (bounds its memory on large images:
@@ -175,8 +176,7 @@ def write_overlay_png(
 
 def colormap_lut(name: str = UNCERTAINTY_COLORMAP) -> np.ndarray:
     """256×3 uint8 colours of a matplotlib colour map."""
-    from matplotlib import colormaps
-
+    colormaps = require("matplotlib").colormaps  # genseg[plots]
     return (colormaps[name].resampled(256)(np.arange(256))[:, :3] * 255 + 0.5).astype(np.uint8)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from genseg.data.readers import write_image_png, write_png_mask
 from genseg.data.schema import ClassSpec, DatasetEntry, DatasetSpec, load_dataset_spec, write_dataset_spec
+from genseg.extras import require
 
 GENERATOR_VERSION = 1
 
@@ -56,7 +57,7 @@ MNI_CLASSES = {
 
 
 def _mni_volumes() -> tuple[np.ndarray, ...]:
-    from nilearn import datasets
+    datasets = require("nilearn.datasets")  # genseg[mri-sample]
 
     t1 = np.asarray(datasets.load_mni152_template(resolution=1).dataobj, dtype=np.float32)
     brain = np.asarray(datasets.load_mni152_brain_mask(resolution=1).dataobj) > 0

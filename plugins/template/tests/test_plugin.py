@@ -1,4 +1,4 @@
-"""Tests of the example plugin, written with genseg's plugin testing kit only.
+"""Tests of the ``example`` plugin, written with genseg's plugin testing kit only.
 
 The fixtures (``genseg_plugins``, ``genseg_fake_image``, ...) come with genseg through the
 ``pytest11`` entry point: no conftest.py is needed. Run ``pytest`` after ``pip install -e .``.
