@@ -24,7 +24,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml $(foreach d,$(DOMAINS),$(d)/pyproject.toml)
 	$(PIP) install -q torch==$(TORCH_VERSION)
 	echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
-	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[dev]" $(foreach d,$(DOMAINS),-e $(d))
+	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[dev,all]" $(foreach d,$(DOMAINS),-e $(d))
 	@touch $(STAMP)
 
 install: $(STAMP)

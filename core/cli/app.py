@@ -71,6 +71,14 @@ def _run(debug: bool) -> None:
             raise
         _print_error(exc.one_line())
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:  # an optional part left out: name the extra that installs it
+        from genseg.extras import missing_extra
+
+        error = missing_extra(exc)
+        if debug or error is None:
+            raise
+        _print_error(error.one_line())
+        sys.exit(error.exit_code)
     except OSError as exc:  # the file system refused (read-only, full disk) where no check caught it
         if debug:
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -80,3 +81,24 @@ def validate(
         typer.echo(f"{name}: {'valid' if report.ok else f'{len(report.problems)} problem(s)'}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@plugins_app.command("new")
+def new(
+    name: str = typer.Argument(..., help="The new domain's name, e.g. histology or dental-xray."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Folder to create (must not exist).  [default: ./genseg-plugin-NAME]"
+    ),
+) -> None:
+    """Create a plugin package from genseg's template: a domain, its vocabulary, a reader, a
+    dataset and tests, all named after NAME, that loads and passes its tests as it is.
+
+    Example: genseg plugins new histology
+    """
+    from genseg.plugins.scaffold import new_plugin
+
+    folder, names = new_plugin(name, output)
+    typer.echo(
+        f"wrote {folder}/: distribution {names.distribution}, package {names.package}, domain {names.domain}"
+    )
+    typer.echo(f"next: cd {folder} && pip install -e . && pytest && genseg plugins validate {names.domain}")
