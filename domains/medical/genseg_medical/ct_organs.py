@@ -1,11 +1,12 @@
 """``ct-organs``: a real abdominal CT with organ labels, taken from the TotalSegmentator sdist.
 
-The ``totalsegmentator`` 2.18.0 sdist on PyPI keeps, as test references,
-``tests/reference_files/example_ct.nii.gz`` (an abdominal CT, 122×101×112 voxels of 3 mm, RAS)
-and ``example_seg_fast_force_split.nii.gz`` (TotalSegmentator's own 117-label output on the
-same grid; the label names are in the NIfTI header extension as ``<Label Key="N">``
-CDATA entries). The two files are fetched with :mod:`genseg.data.registry_fetch` (pip, pinned
-version, sha256-checked; the package is never installed or imported).
+The ``totalsegmentator`` 2.18.0 sdist on PyPI keeps, as test references, in its folder
+``totalsegmentator-2.18.0/tests/reference_files/``: ``example_ct.nii.gz`` (an abdominal CT,
+122×101×112 voxels of 3 mm, RAS) and ``example_seg_fast_force_split.nii.gz``
+(TotalSegmentator's own 117-label output on the same grid; the label names are in the NIfTI
+header extension as ``<Label Key="N">`` CDATA entries). The two files are fetched with
+:mod:`genseg.data.registry_fetch` (pip, pinned version, sha256-checked; the package is never
+installed or imported).
 
 The one volume is split into axial slabs (:func:`slab_plan`): held-out slabs at fixed places
 and training slabs between them, with ``GAP`` slices skipped on each side of every held-out
