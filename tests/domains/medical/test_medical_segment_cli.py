@@ -176,3 +176,24 @@ def test_a_volume_written_as_a_flat_image_is_one_error_before_writing(model_dir,
     assert isinstance(result.exception, InputError)
     assert f"cannot be written as {suffix}" in str(result.exception) and ".nii.gz" in str(result.exception)
     assert not (tmp_path / "new").exists()
+
+
+def test_a_folder_of_series_folders_gives_one_mask_volume_per_series_and_pngs_stay_images(
+    model_dir, tmp_path
+):
+    import nibabel as nib
+
+    from genseg.plugins.testing import make_fake_image
+
+    patient = tmp_path / "patient"
+    write_ct_series(patient / "ct_arterial", shape=(4, 20, 16))
+    write_ct_series(patient / "ct_venous", shape=(3, 20, 16))
+    make_fake_image(patient / "scout.png", size=(20, 16))  # a 2D picture beside the series
+    (patient / "notes").mkdir()
+    (patient / "notes" / "report.txt").write_text("no images here")
+    out = tmp_path / "out"
+    result = _segment(model_dir, "-p", "liver", "-O", "window=abdomen", "-o", str(out), str(patient))
+    assert "3 inputs: 3 written" in result.output
+    assert nib.load(out / "ct_arterial_mask.nii.gz").shape == (16, 20, 4)
+    assert nib.load(out / "ct_venous_mask.nii.gz").shape == (16, 20, 3)
+    assert (out / "scout_mask.png").is_file()
