@@ -1,7 +1,8 @@
 """One exception root for everything genseg reports to a user.
 
 Each error carries the file it is about and what to do, so the CLI can print a single
-line and exit non-zero without a traceback.
+line and exit non-zero without a traceback (docs/architecture.md, "Errors and outputs";
+the exit statuses are in docs/cli.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Write a file (or a folder) under a temporary name, then rename it into place.
 
-An interrupted run must never leave a half-written output that looks complete.
+An interrupted run must never leave a half-written output that looks complete
+(docs/architecture.md, "Errors and outputs").
 ``os.replace`` within one folder is atomic on POSIX and Windows, so a
 reader sees either the old file or the new one, never a truncated one.
 """

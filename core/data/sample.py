@@ -2,9 +2,11 @@
 
 Arrays are channel-last numpy: images H×W×C (2D) or D×H×W×C (a volume), labels H×W or
 D×H×W integers. ``meta`` carries whatever locates the pixels in the world, under fixed
-keys, so writers can put it back unchanged (docs/datasets.md): ``crs``, ``transform``,
+keys, so writers can put it back unchanged: ``crs``, ``transform``,
 ``nodata`` for rasters; ``affine``, ``spacing``, ``orientation`` for volumes. Readers of
-plain photographs leave it empty. Nothing here resamples or reprojects.
+plain photographs leave it empty. Nothing here resamples or reprojects. The other ``meta``
+keys genseg reads (``bands``, ``valid_mask``, ``axes``, ``preprocessing``) and what it does
+with each are listed in docs/architecture.md ("What a reader returns").
 """
 
 from __future__ import annotations

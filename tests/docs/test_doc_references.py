@@ -172,3 +172,21 @@ def test_every_genseg_module_a_docstring_names_exists(monkeypatch):
         if not resolves(name)
     ]
     assert not missing, "docstrings name modules or attributes that do not exist:\n" + "\n".join(missing)
+
+
+def test_the_architecture_page_names_every_part_of_the_layer_contract():
+    """docs/architecture.md draws the layers of pyproject.toml's import contract: every module
+    the contract lists appears there (in full, as ``.last_part``, or under ``parent.*``)."""
+    import tomllib
+
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+    names = [n.strip() for layer in contract["layers"] for n in re.split(r"[|:]", layer)]
+    page = (ROOT / "docs" / "architecture.md").read_text()
+
+    def drawn(name: str) -> bool:
+        parent, _, last = name.rpartition(".")
+        return name in page or f".{last}" in page or (bool(parent) and f"{parent}.*" in page)
+
+    assert len(names) > 10
+    missing = [n for n in names if not drawn(n)]
+    assert not missing, f"docs/architecture.md does not show these layer-contract modules: {missing}"
