@@ -388,6 +388,8 @@ def test_a_folder_is_the_dicom_reader_s_only_when_it_holds_dicom(tmp_path):
     photos.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "a.png")
     assert find_reader(tmp_path / "series", "image")[1].name == "dicom-series"
-    assert find_reader(nested, "image")[1].name == "dicom-series"  # so its error names "ct"
-    with pytest.raises(InputError, match="no installed reader claims this folder"):
-        find_reader(photos, "image")
+    assert find_reader(nested / "ct", "image")[1].name == "dicom-series"
+    # a folder of series folders is not one series: `genseg segment` reads each sub-folder
+    for folder in (nested, photos):
+        with pytest.raises(InputError, match="no installed reader claims this folder"):
+            find_reader(folder, "image")
