@@ -13,7 +13,9 @@ from pathlib import Path
 class GenSegError(Exception):
     """Root of all genseg errors: a message, the path it concerns and a fix."""
 
-    exit_code = 2
+    exit_code = 3
+    """The CLI's status for every error a user can fix (2 is click's, for a wrong command line;
+    genseg.cli.exit_codes lists them all)."""
 
     def __init__(self, message: str, *, path: str | Path | None = None, fix: str | None = None) -> None:
         self.message = message

@@ -18,7 +18,7 @@ import time
 
 COMMANDS = (
     ("plugins", "list"),
-    ("plugins", "list", "--json"),
+    ("plugins", "list", "--json", "-"),
     ("plugins", "validate", "generic"),
     ("datasets", "list"),
     ("vocab", "show", "generic"),

@@ -1,14 +1,16 @@
-"""Entry point: builds the typer app and turns GenSegError into one line and a non-zero exit."""
+"""Entry point: builds the typer app and maps every way a command can end to one exit status
+(genseg.cli.exit_codes): a wrong command line 2 (click), a user's error 3 (one line), a bug 4."""
 
 from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 import typer
 
 from genseg.cli import commands
+from genseg.cli.conventions import QUIET_HELP, GensegGroup
+from genseg.cli.exit_codes import ExitCode
 from genseg.errors import GenSegError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -20,6 +22,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(
     name="genseg",
+    cls=GensegGroup,
     help="Text-prompted segmentation by generating the mask with a diffusion model.\n\n"
     "Example: genseg segment --model runs/demo --prompt 'white matter' --output out/ scan.png",
     no_args_is_help=True,
@@ -40,27 +43,41 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    ctx: typer.Context,
+    debug: bool = typer.Option(
+        False, "--debug", help="Show full tracebacks, and warnings as Python prints them."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print genseg's version and exit."
     ),
 ) -> None:
+    from genseg.cli import output, progress
+    from genseg.cli.noise import silence_library_bars
+
     _state["debug"] = debug
+    output.reset()
+    progress.use_cli_console()
+    output.set_quiet(quiet)
+    silence_library_bars()
+    ctx.call_on_close(progress.restore_console)
+    ctx.call_on_close(output.reset)
 
 
 commands.register(app)
 
 
 def main() -> None:
-    """Run the CLI; usage errors are typer's (exit 2), GenSegError becomes one line and exit 2."""
+    """Run the CLI: typer's usage errors exit 2, GenSegError (and a file system refusal) one line
+    and 3, any other exception one line and 4; ``--debug`` lets the traceback through."""
+    from genseg.cli.noise import route_warnings
+
     debug = "--debug" in sys.argv
-    python_format = warnings.formatwarning
-    if not debug:
-        warnings.formatwarning = _one_line_warning
+    undo = route_warnings(debug)
     try:
         _run(debug)
     finally:
-        warnings.formatwarning = python_format  # main() called in-process leaves the format as it was
+        undo()  # main() called in-process leaves the warning settings as it found them
 
 
 def _run(debug: bool) -> None:
@@ -74,11 +91,11 @@ def _run(debug: bool) -> None:
     except ModuleNotFoundError as exc:  # an optional part left out: name the extra that installs it
         from genseg.extras import missing_extra
 
-        error = missing_extra(exc)
-        if debug or error is None:
+        if debug:
             raise
-        _print_error(error.one_line())
-        sys.exit(error.exit_code)
+        error = missing_extra(exc)
+        _print_error(error.one_line() if error else _internal_error_line(exc))
+        sys.exit(error.exit_code if error else ExitCode.INTERNAL)
     except OSError as exc:  # the file system refused (read-only, full disk) where no check caught it
         if debug:
             raise
@@ -86,14 +103,28 @@ def _run(debug: bool) -> None:
         _print_error(
             f"{where}{exc.strerror or exc} Fix: check the path and its permissions (--debug shows where)"
         )
-        sys.exit(GenSegError.exit_code)
+        sys.exit(ExitCode.USER_ERROR)
+    except Exception as exc:  # a bug: say so in one line, and how to see the traceback
+        if debug:
+            raise
+        _print_error(_internal_error_line(exc))
+        sys.exit(ExitCode.INTERNAL)
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    """A warning as the user reads it: one line, without the source file and code line
-    (``--debug`` keeps Python's format, which says where it came from)."""
-    kind = "" if category is UserWarning else f" ({category.__name__})"
-    return f"warning{kind}: {message}\n"
+def _internal_error_line(exc: Exception) -> str:
+    """``internal error: TypeError: … (at segment.py:402 in segment_files)`` and what to do."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = (
+        f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} in {frames[-1].name})"
+        if frames
+        else ""
+    )
+    return (
+        f"internal error: {type(exc).__name__}: {exc}{where}. This is a bug in genseg or a plugin: "
+        "rerun with `genseg --debug …` for the traceback and report it"
+    )
 
 
 def _print_error(line: str) -> None:

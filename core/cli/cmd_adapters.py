@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import typer
 
+from genseg.cli.conventions import GensegCommand, GensegGroup
+from genseg.cli.output import emit_json, json_option, json_to_stdout
+
 adapters_app = typer.Typer(
-    help="Adapters (LoRA) registered by plugins.\n\nExample: genseg adapters list --json",
+    cls=GensegGroup,
+    help="Adapters (LoRA) registered by plugins.\n\nExample: genseg adapters list --json -",
     no_args_is_help=True,
 )
 
@@ -37,20 +41,20 @@ def _describe(plugin: str, card) -> dict:
     return row
 
 
-@adapters_app.command("list")
-def list_adapters(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+@adapters_app.command("list", cls=GensegCommand)
+def list_adapters(json_out: Path | None = json_option("the adapters and their cards")) -> None:
     """List adapters with their domain, base model, location and expected preprocessing.
 
     Each registered location is resolved (package data, absolute path) and its
     genseg_adapter.json read, so a broken or missing adapter shows its error.
 
-    Example: genseg adapters list --json
+    Example: genseg adapters list --json -
     """
     from genseg.plugins.registry import adapters
 
     rows = [_describe(p, a) for p, a in adapters()]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+    emit_json(rows, json_out)
+    if json_to_stdout(json_out):
         return
     if not rows:
         typer.echo("no adapters registered (domain plugins add them; see docs/plugins.md)")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from genseg.cli.output import check_json_target, emit_json, info, json_option, json_to_stdout
+
 
 class SuiteChoice(str, Enum):
     train = "train"
@@ -25,14 +27,12 @@ def bench(
     suite: list[SuiteChoice] = typer.Option(
         [SuiteChoice.all], "--suite", "-s", help="What to measure; repeat for several."
     ),
-    json_out: Path = typer.Option(
-        None, "--json", help="Write the full record (machine, versions, figures) here."
-    ),
+    json_out: Path | None = json_option("the full record (machine, versions, figures)"),
     model: str = typer.Option(
         None, "--model", "-m", help="Model folder; default: the untrained tiny default."
     ),
     dataset: Path = typer.Option(
-        None, "--dataset", help="Labelled dataset folder: adds 1/10/50-step mIoU (needs --model)."
+        None, "--dataset", "-d", help="Labelled dataset folder: adds 1/10/50-step mIoU (needs --model)."
     ),
     device: DeviceChoice = typer.Option(DeviceChoice.cpu, "--device", help="cpu or cuda."),
     repeats: int = typer.Option(5, "--repeats", min=1, help="Timed runs per figure (the median is kept)."),
@@ -60,10 +60,8 @@ def bench(
 
     Example: genseg bench --device cuda --real-size -m runs/demo --dataset data/samples/shapes --json gpu.json
     """
-    from rich.console import Console
-
     from genseg.bench.config import SUITES, BenchConfig, PerfOptions
-    from genseg.bench.harness import run_bench, write_record
+    from genseg.bench.harness import run_bench
     from genseg.bench.report import print_report
     from genseg.config import _validation_message
     from genseg.errors import ConfigError
@@ -91,9 +89,8 @@ def bench(
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         message = _validation_message(exc) if hasattr(exc, "errors") else str(exc)
         raise ConfigError(message, fix="see `genseg bench --help`") from exc
-    err = Console(stderr=True)
-    record = run_bench(cfg, say=lambda m: err.print(f"[dim]{m}…[/]"))
-    print_report(record)
-    if json_out is not None:
-        write_record(record, json_out)
-        err.print(f"wrote {json_out}")
+    check_json_target(json_out)
+    record = run_bench(cfg, say=lambda m: info(f"{m}…"))
+    if not json_to_stdout(json_out):
+        print_report(record)
+    emit_json(record, json_out)

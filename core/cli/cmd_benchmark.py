@@ -6,12 +6,19 @@ from pathlib import Path
 
 import typer
 
+from genseg.cli.output import is_quiet
+
 
 def benchmark(
     protocol: list[str] = typer.Option(
-        [], "--protocol", "-p", help="Protocol name or YAML file; repeat. Default: every built-in protocol."
+        [], "--protocol", help="Protocol name or YAML file; repeat. Default: every built-in protocol."
     ),
-    quick: bool = typer.Option(False, "--quick", help="The quick budget (the demo: ~15 min on 2 CPU cores)."),
+    quick: bool = typer.Option(
+        False,
+        "--quick",
+        help="The quick budget (`make demo`, the real-data protocol: about 8 min on 2 CPU cores, "
+        "data cached).",
+    ),
     budget: str = typer.Option("full", "--budget", help="Budget from budgets.yaml (--quick means 'quick')."),
     method: list[str] = typer.Option([], "--method", help="Run only these methods; repeat."),
     output: Path = typer.Option(Path("runs/benchmark"), "--output", "-o", help="Folder for everything."),
@@ -56,6 +63,7 @@ def benchmark(
         methods=list(method) or None,
         budget_overrides=overrides,
     )
-    result = run_benchmark(plan, progress=True, console=console)
+    quiet = is_quiet()  # no bars and no per-step lines; the summary table is the result
+    result = run_benchmark(plan, progress=not quiet, console=None if quiet else Console(stderr=True))
     console.print(rich_summary(plan, result.rows))
     console.print(f"report: {result.report}  ({result.timings['total'] / 60:.1f} min)")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import typer
 
+from genseg.cli.conventions import GensegCommand, GensegGroup
+from genseg.cli.output import emit_json, json_option, json_to_stdout
+
 datasets_app = typer.Typer(
+    cls=GensegGroup,
     help="Datasets registered by plugins (use their names with --dataset).\n\n"
-    "Example: genseg datasets list --json",
+    "Example: genseg datasets list --json -",
     no_args_is_help=True,
 )
 
 
-@datasets_app.command("list")
-def list_datasets(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+@datasets_app.command("list", cls=GensegCommand)
+def list_datasets(json_out: Path | None = json_option("the dataset cards")) -> None:
     """List registered datasets: name, domain, providing plugin, licence, URL and classes.
 
     Pass a name to `genseg train/evaluate --dataset NAME` (or NAME=/where/the/files/are).
@@ -24,11 +28,9 @@ def list_datasets(as_json: bool = typer.Option(False, "--json", help="Print JSON
     from genseg.plugins.registry import data_dir, datasets
 
     found = sorted(datasets().items())
-    if as_json:
-        rows = [
-            {"plugin": plugin, "loader": reg.loader, **reg.card.model_dump()} for _, (plugin, reg) in found
-        ]
-        typer.echo(json.dumps(rows, indent=2))
+    rows = [{"plugin": plugin, "loader": reg.loader, **reg.card.model_dump()} for _, (plugin, reg) in found]
+    emit_json(rows, json_out)
+    if json_to_stdout(json_out):
         return
     from rich.console import Console
     from rich.table import Table

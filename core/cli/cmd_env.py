@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
+from pathlib import Path
 
-import typer
+from genseg.cli.output import emit_json, json_option, json_to_stdout
 
 
 def collect_env() -> dict:
@@ -61,14 +61,14 @@ def collect_env() -> dict:
     }
 
 
-def env(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+def env(json_out: Path | None = json_option("the versions, device and plugins")) -> None:
     """Show versions, the compute device and the installed plugins.
 
-    Example: genseg env --json > env.json
+    Example: genseg env --json env.json
     """
     info = collect_env()
-    if as_json:
-        typer.echo(json.dumps(info, indent=2))
+    emit_json(info, json_out)
+    if json_to_stdout(json_out):
         return
     from rich.console import Console
     from rich.table import Table

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from genseg.cli.options import allow_pickle_option
+from genseg.cli.output import check_json_target, emit_json, json_option, json_to_stdout
 
 NSD_TOLERANCE_MM = 2.0  # genseg.evaluation.metrics.SURFACE_TOLERANCE_MM, without importing torch here
 
@@ -43,7 +43,7 @@ def evaluate(
     ),
     steps: int = typer.Option(1, help="Euler steps at inference."),
     ensemble: int = typer.Option(1, help="Noise draws averaged per prediction."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON here."),
+    json_out: Path | None = json_option("the scores"),
     seed: int = typer.Option(0, help="Noise seed (and bootstrap seed)."),
     adapter: list[str] = typer.Option(
         [], "--adapter", help="LoRA adapter NAME or folder, optionally :WEIGHT; repeat to mix them."
@@ -63,15 +63,14 @@ def evaluate(
     from rich.console import Console
     from rich.markup import escape
 
-    from genseg.data.atomic import atomic_write
     from genseg.errors import InputError
     from genseg.evaluation.report import scores_table, volume_table
 
-    console = Console()
-    if json_out is not None:
-        from genseg.data.atomic import check_writable
-
-        check_writable(json_out)  # a folder or read-only path fails now, not after evaluating
+    # the tables are the result (on stdout, unless --json - puts the JSON there instead);
+    # notes about how it was scored go to stderr
+    console = Console(quiet=json_to_stdout(json_out))
+    notes = Console(stderr=True)
+    check_json_target(json_out)  # a folder or read-only path fails now, not after evaluating
     if predictions is not None:
         if model or dataset:
             raise InputError(
@@ -88,10 +87,8 @@ def evaluate(
             surface_tolerance=nsd_tolerance,
         )
         if scored.missing:
-            console.print(f"[yellow]{len(scored.missing)} missing predictions scored as empty masks[/]")
-        if json_out:
-            text = json.dumps(scored.as_dict(), indent=2)
-            atomic_write(json_out, lambda tmp: tmp.write_text(text))
+            notes.print(f"[yellow]{len(scored.missing)} missing predictions scored as empty masks[/]")
+        emit_json(scored.as_dict(), json_out)
         for g in scored.groups:
             if g.level != "dataset":
                 title = (
@@ -143,12 +140,11 @@ def evaluate(
         "adapters": list(adapter),
         **scores.as_dict(),
     }
-    if json_out:
-        atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
+    emit_json(result, json_out)
     for folder, mode in modes.items():
         if mode != prompting:
             note = f"{escape(str(folder))}: labels declared incomplete, scored with referring prompting"
-            console.print(f"[yellow]{note}[/]")
+            notes.print(f"[yellow]{note}[/]")
     title = f"{Path(str(model)).name} on {split} ({steps} step) · {used} prompting"
     console.print(scores_table(scores, title=title))
     if (table := volume_table(scores, title=f"{title} · per volume")) is not None:

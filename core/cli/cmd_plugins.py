@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from genseg.cli.conventions import GensegCommand, GensegGroup
+from genseg.cli.exit_codes import ExitCode
+from genseg.cli.output import emit_json, json_option, json_to_stdout
+
 plugins_app = typer.Typer(
-    help="Inspect installed plugins.\n\nExample: genseg plugins list --json", no_args_is_help=True
+    cls=GensegGroup,
+    help="Inspect installed plugins.\n\nExample: genseg plugins list --json -",
+    no_args_is_help=True,
 )
 
 _STATUS_STYLE = {"builtin": "cyan", "loaded": "green", "failing": "red"}
 
 
-@plugins_app.command("list")
-def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+@plugins_app.command("list", cls=GensegCommand)
+def list_plugins(json_out: Path | None = json_option("the plugin records")) -> None:
     """List plugins with their distribution, version, hooks and load status (errors included).
 
     Example: genseg plugins list
@@ -29,8 +34,8 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON 
         warnings.simplefilter("ignore", PluginWarning)  # the table shows each failure
         call_registrations()
     records = load_plugins().records
-    if as_json:
-        typer.echo(json.dumps([r.to_json() for r in records], indent=2))
+    emit_json([r.to_json() for r in records], json_out)
+    if json_to_stdout(json_out):
         return
     from rich.console import Console
     from rich.markup import escape
@@ -57,10 +62,10 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     )
 
 
-@plugins_app.command("validate")
+@plugins_app.command("validate", cls=GensegCommand)
 def validate(
     name: str = typer.Argument(..., help="Plugin name as shown by `genseg plugins list`."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+    json_out: Path | None = json_option("the checks, warnings and problems"),
 ) -> None:
     """Call every hook of one plugin and check what it returns; exit 1 if anything is wrong.
 
@@ -69,9 +74,8 @@ def validate(
     from genseg.plugins.validate import validate_plugin
 
     report = validate_plugin(name)
-    if as_json:
-        typer.echo(json.dumps(report.__dict__ | {"ok": report.ok}, indent=2))
-    else:
+    emit_json(report.__dict__ | {"ok": report.ok}, json_out)
+    if not json_to_stdout(json_out):
         for line in report.checks:
             typer.echo(f"ok       {line}")
         for line in report.warnings:
@@ -80,7 +84,7 @@ def validate(
             typer.echo(f"problem  {line}", err=True)
         typer.echo(f"{name}: {'valid' if report.ok else f'{len(report.problems)} problem(s)'}")
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.CHECK_FAILED)
 
 
 @plugins_app.command("new")

@@ -8,10 +8,11 @@ mask supervision and saves the adapter as safetensors.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
+
+from genseg.cli.output import check_json_target, emit_json, json_option, json_to_stdout
 
 
 def layers_table(scores, best: int):
@@ -59,7 +60,7 @@ def probe_layers(
     lora: Path | None = typer.Option(
         None, "--lora", help="Probe adapter folder from `genseg probe-finetune`."
     ),
-    json_out: Path | None = typer.Option(None, "--json", help="Write every block's scores as JSON here."),
+    json_out: Path | None = json_option("every block's scores"),
 ) -> None:
     """Score every block's attention-probe maps and report the best ("expert") block.
 
@@ -67,16 +68,17 @@ def probe_layers(
     """
     from rich.console import Console
 
-    from genseg.data.atomic import atomic_write
     from genseg.datasets import resolve_dataset
     from genseg.probe.layers import best_layer, score_layers
 
+    check_json_target(json_out)
     probe = _open_probe(model, lora)
     folders = [resolve_dataset(d) for d in dataset]
     scores = score_layers(probe, folders, split=split, limit=limit, threshold=threshold, seed=seed)
     best = best_layer(scores)
-    Console().print(layers_table(scores, best.layer))
-    typer.echo(f"expert layer: {best.layer} (mIoU {best.scores.miou:.3f}); use --layer {best.layer}")
+    if not json_to_stdout(json_out):
+        Console().print(layers_table(scores, best.layer))
+        typer.echo(f"expert layer: {best.layer} (mIoU {best.scores.miou:.3f}); use --layer {best.layer}")
     if json_out is not None:
         report = {
             "model": model,
@@ -88,7 +90,7 @@ def probe_layers(
             "best_layer": best.layer,
             "layers": [s.as_dict() for s in scores],
         }
-        atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
+        emit_json(report, json_out)
 
 
 def probe_finetune(

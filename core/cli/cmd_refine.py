@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import typer
+
+from genseg.cli.output import emit_json, json_option, json_to_stdout
 
 
 def refine(
@@ -18,7 +20,7 @@ def refine(
         "--threshold",
         help="Cosine a term must reach, else the request is refused (default 0.54, set on a dev split).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the validated result as JSON."),
+    json_out: Path | None = json_option("the validated result"),
 ) -> None:
     """Turn a free-form request into the vocabulary phrase(s) to segment (genseg_refine_query).
 
@@ -35,8 +37,8 @@ def refine(
 
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     plugin, result = run_refine(request, domain, top_k=top_k, threshold=threshold)
-    if as_json:
-        typer.echo(json.dumps({"plugin": plugin, **result.model_dump()}, indent=2))
+    emit_json({"plugin": plugin, **result.model_dump()}, json_out)
+    if json_to_stdout(json_out):
         return
     from rich.console import Console
     from rich.table import Table

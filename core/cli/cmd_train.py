@@ -2,11 +2,52 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import typer
 
+from genseg.cli.conventions import GensegCommand
 from genseg.cli.options import Backbone, Loss, Timesteps
+
+CONFIG_FIELDS = {  # option name: its TrainConfig field, whose default --help shows
+    "backbone": "model.denoiser.kind",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "resolution": "model.resolution",
+    "learning_rate": "learning_rate",
+    "timesteps": "model.objective.timesteps",
+    "heavy_tail_a": "model.objective.heavy_tail_a",
+    "loss": "model.objective.loss",
+    "seed": "seed",
+    "grad_accum": "gradient_accumulation_steps",
+    "mixed_precision": "mixed_precision",
+    "checkpoint_every": "checkpoint_every",
+}
+
+
+@functools.cache
+def config_default(dotted: str) -> str:
+    """A TrainConfig field's default, e.g. ``model.resolution`` → ``128``."""
+    from genseg.config import TrainConfig
+
+    value = TrainConfig()
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return str(value)
+
+
+class TrainCommand(GensegCommand):
+    """`genseg train`: its flags default to None (a flag left out keeps the --config file's
+    value), so --help shows the config's defaults, read when the help is drawn rather than at
+    start-up (the config module costs every command a fifth of a second)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if param.name in CONFIG_FIELDS and isinstance(param.show_default, bool):
+                param.show_default = config_default(CONFIG_FIELDS[param.name])
+        return params
 
 
 def train(
@@ -39,6 +80,9 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --output."),
 ) -> None:
     """Train the generative segmenter (rectified flow on the mask latent).
+
+    The defaults shown are the training config's; with --config the file's values replace
+    them, and flags replace both. 1500 steps take about 8 minutes on 2 CPU cores.
 
     Example: genseg train -d data/samples/shapes -d data/samples/mni152 --output runs/demo --steps 1500
     """

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import typer
 
+from genseg.cli.conventions import GensegCommand, GensegGroup
+from genseg.cli.output import emit_json, json_option, json_to_stdout
+
 vocab_app = typer.Typer(
+    cls=GensegGroup,
     help="Prompt vocabularies of the installed domains.\n\nExample: genseg vocab show generic",
     no_args_is_help=True,
 )
 
 
-@vocab_app.command("list")
-def list_vocabularies(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+@vocab_app.command("list", cls=GensegCommand)
+def list_vocabularies(json_out: Path | None = json_option("the vocabularies")) -> None:
     """List the vocabularies: domain, name, number of terms and providing plugin.
 
     Example: genseg vocab list
@@ -23,17 +27,17 @@ def list_vocabularies(as_json: bool = typer.Option(False, "--json", help="Print 
     rows = [
         {"domain": v.domain, "name": v.name, "terms": len(v.terms), "plugin": p} for p, v in vocabularies()
     ]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+    emit_json(rows, json_out)
+    if json_to_stdout(json_out):
         return
     for r in sorted(rows, key=lambda r: r["domain"]):
         typer.echo(f"{r['domain']:<16} {r['terms']:>4} terms  {r['name']}  (from {r['plugin']})")
 
 
-@vocab_app.command("show")
+@vocab_app.command("show", cls=GensegCommand)
 def show(
     domain: str = typer.Argument(..., help="Domain name, e.g. generic, medical, remote-sensing."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+    json_out: Path | None = json_option("the vocabulary (terms, synonyms, codes)"),
 ) -> None:
     """Show every term of a domain's vocabulary with synonyms and ontology codes.
 
@@ -42,8 +46,8 @@ def show(
     from genseg.plugins.registry import vocabulary
 
     found = vocabulary(domain)
-    if as_json:
-        typer.echo(json.dumps([{"plugin": p, **v.model_dump()} for p, v in found], indent=2))
+    emit_json([{"plugin": p, **v.model_dump()} for p, v in found], json_out)
+    if json_to_stdout(json_out):
         return
     from rich.console import Console
     from rich.table import Table

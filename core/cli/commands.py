@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import typer
 
+from genseg.cli.conventions import GensegCommand
+
 
 def register(app: typer.Typer) -> None:
     from genseg.cli import (
@@ -25,18 +27,18 @@ def register(app: typer.Typer) -> None:
         cmd_vocab,
     )
 
-    app.command("env")(cmd_env.env)
-    app.command("train")(cmd_train.train)
-    app.command("finetune")(cmd_finetune.finetune)
-    app.command("segment")(cmd_segment.segment)
-    app.command("bench")(cmd_bench.bench)
-    app.command("refine")(cmd_refine.refine)
-    app.command("generate")(cmd_generate.generate)
-    app.command("evaluate")(cmd_evaluate.evaluate)
-    app.command("benchmark")(cmd_benchmark.benchmark)
-    app.command("sample-data")(cmd_sample_data.sample_data)
-    app.command("probe-layers")(cmd_probe.probe_layers)
-    app.command("probe-finetune")(cmd_probe.probe_finetune)
+    app.command("env", cls=GensegCommand)(cmd_env.env)
+    app.command("train", cls=cmd_train.TrainCommand)(cmd_train.train)
+    app.command("finetune", cls=GensegCommand)(cmd_finetune.finetune)
+    app.command("segment", cls=GensegCommand)(cmd_segment.segment)
+    app.command("bench", cls=GensegCommand)(cmd_bench.bench)
+    app.command("refine", cls=GensegCommand)(cmd_refine.refine)
+    app.command("generate", cls=GensegCommand)(cmd_generate.generate)
+    app.command("evaluate", cls=GensegCommand)(cmd_evaluate.evaluate)
+    app.command("benchmark", cls=GensegCommand)(cmd_benchmark.benchmark)
+    app.command("sample-data", cls=GensegCommand)(cmd_sample_data.sample_data)
+    app.command("probe-layers", cls=GensegCommand)(cmd_probe.probe_layers)
+    app.command("probe-finetune", cls=GensegCommand)(cmd_probe.probe_finetune)
     app.add_typer(cmd_plugins.plugins_app, name="plugins")
     app.add_typer(cmd_datasets.datasets_app, name="datasets")
     app.add_typer(cmd_vocab.vocab_app, name="vocab")

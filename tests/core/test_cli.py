@@ -106,7 +106,7 @@ def test_segment_single_file_output_with_ensemble(monkeypatch, capsys, model_dir
 
 
 def _assert_one_line_error(code, err, *needles):
-    assert code == 2
+    assert code == 3
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     joined = " ".join(lines)
     assert "Traceback" not in err
@@ -195,7 +195,7 @@ def test_missing_model_empty_prompt_and_offline_hub_id(monkeypatch, capsys, mode
 
 
 def test_env_json_lists_plugins(monkeypatch, capsys):
-    code, out, _ = run_cli(monkeypatch, capsys, "env", "--json")
+    code, out, _ = run_cli(monkeypatch, capsys, "env", "--json", "-")
     assert code == 0
     info = json.loads(out)
     assert info["libraries"]["torch"].startswith("2.")

@@ -87,7 +87,7 @@ def test_finetune_writes_a_small_adapter_with_a_valid_card(space):
     with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as f:
         assert all(k.startswith("denoiser.") and ".lora_" in k for k in f.keys())
     code, _, err = cli("finetune", "-m", str(space / "base"), "-d", str(space / "data"), "-o", str(adapter))
-    assert code == 2 and "already holds a training run" in err
+    assert code == 3 and "already holds a training run" in err
 
 
 def test_segment_and_evaluate_apply_adapters(space):
@@ -114,7 +114,7 @@ def test_an_adapter_for_other_weights_is_a_one_line_error_unless_forced(space, t
     args = ["segment", "-m", str(tmp_path / "other"), "-p", "thing", "-o", str(tmp_path / "out")]
     args += [str(space / "img.png"), "--adapter", str(space / "My LoRA")]
     code, out, err = cli(*args)
-    assert code == 2 and "Traceback" not in err
+    assert code == 3 and "Traceback" not in err
     line = err[err.index("error: ") :].strip()
     assert "\n" not in line  # one line
     assert "genseg_adapter.json: adapter 'my-lora' was trained on base model" in line
@@ -131,11 +131,11 @@ def test_an_adapter_folder_without_its_card_is_a_one_line_error(space, tmp_path)
     code, _, err = cli(
         "evaluate", "-m", str(space / "base"), "-d", str(space / "data"), "--adapter", str(broken)
     )
-    assert code == 2 and "Traceback" not in err
+    assert code == 3 and "Traceback" not in err
     line = err[err.index("error: ") :].strip()
     assert "\n" not in line and f"{broken / 'genseg_adapter.json'}: not an adapter folder" in line
     code, _, err = cli("evaluate", "-m", str(space / "base"), "-d", str(space / "data"), "--adapter", "nope")
-    assert code == 2 and "no adapter folder or registered adapter named 'nope'" in err
+    assert code == 3 and "no adapter folder or registered adapter named 'nope'" in err
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def adapter_plugin(space, tmp_path, monkeypatch, genseg_plugins):
 def test_plugins_ship_adapters_as_package_data(space, adapter_plugin, tmp_path):
     from genseg.adapters import read_manifest
 
-    code, out, err = cli("adapters", "list", "--json")
+    code, out, err = cli("adapters", "list", "--json", "-")
     assert code == 0, err
     rows = {r["name"]: r for r in json.loads(out)}
     tiny = adapter_plugin / "adapters" / "tiny"
@@ -193,12 +193,12 @@ def test_plugins_ship_adapters_as_package_data(space, adapter_plugin, tmp_path):
         return cli(*args, str(space / "img.png"), *[a for name in adapters for a in ("--adapter", name)])
 
     code, out, err = segment("demo-lora:0.5", "demo-lora-pkg:0.5")
-    assert code == 2 and "already loaded" in err  # one folder under two registered names: one card name
+    assert code == 3 and "already loaded" in err  # one folder under two registered names: one card name
     code, out, err = segment("demo-lora")
     assert code == 0, err
     assert (tmp_path / "m.png").is_file()
     code, _, err = segment("demo-missing")
-    assert code == 2 and "points to a folder that does not exist" in err
+    assert code == 3 and "points to a folder that does not exist" in err
 
 
 def test_full_finetune_writes_a_model_folder_and_leaves_the_base(space, tmp_path):

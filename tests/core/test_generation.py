@@ -283,5 +283,5 @@ def test_joint_model_loads_and_generate_writes_a_png(trained_runs, tmp_path, mon
         monkeypatch, capsys, "generate", "--model", str(trained_runs["seg"].output), "--prompt", "thing",
         "--output", str(tmp_path / "no.png"),
     )  # fmt: skip
-    assert code == 2 and "segmentation only" in stderr
+    assert code == 3 and "segmentation only" in stderr
     assert not (tmp_path / "no.png").exists()

@@ -83,7 +83,7 @@ def test_segment_refuses_pickle_weights_in_one_line(model, tmp_path, monkeypatch
         str(tmp_path / "m.png"),
         str(image),
     )
-    assert code == 2 and "pickle" in err and "Traceback" not in err
+    assert code == 3 and "pickle" in err and "Traceback" not in err
     assert not (tmp_path / "m.png").exists()
 
 
@@ -159,7 +159,7 @@ def test_a_damaged_pickle_under_allow_pickle_is_one_warning_and_one_error_line(m
         env=env,
     )
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == 3, done.stderr
     assert len(lines) == 2, done.stderr  # no "An error occurred while trying to fetch", no fallback note
     assert lines[0].startswith("warning (UnsafeWeightsWarning)") and lines[1].startswith("error: ")
     assert not (tmp_path / "m.png").exists()

@@ -140,9 +140,9 @@ def test_segment_cli_attention_probe_and_its_errors(tmp_path, monkeypatch, capsy
     assert label.shape == (40, 50) and set(np.unique(label)) <= {0, 1, 2}
 
     code, text = run_cli(monkeypatch, capsys, *probe, "--layer", "5", *common)
-    assert code == 2 and "valid layers are 0 to 1" in text
+    assert code == 3 and "valid layers are 0 to 1" in text
     code, text = run_cli(monkeypatch, capsys, "segment", "-m", str(tmp_path / "dit"), *probe[3:], *common)
-    assert code == 2 and "(mmdit)" in text and "is dit" in text
+    assert code == 3 and "(mmdit)" in text and "is dit" in text
     assert "Traceback" not in text
 
 

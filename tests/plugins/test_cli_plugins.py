@@ -80,7 +80,7 @@ def site(tmp_path_factory):
 
 
 def test_plugins_list_reports_broken_and_misspelt_plugins_and_keeps_the_others(site):
-    result = run_genseg("plugins", "list", "--json", site=site)
+    result = run_genseg("plugins", "list", "--json", "-", site=site)
     assert result.returncode == 0, result.stderr
     records = {r["name"]: r for r in json.loads(result.stdout)}
     assert records["broken"]["status"] == "failed"
@@ -102,9 +102,9 @@ def test_plugins_list_reports_broken_and_misspelt_plugins_and_keeps_the_others(s
 @pytest.mark.parametrize(
     "args",
     [
-        ("datasets", "list", "--json"),
-        ("vocab", "show", "generic", "--json"),
-        ("env", "--json"),
+        ("datasets", "list", "--json", "-"),
+        ("vocab", "show", "generic", "--json", "-"),
+        ("env", "--json", "-"),
         ("adapters", "list"),
         ("segment", "--help"),
         ("train", "--help"),
@@ -120,34 +120,34 @@ def test_every_command_keeps_working_beside_broken_plugins(site, args):
 def test_plugins_validate_passes_a_sound_plugin_and_fails_a_dangling_loader(site):
     ok = run_genseg("plugins", "validate", "generic", site=site)
     assert ok.returncode == 0 and "generic: valid" in ok.stdout
-    bad = run_genseg("plugins", "validate", "half-done", "--json", site=site)
+    bad = run_genseg("plugins", "validate", "half-done", "--json", "-", site=site)
     assert bad.returncode == 1
     report = json.loads(bad.stdout)
     assert not report["ok"] and any(
         "cannot import genseg_nowhere.loaders:load" in p for p in report["problems"]
     )
     missing = run_genseg("plugins", "validate", "nobody", site=site)
-    assert missing.returncode == 2 and "no plugin named 'nobody'" in missing.stderr
+    assert missing.returncode == 3 and "no plugin named 'nobody'" in missing.stderr
     failed = run_genseg("plugins", "validate", "broken", site=site)
     assert failed.returncode == 1 and "broken on purpose" in failed.stderr
 
 
 def test_plugins_validate_calls_the_preprocessing_hook_and_fails_one_that_raises(site):
-    bad = run_genseg("plugins", "validate", "prebug", "--json", site=site)
+    bad = run_genseg("plugins", "validate", "prebug", "--json", "-", site=site)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert any(
         "genseg_preprocess raised ZeroDivisionError" in p and "preprocessing bug" in p
         for p in json.loads(bad.stdout)["problems"]
     )
     for name in ("generic", "medical", "remote-sensing", "agriculture"):
-        sound = run_genseg("plugins", "validate", name, "--json", site=site)
+        sound = run_genseg("plugins", "validate", name, "--json", "-", site=site)
         report = json.loads(sound.stdout)
         assert sound.returncode == 0 and report["ok"], report
         assert any(c.startswith("genseg_preprocess: preprocesses") for c in report["checks"]), report
 
 
 def test_datasets_list_shows_cards_with_licence_and_citation():
-    result = run_genseg("datasets", "list", "--json")
+    result = run_genseg("datasets", "list", "--json", "-")
     assert result.returncode == 0, result.stderr
     cards = {c["name"]: c for c in json.loads(result.stdout)}
     assert {"shapes", "mni152"} <= set(cards)
@@ -156,19 +156,19 @@ def test_datasets_list_shows_cards_with_licence_and_citation():
 
 
 def test_vocab_show_lists_terms_and_names_domains_on_error():
-    result = run_genseg("vocab", "show", "medical", "--json")
+    result = run_genseg("vocab", "show", "medical", "--json", "-")
     assert result.returncode == 0, result.stderr
     (vocab,) = json.loads(result.stdout)
     assert vocab["plugin"] == "medical"
     liver = next(t for t in vocab["terms"] if t["name"] == "liver")
     assert "hepatic" in liver["synonyms"] and liver["codes"]["SNOMED CT"] == "10200004"
     missing = run_genseg("vocab", "show", "astronomy")
-    assert missing.returncode == 2
+    assert missing.returncode == 3
     assert "no vocabulary for domain 'astronomy'" in missing.stderr and "generic" in missing.stderr
 
 
 def test_autoload_switches_reach_the_cli():
-    only_builtin = run_genseg("plugins", "list", "--json", env={"GENSEG_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    only_builtin = run_genseg("plugins", "list", "--json", "-", env={"GENSEG_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert [r["name"] for r in json.loads(only_builtin.stdout)] == ["generic"]
-    narrowed = run_genseg("plugins", "list", "--json", env={"GENSEG_PLUGINS": "medical"})
+    narrowed = run_genseg("plugins", "list", "--json", "-", env={"GENSEG_PLUGINS": "medical"})
     assert {r["name"] for r in json.loads(narrowed.stdout)} == {"generic", "medical"}

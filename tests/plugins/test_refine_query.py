@@ -195,12 +195,12 @@ def test_refine_cli_json_and_refusal(monkeypatch, capsys):
         "--threshold",
         "0.3",
     )
-    code, out, err = _genseg(monkeypatch, capsys, *args, "--json")
+    code, out, err = _genseg(monkeypatch, capsys, *args, "--json", "-")
     assert code == 0, err
     answer = json.loads(out)
     assert answer["plugin"] == "generic" and "gallbladder" in answer["phrases"]
     code, out, err = _genseg(monkeypatch, capsys, "refine", "a cup of coffee", "--domain", "agriculture")
-    assert code == 2
+    assert code == 3
     assert "'a cup of coffee'" in err and "lower --threshold" in err and "closest:" in err
 
 
@@ -213,8 +213,8 @@ def test_segment_refine_prints_and_uses_the_chosen_phrase(monkeypatch, capsys, g
     args = ("segment", "-m", str(model), "--refine", "-p", "the round blob", "-o", str(tmp_path / "m.png"))
     code, out, err = _genseg(monkeypatch, capsys, *args, str(image))
     assert code == 0, err
-    assert "refined 'the round blob' → 'circle'" in out and "(circle: " in out
+    assert "refined 'the round blob' → 'circle'" in err and "(circle: " in out  # a note, then the result
     code, out, err = _genseg(
         monkeypatch, capsys, *args[:-3], "a cup of coffee", "-o", str(tmp_path / "x.png"), str(image)
     )
-    assert code == 2 and "'a cup of coffee'" in err and not (tmp_path / "x.png").exists()
+    assert code == 3 and "'a cup of coffee'" in err and not (tmp_path / "x.png").exists()

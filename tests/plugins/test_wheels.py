@@ -99,7 +99,7 @@ def _pip_for(python: Path) -> list[str | Path]:
 
 
 def _plugins(python: Path, cwd: Path) -> dict[str, dict]:
-    out = _run(python, "-m", "genseg.cli.app", "plugins", "list", "--json", cwd=cwd).stdout
+    out = _run(python, "-m", "genseg.cli.app", "plugins", "list", "--json", "-", cwd=cwd).stdout
     return {record["name"]: record for record in json.loads(out)}
 
 

@@ -110,7 +110,7 @@ def test_the_issue_command_in_a_real_process(model_dir, tmp_path):
     failed = run_genseg(
         *args, "-O", "indices=ndvi", "--output", str(tmp_path / "x.png"), str(tmp_path / "leaf.png")
     )
-    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert failed.returncode == 3 and "Traceback" not in failed.stderr
     assert "ndvi needs the bands nir, red, but the image has red, green, blue" in " ".join(
         failed.stderr.split()
     )
