@@ -23,6 +23,10 @@ DOCS = sorted(
 SOURCE_FOLDERS = ("core", "plugins", "evaluation", "domains", "scripts", "tests")
 # a repository path: starts at a top-level folder, e.g. core/training/trainer.py, docs/results.md
 PATH = re.compile(r"(?<![\w/.-])((?:core|plugins|evaluation|domains|scripts|docs|tests)/[\w./-]*[\w/])")
+# a path inside an installed package, in backticks: `genseg/evaluation/protocols/methods.yaml`
+PACKAGE_PATH = re.compile(r"`(genseg(?:_\w+)?/[\w./-]*[\w/])`")
+# where the repository keeps each installed package folder (pyproject.toml's package-dir)
+PACKAGE_DIRS = {"genseg/plugins": "plugins", "genseg/evaluation": "evaluation", "genseg": "core"}
 # a dotted name in backticks: `genseg.training.finetune`, `genseg_medical.readers`, :mod:`~genseg.x`
 MODULE = re.compile(r"`~?(genseg(?:_\w+)?(?:\.\w+)+)")
 # a Markdown link or image: [text](target "title")
@@ -34,6 +38,21 @@ UNINSTALLED = {"genseg_example": ROOT / "plugins" / "template"}
 
 def cited_paths(text: str) -> set[str]:
     return {m.group(1).rstrip(".") for m in PATH.finditer(text) if not re.search(r"[*<>{}]", m.group(1))}
+
+
+def cited_package_paths(text: str) -> set[str]:
+    return set(PACKAGE_PATH.findall(text))
+
+
+def repository_path(package_path: str) -> Path | None:
+    """The repository file a path inside an installed package comes from (under genseg: from
+    core/, plugins/ or evaluation/; under a domain package: from its domain folder), or None."""
+    for package, folder in PACKAGE_DIRS.items():
+        if package_path.startswith(package + "/"):
+            return ROOT / folder / package_path[len(package) + 1 :]
+    top, _, rest = package_path.partition("/")
+    homes = [*(ROOT / "domains").glob(f"*/{top}"), *(ROOT / "plugins" / "template").glob(top)]
+    return homes[0] / rest if homes else None
 
 
 def cited_modules(text: str) -> set[str]:
@@ -117,6 +136,14 @@ def test_the_reference_patterns_find_what_they_should(tmp_path):
     assert cited_paths(text) == {"core/training/trainer.py"}
     assert cited_modules(text) == {"genseg.training.finetune"}
     assert relative_links(text) == {"architecture.md#layers"}
+    assert cited_package_paths('`genseg/evaluation/protocols/methods.yaml` and "genseg_x/y"') == {
+        "genseg/evaluation/protocols/methods.yaml"
+    }
+    assert (
+        repository_path("genseg/evaluation/protocols/methods.yaml")
+        == ROOT / "evaluation/protocols/methods.yaml"
+    )
+    assert repository_path("genseg_medical/readers.py") == ROOT / "domains/medical/genseg_medical/readers.py"
     assert resolves("genseg.pipeline.build_pipeline") and not resolves("genseg.adapters.finetune")
     doc = tmp_path / "page.md"
     doc.write_text("# A page\n\n## Layers, as built\n")
@@ -139,6 +166,16 @@ def test_every_path_a_doc_cites_exists(doc: Path):
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_package_path_a_doc_cites_exists(doc: Path):
+    def exists(cited: str) -> bool:
+        path = repository_path(cited)
+        return path is not None and path.exists()
+
+    missing = sorted(p for p in cited_package_paths(doc.read_text()) if not exists(p))
+    assert not missing, f"{doc.relative_to(ROOT)} cites package files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_link_of_a_doc_leads_somewhere(doc: Path):
     dead = sorted(t for t in relative_links(doc.read_text()) if link_is_dead(doc, t))
     assert not dead, f"{doc.relative_to(ROOT)} links to files or headings that do not exist: {dead}"
@@ -151,12 +188,17 @@ def test_every_genseg_module_a_doc_names_exists(doc: Path):
 
 
 def test_every_path_a_docstring_cites_exists():
+    def exists(cited: str) -> bool:
+        if cited.startswith("genseg"):  # inside an installed package
+            return (path := repository_path(cited)) is not None and path.exists()
+        return (ROOT / cited).exists()
+
     missing = [
         f"{path.relative_to(ROOT)}:{line}: {cited}"
         for path in source_files()
         for line, text in docstrings(path)
-        for cited in sorted(cited_paths(text))
-        if not (ROOT / cited).exists()
+        for cited in sorted(cited_paths(text) | cited_package_paths(text))
+        if not exists(cited)
     ]
     assert not missing, "docstrings cite paths that do not exist:\n" + "\n".join(missing)
 
