@@ -94,6 +94,13 @@ class DenoiserConfig(_Strict):
     hyper_hidden: int = Field(
         256, ge=1, le=16384, description="late_fusion: hidden width of the network that writes the readout"
     )
+    readout_image: Literal["auto"] | bool = Field(
+        "auto",
+        description="late_fusion: the readout also reads the image latent of its cell (every band of "
+        "every pixel under it), a per-pixel path beside the trunk's context. auto (the default): on "
+        "when the model reads bands beyond the three colour slots (a multispectral scene, whose "
+        "pixels' spectra name their class), off for RGB and grey (docs/results.md)",
+    )
     # tiny DiT (GenMask)
     num_layers: int = Field(6, ge=1, le=256)
     num_attention_heads: int = Field(4, ge=1, le=256)
@@ -231,6 +238,13 @@ class ModelConfig(_Strict):
     def band_layout(self) -> list[str]:
         """The bands the network reads; ``auto`` not yet resolved against data builds an RGB model."""
         return ["red", "green", "blue"] if self.bands == "auto" else list(self.bands)
+
+    @property
+    def readout_reads_image(self) -> bool:
+        """``denoiser.readout_image`` resolved: ``auto`` is on when the network reads more than the
+        three colour slots."""
+        choice = self.denoiser.readout_image
+        return len(self.band_layout) > 3 if choice == "auto" else bool(choice)
 
     @property
     def reads_extra_bands(self) -> bool:

@@ -185,6 +185,7 @@ def build_late_fusion(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: 
         hyper_hidden=cfg.hyper_hidden,
         attention_head_dim=cfg.attention_head_dim,
         sample_size=sample_size,
+        readout_image=cfg.readout_image is True,  # "auto" is resolved by the factory, which knows the bands
     )
 
 

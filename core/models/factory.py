@@ -40,8 +40,9 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
     tdim = text_dim(text_encoder)
     latent = cfg.resolution // codec.downsample
     torch.manual_seed(seed)
+    denoiser_cfg = cfg.denoiser.model_copy(update={"readout_image": cfg.readout_reads_image})
     denoiser = build_denoiser(
-        cfg.denoiser, codec.mask_latent_channels, codec.image_latent_channels, tdim, latent
+        denoiser_cfg, codec.mask_latent_channels, codec.image_latent_channels, tdim, latent
     )
     image_encoder = None
     if cfg.image_encoder.kind == "efficientnet_lite0":

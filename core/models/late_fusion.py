@@ -15,6 +15,10 @@ Here the work splits in two, as SAM splits a heavy image encoder from a light pr
   too. The mask is still generated: rectified flow over the mask latent, one Euler step from
   noise at inference, several steps or an ensemble when asked.
 
+With ``readout_image`` the readout also reads the cell's image latent itself (for
+space-to-depth, every band of every pixel under the cell): a per-pixel path beside the
+trunk's context, as a per-pixel classifier reads a pixel's spectrum.
+
 ``image_index`` maps each prompt row to its image row, so K prompts of one image cost one
 trunk pass and K matrix products.
 """
@@ -46,6 +50,7 @@ class LateFusionDenoiser(ModelMixin, ConfigMixin):
         time_channels: int = 64,
         attention_head_dim: int = 8,
         sample_size: int = 32,
+        readout_image: bool = False,
     ) -> None:
         super().__init__()
         levels = len(block_out_channels)
@@ -60,7 +65,7 @@ class LateFusionDenoiser(ModelMixin, ConfigMixin):
             norm_num_groups=min(32, min(block_out_channels)),
             attention_head_dim=min(attention_head_dim, block_out_channels[-1]),
         )
-        m, f = mask_channels, feature_channels
+        m, f = mask_channels, feature_channels + (image_channels if readout_image else 0)
         self.time_proj = Timesteps(time_channels, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embedding = TimestepEmbedding(time_channels, time_channels)
         self.hyper = nn.Sequential(
@@ -73,9 +78,13 @@ class LateFusionDenoiser(ModelMixin, ConfigMixin):
             self.hyper[-1].bias.zero_()
 
     def image_features(self, z_image: torch.Tensor) -> torch.Tensor:
-        """The trunk's features of each image latent (no text, no timestep): N×F×h×w."""
+        """What the readout reads of each image latent (no text, no timestep): the trunk's
+        N×F×h×w features, followed by the latent itself with ``readout_image``."""
         t0 = torch.zeros(z_image.shape[0], device=z_image.device, dtype=z_image.dtype)
-        return self.trunk(z_image, t0).sample
+        features = self.trunk(z_image, t0).sample
+        if self.config.readout_image:
+            features = torch.cat([features, z_image.to(features.dtype)], dim=1)
+        return features
 
     def readout(self, pooled: torch.Tensor, timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each prompt's (weight P×(F+m)×m, bias P×1×m) at its timestep."""

@@ -100,3 +100,26 @@ def test_joint_generation_with_late_fusion_is_refused_before_anything_is_written
     with pytest.raises(ConfigError, match="late_fusion"):
         check_joint_config(cfg)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_readout_reads_the_image_latent_where_the_model_reads_more_than_three_bands(make_tiny_config):
+    from genseg.pipeline import build_pipeline
+
+    rgb = build_pipeline(make_tiny_config(kind="late_fusion")).denoiser
+    six = build_pipeline(
+        make_tiny_config({"bands": ["red", "green", "blue", "nir", "swir16", "swir22"]}, kind="late_fusion")
+    ).denoiser
+    forced = build_pipeline(make_tiny_config(kind="late_fusion", readout_image=True)).denoiser
+    assert (rgb.config.readout_image, six.config.readout_image, forced.config.readout_image) == (
+        False,
+        True,
+        True,
+    )
+    # the per-pixel path: the readout's inputs are the trunk features followed by the latent itself
+    z = torch.randn(1, six.config.image_channels, 8, 8)
+    with torch.no_grad():
+        features = six.image_features(z)
+    assert features.shape[1] == six.config.feature_channels + six.config.image_channels
+    torch.testing.assert_close(features[:, six.config.feature_channels :], z)
+    f, m = six.config.feature_channels + six.config.image_channels, six.config.mask_channels
+    assert six.hyper[-1].out_features == (f + m + 1) * m
