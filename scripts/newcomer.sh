@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A newcomer's first session, timed: a fresh clone of the repository, `make install`, then the
 # README's quick start (the ```bash block that runs `genseg sample-data`), command by command,
-# as written there. Prints the time of every step and the total; README.md quotes them.
+# as written there. Prints the wall and CPU time of every step and the total; README.md quotes them.
 #
 #   scripts/newcomer.sh [REPOSITORY] [WORK_DIR]
 #
@@ -19,13 +19,26 @@ times="$work/times.tsv"
 : >"$times"
 export GENSEG_DATA_DIR="$work/genseg-data"
 
-step() {  # step LABEL COMMAND...: run, time, stop at the first failure
-    local label=$1 start
+# step LABEL COMMAND...: run it, append "LABEL<tab>wall s<tab>CPU s" to $times; stop on failure
+timer='
+import resource, subprocess, sys, time
+label, times, command = sys.argv[1], sys.argv[2], sys.argv[3:]
+start = time.perf_counter()
+code = subprocess.call(command)
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+row = f"{label}\t{wall:.0f}\t{usage.ru_utime + usage.ru_stime:.0f}"
+print(row)
+if code == 0:
+    with open(times, "a", encoding="utf-8") as f:
+        f.write(row + "\n")
+sys.exit(code)
+'
+step() {
+    local label=$1
     shift
     printf '\n==> %s\n' "$label"
-    start=$(date +%s)
-    "$@"
-    printf '%s\t%d\n' "$label" "$(($(date +%s) - start))" | tee -a "$times"
+    python3 -c "$timer" "$label" "$times" "$@"
 }
 
 step "git clone" git clone -q "$repo" "$work/genseg"
@@ -33,7 +46,7 @@ cd "$work/genseg"
 step "make install" make install
 
 # The quick start as the README has it: the first bash block that calls `genseg sample-data`.
-mapfile -t commands < <(python3 - README.md <<'EOF'
+quickstart='
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
@@ -42,15 +55,16 @@ for line in block.splitlines():
     line = line.split(" #", 1)[0].strip()
     if line and not line.startswith("#"):
         print(line)
-EOF
-)
+'
+mapfile -t commands < <(python3 -c "$quickstart" README.md)
 # shellcheck disable=SC1091
 source .venv/bin/activate
 for command in "${commands[@]}"; do
     step "$command" bash -c "$command"
 done
 
-printf '\nstep\tseconds\n'
+printf '\nstep\twall s\tCPU s\n'
 cat "$times"
-awk -F'\t' '{ s += $2 } END { printf "total\t%d s (%.1f min)\n", s, s / 60 }' "$times"
+awk -F'\t' '{ w += $2; c += $3 } END { printf "total\t%d (%.1f min)\t%d\n", w, w / 60, c }' "$times"
+uptime  # the load the times were measured under
 echo "work folder: $work"
