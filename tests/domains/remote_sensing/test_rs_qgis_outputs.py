@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 from test_rs_raster_io import write_scene
-from typer.testing import CliRunner
 
 from genseg.errors import InputError
 
@@ -248,30 +247,16 @@ def test_a_negative_tolerance_is_one_clear_error(reference, tmp_path):
         sink.generalise(None, -1.0)
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from genseg.plugins.testing import build_tiny_pipeline
-
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    build_tiny_pipeline("dit").save_pretrained(path)
-    return path
-
-
-def _segment(model_dir, *args: str):
-    from genseg.cli.app import app
-
-    cmd = ["segment", "-m", str(model_dir), "--domain", "remote-sensing", *args]
-    return CliRunner().invoke(app, cmd)
-
-
 @pytest.mark.parametrize("tiles", ["streamed", "whole"])
-def test_segment_probabilities_writes_the_probability_raster_beside_the_mask(model_dir, tmp_path, tiles):
+def test_segment_probabilities_writes_the_probability_raster_beside_the_mask(
+    rs_segment, model_dir, tmp_path, tiles
+):
     import rasterio
 
     scene = write_scene(tmp_path / "scene.tif", height=70, width=90)
     out = tmp_path / "out" / "land.tif"
     extra = ["--tile-size", "0"] if tiles == "whole" else []
-    result = _segment(
+    result = rs_segment(
         model_dir, "-p", "forest", "-p", "water", "-o", str(out), "--probabilities", *extra, str(scene)
     )
     assert result.exit_code == 0, result.output
@@ -288,9 +273,11 @@ def test_segment_probabilities_writes_the_probability_raster_beside_the_mask(mod
         (["-o", "m.tif", "--simplify", "5"], "no --vector output was given"),
     ],
 )
-def test_options_that_cannot_apply_fail_before_anything_is_written(model_dir, tmp_path, args, message):
+def test_options_that_cannot_apply_fail_before_anything_is_written(
+    rs_segment, model_dir, tmp_path, args, message
+):
     scene = write_scene(tmp_path / "scene.tif", height=40, width=40)
     args = [str(tmp_path / a) if a.startswith("m.") else a for a in args]
-    result = _segment(model_dir, "-p", "forest", *args, str(scene))
+    result = rs_segment(model_dir, "-p", "forest", *args, str(scene))
     assert result.exit_code != 0 and message in str(result.exception or result.output)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.tif"]

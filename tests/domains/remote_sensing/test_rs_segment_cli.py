@@ -7,31 +7,13 @@ import warnings
 import numpy as np
 import pytest
 from test_rs_raster_io import write_scene
-from typer.testing import CliRunner
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from genseg.plugins.testing import build_tiny_pipeline
-
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    build_tiny_pipeline("dit").save_pretrained(path)
-    return path
-
-
-def _segment(model_dir, *args: str):
-    """In process; a genseg error ends the run with exit code 1 and is kept as ``exception``."""
-    from genseg.cli.app import app
-
-    cmd = ["segment", "-m", str(model_dir), "--domain", "remote-sensing", *args]
-    return CliRunner().invoke(app, cmd)
 
 
 def _message(result) -> str:
     return result.output + str(result.exception or "")
 
 
-def test_segment_writes_a_label_geotiff_and_polygons_on_the_scene_grid(model_dir, tmp_path):
+def test_segment_writes_a_label_geotiff_and_polygons_on_the_scene_grid(rs_segment, model_dir, tmp_path):
     import geopandas as gpd
     import pyogrio
     import rasterio
@@ -39,7 +21,7 @@ def test_segment_writes_a_label_geotiff_and_polygons_on_the_scene_grid(model_dir
     scene = write_scene(tmp_path / "scene.tif", height=100, width=130)
     out, polys = tmp_path / "buildings.tif", tmp_path / "buildings.gpkg"
     raw = ("--simplify", "0", "--min-area", "0")  # the polygons follow the pixels exactly
-    result = _segment(
+    result = rs_segment(
         model_dir, "-p", "buildings", "-p", "water", "-o", str(out), "--vector", str(polys), *raw, str(scene)
     )
     assert result.exit_code == 0, result.output
@@ -113,41 +95,43 @@ def test_an_all_nodata_tile_is_skipped_and_written_as_nodata(model_dir, tmp_path
     assert (labels[:32] == b.nodata).all() and (labels[32:] != b.nodata).all()
 
 
-def test_strict_refuses_a_scene_without_crs_and_writes_nothing(model_dir, tmp_path):
+def test_strict_refuses_a_scene_without_crs_and_writes_nothing(rs_segment, model_dir, tmp_path):
     scene = write_scene(tmp_path / "nocrs.tif", crs=None)
     out = tmp_path / "out.tif"
-    result = _segment(model_dir, "-p", "road", "--strict", "-o", str(out), str(scene))
+    result = rs_segment(model_dir, "-p", "road", "--strict", "-o", str(out), str(scene))
     assert result.exit_code != 0 and "no CRS" in _message(result)
     assert not out.exists() and not list(tmp_path.glob("*overlay*"))
-    warned = _segment(model_dir, "-p", "road", "-o", str(out), str(scene))
+    warned = rs_segment(model_dir, "-p", "road", "-o", str(out), str(scene))
     assert warned.exit_code == 0, warned.output
     assert out.exists()
 
 
-def test_a_bad_vector_name_fails_before_anything_is_written(model_dir, tmp_path):
+def test_a_bad_vector_name_fails_before_anything_is_written(rs_segment, model_dir, tmp_path):
     scene = write_scene(tmp_path / "scene.tif")
     out = tmp_path / "out.tif"
-    result = _segment(
+    result = rs_segment(
         model_dir, "-p", "road", "-o", str(out), "--vector", str(tmp_path / "p.shp"), str(scene)
     )
     assert result.exit_code != 0 and "vector writer" in _message(result)
     assert not out.exists()
 
 
-def test_a_plain_png_written_as_tif_in_this_domain_gets_a_label_tiff_on_its_own_grid(model_dir, tmp_path):
+def test_a_plain_png_written_as_tif_in_this_domain_gets_a_label_tiff_on_its_own_grid(
+    rs_segment, model_dir, tmp_path
+):
     import rasterio
 
     from genseg.plugins.testing import make_fake_image
 
     src = make_fake_image(tmp_path / "field.png", size=(40, 56))
     out = tmp_path / "labels.tif"
-    result = _segment(model_dir, "-p", "buildings", "-o", str(out), str(src))
+    result = rs_segment(model_dir, "-p", "buildings", "-o", str(out), str(src))
     assert result.exit_code == 0, _message(result)
     with rasterio.open(out) as ds:
         assert (ds.height, ds.width, ds.count) == (40, 56, 1) and ds.crs is None
 
 
-def test_a_scene_with_a_crs_but_no_geotransform_warns_once_in_genseg_words(model_dir, tmp_path):
+def test_a_scene_with_a_crs_but_no_geotransform_warns_once_in_genseg_words(rs_segment, model_dir, tmp_path):
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
@@ -160,12 +144,12 @@ def test_a_scene_with_a_crs_but_no_geotransform_warns_once_in_genseg_words(model
         ) as dst:
             dst.write(data)
     out = tmp_path / "out.tif"
-    refused = _segment(model_dir, "-p", "road", "--strict", "-o", str(out), str(scene))
+    refused = rs_segment(model_dir, "-p", "road", "--strict", "-o", str(out), str(scene))
     assert refused.exit_code != 0 and "no geotransform" in _message(refused)
     assert not out.exists()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = _segment(model_dir, "-p", "road", "-o", str(out), str(scene))
+        result = rs_segment(model_dir, "-p", "road", "-o", str(out), str(scene))
     assert result.exit_code == 0, _message(result)
     assert not [w for w in caught if issubclass(w.category, NotGeoreferencedWarning)]
     assert [str(w.message) for w in caught if "no geotransform" in str(w.message)] == [
