@@ -129,6 +129,17 @@ def score_predictions(
             promptings.setdefault((level, key, rec.tag), set()).add(rec.prompting)
         return out
 
+    def score_pair(rec: PredictionRecord, pred, truth, valid, image_id: str) -> None:
+        """One (prediction, truth) pair of an image or slice into every level's meter."""
+        for meter in level_meters(rec):
+            meter.update(
+                torch.from_numpy(pred),
+                torch.from_numpy(truth),
+                rec.class_name,
+                valid=None if valid is None else torch.from_numpy(valid),
+                image_id=image_id,
+            )
+
     def score_scan() -> None:
         for rec, slices in scan.values():
             sample = labels[rec.label]
@@ -154,14 +165,7 @@ def score_predictions(
                     )
                 continue
             for _, (pred, truth, valid) in sorted(slices.items()):  # part of a scan: slice pairs only
-                for meter in level_meters(rec):
-                    meter.update(
-                        torch.from_numpy(pred),
-                        torch.from_numpy(truth),
-                        rec.class_name,
-                        valid=None if valid is None else torch.from_numpy(valid),
-                        image_id=volume_id,
-                    )
+                score_pair(rec, pred, truth, valid, volume_id)
         scan.clear()
 
     for rec in index.records:
@@ -189,14 +193,7 @@ def score_predictions(
             key = (rec.dataset, rec.domain, rec.image_id, rec.label, rec.class_name, rec.tag, rec.prompting)
             scan.setdefault(key, (rec, {}))[1][rec.slice] = (pred, truth, valid)
         else:
-            for meter in level_meters(rec):
-                meter.update(
-                    torch.from_numpy(pred),
-                    torch.from_numpy(truth),
-                    rec.class_name,
-                    valid=None if valid is None else torch.from_numpy(valid),
-                    image_id=f"{rec.dataset}/{rec.image_id}",
-                )
+            score_pair(rec, pred, truth, valid, f"{rec.dataset}/{rec.image_id}")
         if plugin_metrics:
             slot = extra.setdefault((rec.domain, rec.tag), {})
             if not slot:
