@@ -98,11 +98,13 @@ class PluginDatasets:
         splits: dict[str, list[DatasetEntry]],
         unregistered: dict[str, str] | None = None,
         ignore: list[int] | None = None,
+        preprocessing: dict[str, str | int | float | bool] | None = None,
     ) -> Path:
         """Write ``folder/dataset.json`` (last, atomically) from the card and the entries found.
 
         ``unregistered`` gives description, license and reference for a dataset without a card;
-        ``ignore`` lists label values that are neither background nor a class (no-data values).
+        ``ignore`` lists label values that are neither background nor a class (no-data values);
+        ``preprocessing`` the domain options the files need (e.g. which channel, which modality).
         """
         from genseg.data.schema import DatasetSpec, write_dataset_spec
 
@@ -125,6 +127,7 @@ class PluginDatasets:
             validation=splits.get("validation", []),
             test=splits.get("test", []),
             ignore=list(ignore or []),
+            preprocessing=dict(preprocessing or {}),
             generator={"loader": name, "root": str(root), "version": INDEX_VERSION},
         )
         write_dataset_spec(folder, spec)

@@ -7,9 +7,10 @@ a plugin states the range it was written for in a module attribute
 ``GENSEG_HOOKSPEC = ">=1.0,<2"``; a plugin outside its range is not loaded.
 
 Registration hooks return lists of the models in :mod:`genseg.plugins.schemas` (or dicts
-with the same fields). ``genseg_get_reader``, ``genseg_get_writer``, ``genseg_preprocess``
-and ``genseg_refine_query`` are *first result* hooks: the first plugin to answer wins; the
-built-in generic plugin answers last, so domain plugins override it.
+with the same fields). ``genseg_get_reader``, ``genseg_get_writer``, ``genseg_preprocess``,
+``genseg_index_dataset_folder`` and ``genseg_refine_query`` are *first result* hooks: the
+first plugin to answer wins; the built-in generic plugin answers last, so domain plugins
+override it.
 Registration hooks should return static data: genseg calls each once per process and
 keeps the validated result.
 docs/plugins.md documents each hook with an example.
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # annotations only: keep plugin loading free of heavy imports
     )
 
 PROJECT = "genseg"
-GENSEG_HOOKSPEC_VERSION = "1.4.0"
+GENSEG_HOOKSPEC_VERSION = "1.5.0"
 """1.1: optional fields, compatible with 1.0 plugins: ``DomainInfo.tiling``,
 ``ReaderSpec.claims`` / ``open_windowed``, ``WriterSpec.kind`` / ``stream`` (vector and streamed writers).
 1.2: the first-result hook ``genseg_refine_query`` (free-form request → vocabulary phrases).
@@ -47,7 +48,9 @@ GENSEG_HOOKSPEC_VERSION = "1.4.0"
 1.4: mask and vector writers may accept a ``classes`` keyword (what each label value means:
 name, vocabulary term, codes, colour) and a ``model`` keyword (the predicting model's name);
 the optional field ``DomainInfo.flips`` (which flips training may apply without changing what
-a class name means)."""
+a class name means).
+1.5: the first-result hook ``genseg_index_dataset_folder`` (a folder in another tool's dataset
+layout, such as nnU-Net's, indexed as a genseg dataset)."""
 HOOKSPEC_ATTRIBUTE = "GENSEG_HOOKSPEC"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -103,6 +106,16 @@ def genseg_preprocess(sample: Sample, domain: str, options: Mapping[str, Any]) -
     """``sample`` turned into model input (float32 in [0, 1], ``normalised=True``), or None
     when this plugin does not preprocess ``domain``. ``options`` holds user choices such
     as ``{"window": "lung"}``. Spatial metadata must be kept unchanged."""
+
+
+@hookspec(firstresult=True)
+def genseg_index_dataset_folder(folder: Path) -> Path | None:
+    """A folder holding genseg's ``dataset.json`` for ``folder``, a dataset in another tool's
+    layout (its ``dataset.json`` is of another schema, or it has none), or None to pass.
+
+    The index must be written elsewhere (``genseg.plugins.dataset_index.index_dir``), never
+    into ``folder``; a layout the plugin knows but cannot read raises DatasetError naming the
+    file and the fix."""
 
 
 @hookspec

@@ -515,6 +515,23 @@ def load_dataset(name: str, root: str | Path | None = None, plugins: LoadedPlugi
     return Path(folder)
 
 
+def index_dataset_folder(folder: str | Path, plugins: LoadedPlugins | None = None) -> Path | None:
+    """The genseg index a plugin writes for ``folder``, a dataset in another tool's layout
+    (``genseg_index_dataset_folder``); None when no installed plugin knows the layout."""
+    found = first_result("genseg_index_dataset_folder", plugins, folder=Path(folder))
+    if found is None:
+        return None
+    plugin, result = found
+    index = Path(result)
+    if not (index / "dataset.json").is_file():
+        raise DatasetError(
+            f"plugin {plugin!r} indexed this folder but wrote no dataset.json into {index}",
+            path=folder,
+            fix=f"update the plugin or report it (genseg plugins validate {plugin})",
+        )
+    return index
+
+
 def provider_hint(kind: str, key: str, plugins: LoadedPlugins | None = None) -> str:
     """'pip install X' for a ``kind`` ("datasets", "domains", "extensions") entry that an
     uninstalled plugin provides; a note when that plugin is installed but does not provide it."""
@@ -559,6 +576,7 @@ __all__ = [
     "domains",
     "find_reader",
     "find_writer",
+    "index_dataset_folder",
     "known_providers",
     "load_dataset",
     "load_package_json",

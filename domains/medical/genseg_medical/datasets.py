@@ -15,6 +15,7 @@ download train and evaluate on the same cases.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,13 @@ if TYPE_CHECKING:
     from genseg.data.schema import DatasetEntry
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class LayoutWarning(UserWarning):
+    """A dataset in another tool's layout is indexed with a choice the user may want to change
+    (which channel of a multi-channel image, which cases a splits file leaves out)."""
+
+
 _DATASETS = PluginDatasets("genseg_medical", "medical")
 class_spec = _DATASETS.class_spec
 
@@ -186,7 +194,10 @@ def _msd_path(folder: Path, relpath: Any, source: Path) -> Path:
     return folder / relpath
 
 
-def _check_volume_pairs(pairs: list[tuple[Path, Path]]) -> None:
+_GRID_FIX = "unpack the task archive again: a label must lie on its image's voxel grid"
+
+
+def check_volume_pairs(pairs: list[tuple[Path, Path]], fix: str = _GRID_FIX) -> None:
     """Each label volume has its image's grid (from the NIfTI headers only)."""
     import nibabel as nib
 
@@ -194,19 +205,60 @@ def _check_volume_pairs(pairs: list[tuple[Path, Path]]) -> None:
         try:
             image_shape, label_shape = nib.load(image).shape, nib.load(label).shape
         except Exception as exc:  # nibabel raises several kinds for a damaged file
-            raise DatasetError(
-                f"cannot read the NIfTI header: {exc}", path=label, fix="unpack the task archive again"
-            ) from None
+            raise DatasetError(f"cannot read the NIfTI header: {exc}", path=label, fix=fix) from None
         if tuple(image_shape[:3]) != tuple(label_shape[:3]):
             raise DatasetError(
                 f"label grid {tuple(label_shape[:3])} differs from its image's {tuple(image_shape[:3])} "
                 f"({image.name})",
                 path=label,
-                fix="unpack the task archive again: a label must lie on its image's voxel grid",
+                fix=fix,
             )
 
 
-def load_msd(root: str | Path, name: str | None = None) -> Path:
+def _channel_file(image: Path, channel: int) -> Path:
+    """nnU-Net v1 keeps the Decathlon's dataset.json but splits each image into one file per
+    channel (``la_003.nii.gz`` listed, ``la_003_0000.nii.gz`` on disk): that channel's file."""
+    if image.is_file():
+        return image
+    for ending in (".nii.gz", ".nii"):
+        if image.name.endswith(ending):
+            split = image.with_name(f"{image.name[: -len(ending)]}_{channel:04d}{ending}")
+            return split if split.is_file() else image
+    return image
+
+
+def _msd_preprocessing(
+    raw: dict[str, Any], folder: Path, channel: int, one_file_per_channel: bool
+) -> dict[str, str | int]:
+    """The modality of the channel the index reads (CT is windowed, anything else normalised as
+    MR) and, for 4D images, which channel: the medical domain reads one volume per image."""
+    modality = raw.get("modality") if isinstance(raw.get("modality"), dict) else {}
+    names = {str(k): str(v) for k, v in modality.items()}
+    if names and str(channel) not in names:
+        raise DatasetError(
+            f"channel {channel} is not one of this task's modalities: "
+            + ", ".join(f"{k} ({v})" for k, v in names.items()),
+            path=folder / "dataset.json",
+            fix="pass a channel number listed under modality",
+        )
+    out: dict[str, str | int] = {}
+    if names:
+        out["modality"] = "CT" if names[str(channel)].strip().upper() == "CT" else "MR"
+    if len(names) > 1:
+        if not one_file_per_channel:
+            out["channel"] = channel
+        listed = ", ".join(f"{k} {v}" for k, v in names.items())
+        warnings.warn(
+            f"{folder.name} has {len(names)} channels ({listed}); genseg's medical domain reads one volume "
+            f"per image, so the index uses channel {channel} ({names[str(channel)]}). Another channel: "
+            f"genseg_medical.datasets.load_msd({str(folder)!r}, channel=N) writes its index",
+            LayoutWarning,
+            stacklevel=3,
+        )
+    return out
+
+
+def load_msd(root: str | Path, name: str | None = None, channel: int = 0) -> Path:
     """Index a Medical Segmentation Decathlon task folder; returns the index folder.
 
     ``root`` is a task folder as unpacked (``dataset.json``, ``imagesTr/``, ``labelsTr/``,
@@ -214,6 +266,8 @@ def load_msd(root: str | Path, name: str | None = None) -> Path:
     it the task is recognised from the folder name. Classes come from the task's ``labels``
     (value 0 skipped), named and extended as :data:`MSD_TASKS` says; every 5th training case
     in natural name order (the 1st, 6th, ...) goes to validation; the test images have no label.
+    The index reads image channel ``channel`` (of a 4D image, or of nnU-Net v1's one file per
+    channel) and records the channel's modality, so that CT is windowed and MR normalised.
     """
     from genseg.data.schema import DatasetEntry
 
@@ -243,6 +297,7 @@ def load_msd(root: str | Path, name: str | None = None) -> Path:
         )
 
     cases: list[tuple[Path, Path]] = []
+    split_channels = False  # nnU-Net v1: one file per channel
     for item in raw["training"]:
         if not isinstance(item, dict):
             raise DatasetError(
@@ -250,11 +305,13 @@ def load_msd(root: str | Path, name: str | None = None) -> Path:
                 path=source,
                 fix="unpack the task again",
             )
-        cases.append(
-            (_msd_path(folder, item.get("image"), source), _msd_path(folder, item.get("label"), source))
-        )
+        listed = _msd_path(folder, item.get("image"), source)
+        image = _channel_file(listed, channel)
+        split_channels |= image != listed
+        cases.append((image, _msd_path(folder, item.get("label"), source)))
     tests = [
-        _msd_path(folder, t.get("image") if isinstance(t, dict) else t, source) for t in raw.get("test", [])
+        _channel_file(_msd_path(folder, t.get("image") if isinstance(t, dict) else t, source), channel)
+        for t in raw.get("test", [])
     ]
     missing = [p for pair in cases for p in pair if not p.is_file()] + [p for p in tests if not p.is_file()]
     if missing:
@@ -263,7 +320,8 @@ def load_msd(root: str | Path, name: str | None = None) -> Path:
             missing,
             f"unpack {folder.name}.tar again, completely (its dataset.json lists every image and label)",
         )
-    _check_volume_pairs(cases)
+    check_volume_pairs(cases)
+    preprocessing = _msd_preprocessing(raw, folder, channel, split_channels)
 
     cases.sort(key=lambda pair: natural_key(pair[0].name))
     splits: dict[str, list[DatasetEntry]] = {"training": [], "validation": [], "test": []}
@@ -272,13 +330,14 @@ def load_msd(root: str | Path, name: str | None = None) -> Path:
         splits[split].append(DatasetEntry(image=str(image), label=str(label)))
     splits["test"] = [DatasetEntry(image=str(p)) for p in sorted(tests, key=lambda p: natural_key(p.name))]
 
-    index = _DATASETS.prepare_index(name, folder, derived=False)
+    index = _DATASETS.prepare_index(f"{name}-channel-{channel}" if channel else name, folder, derived=False)
     about = {
         "description": str(raw.get("description", "")),
         "license": str(raw.get("licence", "")),  # the Decathlon spells it the British way
         "reference": str(raw.get("reference", "")),
     }
-    return _DATASETS.write_index(name, folder, index, _msd_classes(raw["labels"], task), splits, about)
+    classes = _msd_classes(raw["labels"], task)
+    return _DATASETS.write_index(name, folder, index, classes, splits, about, preprocessing=preprocessing)
 
 
 def _msd_loader(name: str) -> Callable[[str | Path], Path]:
@@ -523,6 +582,8 @@ def load_ct_organs(root: str | Path) -> Path:
 
 __all__ = [
     "MSD_TASKS",
+    "LayoutWarning",
+    "check_volume_pairs",
     "index_dir",
     "load_busi",
     "load_ct_organs",

@@ -182,6 +182,86 @@ def make_fake_msd(
     return folder
 
 
+NNUNET_LABELS: dict[str, int | list[int]] = {
+    "background": 0,
+    "kidney_left": 1,
+    "kidney_right": 2,
+    "liver": 3,
+    "kidneys": [1, 2],
+}
+"""The labels of :func:`make_fake_nnunet`: sides written nnU-Net style, and one region label."""
+
+
+def make_fake_nnunet(
+    root: str | Path,
+    name: str = "Dataset042_Abdomen",
+    n: int = 6,
+    n_test: int = 2,
+    channels: tuple[str, ...] = ("CT",),
+    labels: dict[str, int | list[int]] | None = None,
+    file_ending: str = ".nii.gz",
+    seed: int = 0,
+) -> Path:
+    """Write ``root/NAME`` as nnU-Net v2 keeps a raw dataset; returns that folder.
+
+    ``n`` cases ``case_NNN`` in ``imagesTr`` (one ``_XXXX`` file per channel) and ``labelsTr``,
+    ``n_test`` in ``imagesTs``, nnU-Net's ``dataset.json`` and a macOS ``._`` twin. NIfTI
+    volumes on the Decathlon fakes' rotated grid (HU-like values for a ``CT`` channel), or
+    8-bit grey PNG slices for ``file_ending=".png"``.
+    """
+    import nibabel as nib
+    import numpy as np
+    from PIL import Image
+
+    labels = dict(NNUNET_LABELS if labels is None else labels)
+    values = sorted(
+        {v for v in labels.values() if isinstance(v, int) and v > 0 and v != labels.get("ignore")}
+    )
+    rng = np.random.default_rng([seed, len(channels), len(values)])
+    folder = Path(root) / name
+    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    affine = np.array(_AFFINE)
+    volumes = file_ending != ".png"
+
+    def save(array: np.ndarray, path: Path) -> None:
+        if volumes:
+            nib.save(nib.Nifti1Image(array, affine), path)
+        else:
+            Image.fromarray(array[:, :, array.shape[2] // 2].astype(np.uint8)).save(path)
+
+    def images(case: str, split: str, label: np.ndarray | None) -> None:
+        for c, channel in enumerate(channels):
+            base = rng.normal(0.0, 15.0, size=_GRID) + (0.0 if label is None else label * 60.0 / max(values))
+            if channel.upper() == "CT":
+                base += -900.0 * (rng.random(_GRID) < 0.2)  # air, so the values read as HU
+            image = base + 40.0 + 10.0 * c
+            save(
+                image.clip(0, 255).astype(np.uint8) if not volumes else image.astype(np.int16),
+                folder / split / f"{case}_{c:04d}{file_ending}",
+            )
+
+    for i in range(n):
+        label = _msd_label(len(values), rng)
+        label = np.asarray(values, dtype=np.uint8)[np.maximum(label, 1) - 1] * (label > 0)
+        images(f"case_{i:03d}", "imagesTr", label)
+        save(label.astype(np.uint8), folder / "labelsTr" / f"case_{i:03d}{file_ending}")
+    for i in range(n_test):
+        images(f"case_{n + i:03d}", "imagesTs", None)
+    (folder / "imagesTr" / f"._case_000_0000{file_ending}").write_bytes(_APPLE_DOUBLE)
+    meta = {
+        "channel_names": {str(c): channel for c, channel in enumerate(channels)},
+        "labels": labels,
+        "numTraining": n,
+        "file_ending": file_ending,
+        "name": name,
+        "description": f"fake nnU-Net dataset {name} for tests",
+        "licence": "CC-BY-4.0",
+    }
+    (folder / "dataset.json").write_text(json.dumps(meta, indent=4), encoding="utf-8")
+    return folder
+
+
 def _rgb(shape: tuple[int, int], rng: np.random.Generator, tint: tuple[int, int, int]) -> np.ndarray:
     import numpy as np
 

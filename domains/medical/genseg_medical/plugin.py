@@ -52,6 +52,14 @@ def genseg_register_datasets():
 
 
 @hookimpl
+def genseg_index_dataset_folder(folder: Path):
+    """nnU-Net v2 and Decathlon folders, recognised by their dataset.json, indexed where they lie."""
+    from genseg_medical.nnunet import index_foreign_folder
+
+    return index_foreign_folder(Path(folder))
+
+
+@hookimpl
 def genseg_register_readers():
     return [
         {
