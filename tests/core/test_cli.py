@@ -114,7 +114,7 @@ def _assert_one_line_error(code, err, *needles):
         assert needle in joined, (needle, err)
 
 
-def test_unreadable_image_fails_cleanly_without_partial_output(
+def test_an_unreadable_image_fails_cleanly_and_leaves_no_partial_output(
     monkeypatch, capsys, model_dir, image_file, tmp_path
 ):
     bad = tmp_path / "broken.png"
@@ -134,7 +134,10 @@ def test_unreadable_image_fails_cleanly_without_partial_output(
         str(bad),
     )
     _assert_one_line_error(code, err, "broken.png")
-    assert not out_dir.exists() or not any(out_dir.iterdir())
+    # inputs are segmented one at a time: the good one is complete, the broken one left nothing
+    written = sorted(p.name for p in out_dir.iterdir())
+    assert written and all(name.startswith(image_file.stem) for name in written)
+    assert not any(".tmp" in name or name.startswith(".") for name in written)
 
 
 def test_missing_model_empty_prompt_and_offline_hub_id(monkeypatch, capsys, model_dir, image_file, tmp_path):
