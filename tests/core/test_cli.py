@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -41,12 +40,27 @@ def image_file(tmp_path):
     return path
 
 
-def test_help_is_fast_and_every_command_has_an_example():
-    t0 = time.perf_counter()
+HEAVY = ("torch", "diffusers", "transformers", "rasterio", "monai", "albumentations", "matplotlib", "sklearn")
+_LOADED_BY_HELP = f"""
+import sys
+from genseg.cli.app import app
+try:
+    app(["--help"])
+except SystemExit:
+    pass
+print("loaded:" + ",".join(m for m in {HEAVY!r} if m in sys.modules))
+"""
+
+
+def test_help_stays_fast_and_every_command_has_an_example():
+    # what makes --help slow is a heavy library imported at start-up; a wall-clock limit would
+    # measure the load of the machine instead
+    loaded = subprocess.run([sys.executable, "-c", _LOADED_BY_HELP], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    heavy = loaded.stdout.strip().splitlines()[-1].removeprefix("loaded:")
+    assert heavy == "", f"genseg --help imports {heavy}"
     out = subprocess.run([sys.executable, "-m", "genseg.cli.app", "--help"], capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
     assert out.returncode == 0 and "segment" in out.stdout
-    assert elapsed < 2.0, f"genseg --help took {elapsed:.2f} s"
     commands = [["env"], ["train"], ["segment"], ["evaluate"], ["sample-data"], ["plugins", "list"]]
     commands += [["plugins", "validate"], ["datasets", "list"], ["vocab", "show"], ["vocab", "list"]]
     for cmd in [*commands, ["adapters", "list"]]:
