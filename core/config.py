@@ -377,6 +377,17 @@ class SamplingConfig(_Strict):
         return DEFAULT_PROMPTS_PER_IMAGE if denoiser_kind == "late_fusion" else 1
 
 
+class ExportedWeights(_Strict):
+    """Which weights a run exported, written into the run's record (``genseg_train.json``)
+    when it validated during training; not an input (a new export replaces it)."""
+
+    step: int = Field(ge=1, description="the training step whose weights the model folder holds")
+    selection: Literal["best", "last"] = Field(description="best validation mIoU, or the last step")
+    metric: str = "mIoU"
+    score: float | None = Field(None, description="the validation score of that step; None if not validated")
+    validation: dict[int, float | None] = Field({}, description="every check: step -> validation score")
+
+
 class TrainConfig(_Strict):
     """A training run: the model to build plus the optimisation schedule."""
 
@@ -416,6 +427,24 @@ class TrainConfig(_Strict):
     )
     sampling: SamplingConfig = Field(
         SamplingConfig(), description="class-balanced and absent-class sampling of training items"
+    )
+    validate_every: int | None = Field(
+        500,
+        ge=1,
+        description="score the validation split every N steps and at the last step (runs shorter "
+        "than N steps are not validated); None: never. Only where the caller passes a scorer "
+        "(genseg train does)",
+    )
+    export_weights: Literal["best", "last"] = Field(
+        "best", description="export the weights of the best validation mIoU, or those of the last step"
+    )
+    log_with: Literal["auto", "tensorboard", "none"] = Field(
+        "auto",
+        description="accelerate tracker for loss, learning rate and validation scores; auto: "
+        "TensorBoard when installed (train_log.jsonl is written in every case)",
+    )
+    exported: ExportedWeights | None = Field(
+        None, description="written at export when the run validated: which step's weights it exported"
     )
 
     @model_validator(mode="after")

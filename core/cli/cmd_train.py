@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from genseg.cli.conventions import GensegCommand
 from genseg.cli.options import Backbone, Loss, Timesteps
+from genseg.cli.output import info
 
 CONFIG_FIELDS = {  # option name: its TrainConfig field, whose default --help shows
     "backbone": "model.denoiser.kind",
@@ -23,7 +25,21 @@ CONFIG_FIELDS = {  # option name: its TrainConfig field, whose default --help sh
     "grad_accum": "gradient_accumulation_steps",
     "mixed_precision": "mixed_precision",
     "checkpoint_every": "checkpoint_every",
+    "validate_every": "validate_every",
+    "export": "export_weights",
+    "log_with": "log_with",
 }
+
+
+class ExportChoice(str, Enum):
+    best = "best"
+    last = "last"
+
+
+class LogWith(str, Enum):
+    auto = "auto"
+    tensorboard = "tensorboard"
+    none = "none"
 
 
 @functools.cache
@@ -74,6 +90,22 @@ def train(
     grad_accum: int | None = typer.Option(None, "--grad-accum", help="Gradient accumulation steps."),
     mixed_precision: str | None = typer.Option(None, "--mixed-precision", help="auto, no, bf16 or fp16."),
     checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", help="Save state every N steps."),
+    validate_every: int | None = typer.Option(
+        None,
+        "--validate-every",
+        min=0,
+        help="Score the datasets' validation split every N steps and at the end (every class on "
+        "every image, as genseg evaluate does); 0: never. Runs shorter than N steps are not validated.",
+    ),
+    export: ExportChoice | None = typer.Option(
+        None, "--export", help="Export the weights of the best validation mIoU, or of the last step."
+    ),
+    log_with: LogWith | None = typer.Option(
+        None,
+        "--log-with",
+        help="Also log loss, learning rate and validation scores to TensorBoard (in OUTPUT/tensorboard; "
+        "needs pip install tensorboard); auto: when installed. train_log.jsonl is written in every case.",
+    ),
     config: Path | None = typer.Option(
         None, "--config", "-c", help="YAML/JSON TrainConfig; flags override it."
     ),
@@ -107,19 +139,71 @@ def train(
         "gradient_accumulation_steps": ("--grad-accum", grad_accum),
         "mixed_precision": ("--mixed-precision", mixed_precision),
         "checkpoint_every": ("--checkpoint-every", checkpoint_every),
+        "export_weights": ("--export", export.value if export else None),
+        "log_with": ("--log-with", log_with.value if log_with else None),
     }
     overrides = {k: v for k, (_, v) in given.items() if v is not None}
+    if validate_every is not None:  # 0 turns validation off
+        overrides["validate_every"] = validate_every or None
     flags = {k: flag for k, (flag, _) in given.items()}
     cfg = load_train_config(config, overrides, flags)
     paths = [resolve_dataset(d) for d in dataset]
     cfg = cfg.model_copy(update={"datasets": [str(p) for p in paths]})
-    result = run_training(cfg, output, paths, resume=resume)
+    validate = validation_scorer(cfg, paths, explicit=bool(validate_every)) if state.is_main_process else None
+    result = run_training(cfg, output, paths, resume=resume, validate=validate, notify=info)
     if not state.is_main_process:  # the main process reports (and alone wrote the output)
         return
     if result.first_loss is None:  # resumed after the final checkpoint: only the export was left
         typer.echo(f"exported the checkpoint of step {result.steps}; model in {result.output}")
         return
+    chosen, picked = "", result.exported
+    if picked is not None and picked.selection == "best":
+        chosen = f"; weights of step {picked.step} (best validation mIoU {picked.score:.4f})"
     typer.echo(
         f"trained {result.steps} steps in {result.seconds:.0f} s; loss {result.first_loss:.4f} → "
-        f"{result.last_loss:.4f}; model in {result.output}"
+        f"{result.last_loss:.4f}{chosen}; model in {result.output}"
     )
+
+
+def validation_scorer(cfg, paths: list[Path], explicit: bool):
+    """The trainer's validation callback: genseg's evaluation (semantic prompting: every class
+    on every validation image or slice, absent ones included) on the datasets that have a
+    labelled validation split; None when the run is not to validate. The training layer may not
+    import the evaluation layer, so the command builds this and hands it down."""
+    from genseg.data.schema import load_dataset_spec
+    from genseg.errors import ConfigError
+
+    if cfg.validate_every is None:
+        return None
+    if cfg.steps < cfg.validate_every:  # a quick try: the trainer would not validate it
+        if explicit:
+            info(f"no validation: the run ({cfg.steps} steps) is shorter than {cfg.validate_every} steps")
+        return None
+    usable = [p for p in paths if any(e.label is not None for e in load_dataset_spec(p).validation or [])]
+    reason = None
+    if cfg.exclude_classes:
+        reason = "it would prompt the classes the config excludes from training"
+    elif not usable:
+        reason = "no dataset has a labelled validation split"
+    if reason:
+        if explicit:
+            raise ConfigError(
+                f"cannot validate during training: {reason}",
+                fix="add a validation split to a dataset.json, or leave out --validate-every",
+            )
+        info(f"no validation during training ({reason}); the last step's weights are exported")
+        return None
+    from genseg.evaluation.runner import evaluate_pipeline, split_items
+
+    for folder in usable:  # reads every validation label now: a broken one fails before training
+        split_items(folder, "validation", "semantic")
+
+    def validate(pipe, step: int) -> dict[str, float]:
+        scores = evaluate_pipeline(pipe, usable, split="validation", seed=cfg.seed, progress=False)
+        return {
+            "mIoU": scores.miou,
+            "dice": scores.dice,
+            **{f"IoU/{c}": v for c, v in scores.per_class.items()},
+        }
+
+    return validate

@@ -2,8 +2,9 @@
 
 It says what the model is and how it was trained from the run's own facts: the validated
 config (steps, batch, learning rate, objective), the exported pipeline's config (resolution,
-formulation, the band layout the network reads) and the datasets with the classes training
-prompted, so the card matches the weights next to it.
+formulation, the band layout the network reads), the datasets with the classes training
+prompted and, when the run validated, which step's weights were exported and the validation
+scores that chose them, so the card matches the weights next to it.
 """
 
 from __future__ import annotations
@@ -45,10 +46,25 @@ def _training_rows(cfg: TrainConfig) -> list[tuple[str, str]]:
     batch = f"{cfg.batch_size}" + (
         f" × {cfg.gradient_accumulation_steps} accumulated" if cfg.gradient_accumulation_steps > 1 else ""
     )
-    return [
+    rows = [
         ("steps / batch / learning rate", f"{cfg.steps} / {batch} / {cfg.learning_rate:g}"),
         ("timesteps / loss", f"`{obj.timesteps}` / `{obj.loss}`"),
         ("seed", str(cfg.seed)),
+    ]
+    if cfg.exported is not None:
+        rows += _validation_rows(cfg)
+    return rows
+
+
+def _validation_rows(cfg: TrainConfig) -> list[tuple[str, str]]:
+    """Which step's weights the folder holds and the validation checks that chose them."""
+    e = cfg.exported
+    score = "" if e.score is None else f", validation {e.metric} {e.score:.4f}"
+    why = "the best validation " + e.metric if e.selection == "best" else "the last step"
+    checks = ", ".join(f"{step}: {'n/a' if v is None else f'{v:.4f}'}" for step, v in e.validation.items())
+    return [
+        ("exported weights", f"step {e.step} of {cfg.steps} ({why}{score})"),
+        (f"validation {e.metric} by step", checks or "none"),
     ]
 
 

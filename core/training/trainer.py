@@ -5,6 +5,12 @@ gradient accumulation, DDP/FSDP when launched with `accelerate launch`, and save
 restores the full training state for `--resume`. The same loop fine-tunes a trained model
 (`cfg.finetune`, `genseg finetune`): LoRA on the frozen base, with checkpoints that hold
 only the adapter, or a full fine-tune; `genseg.training.finetune` supplies those parts.
+
+A run can be watched: a caller's `validate` callback scores the validation split every
+`cfg.validate_every` steps and the best weights are exported (`genseg.training.validation`),
+loss, learning rate and validation scores go to `train_log.jsonl` and to an accelerate
+tracker (TensorBoard when installed), and the progress bar and a first estimate say how long
+the run will take.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any
 
 import torch
 
-from genseg.config import TrainConfig
+from genseg.config import ExportedWeights, TrainConfig
 from genseg.data.atomic import check_writable
 from genseg.data.bands import RGB, resolve_auto_layout
 from genseg.errors import CheckpointError, ConfigError, GenSegError
@@ -35,8 +41,11 @@ from genseg.training.checkpoints import (
 from genseg.training.distributed import process_state
 from genseg.training.finetune import ScoreAtEnd, export_finetune, prepare_pipeline, save_only_trainable
 from genseg.training.model_card import model_readme
+from genseg.training.validation import METRIC, BestWeights, Validate, inference_mode, validation_due
 
 LOSS_LOG = "train_log.jsonl"
+TRACKER_DIR = "tensorboard"  # TensorBoard's event files, under the run folder
+ESTIMATE_AFTER = 4  # steps timed (after the first, which warms up) before the time estimate
 
 
 @dataclass
@@ -48,6 +57,7 @@ class TrainResult:
     seconds: float
     pipeline: Any = None  # the trained pipeline (on CPU), for callers that go on using it
     scores: dict[str, Any] | None = None  # end-of-training evaluation of a fine-tune
+    exported: ExportedWeights | None = None  # which step's weights were exported, when the run validated
 
 
 def _mixed_precision(requested: str) -> str:
@@ -258,12 +268,18 @@ def train(
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
     score_at_end: ScoreAtEnd | None = None,
+    validate: Validate | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train a pipeline on the given dataset folders and export it to `output`.
 
     A fine-tune's adapter card records the scores `score_at_end` computes on the trained
     pipeline (`genseg finetune` passes `genseg.evaluation.runner.finetune_scores`); the
-    trainer itself scores nothing.
+    trainer itself scores nothing. Likewise `validate(pipeline, step)` scores the validation
+    split during training (`genseg train` passes one; see `genseg.training.validation`): every
+    `cfg.validate_every` steps, and the weights of its best mIoU are exported unless
+    `cfg.export_weights` is "last". `notify` receives one-line notes (the time estimate, each
+    check's score); without it they go to the progress bar's console when `progress` is on.
 
     A new run that fails before its first checkpoint removes the output folder it created,
     so the same command can simply be run again (see :func:`_run_training`).
@@ -271,7 +287,9 @@ def train(
     output = Path(output)
     created = not resume and not output.exists()
     try:
-        return _run_training(cfg, output, dataset_paths, resume, progress, on_step, score_at_end)
+        return _run_training(
+            cfg, output, dataset_paths, resume, progress, on_step, score_at_end, validate, notify
+        )
     except BaseException:
         if created and not (output / CHECKPOINT_DIR).exists():
             shutil.rmtree(output, ignore_errors=True)  # only genseg's record and log were in it
@@ -286,6 +304,8 @@ def _run_training(
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
     score_at_end: ScoreAtEnd | None = None,
+    validate: Validate | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train a pipeline on the given dataset folders and export it to `output`.
 
@@ -330,6 +350,7 @@ def _run_training(
         check_joint_config(cfg)
     if not resume and cfg.model.bands == "auto":  # saved resolved, so a resume reads the same bands
         cfg = resolve_bands(cfg, dataset_paths)
+    tracker_for(cfg.log_with)  # an uninstalled tracker that was asked for fails before any writing
     # a fresh run checks its data before writing anything into the output folder
     dataset = None if resume else make_dataset(cfg)
     state = process_state()  # on CPU where asked or no GPU is there (torchrun on a CPU machine)
@@ -340,7 +361,10 @@ def _run_training(
         cfg, start_step, ckpt = _prepare_output(cfg, output, resume, writer=False)
     mcfg = cfg.model
     set_seed(cfg.seed)
+    log_with = tracker_for(cfg.log_with)
     accelerator = Accelerator(
+        log_with=log_with,
+        project_dir=str(output) if log_with else None,
         mixed_precision=_mixed_precision(cfg.mixed_precision),
         # steps count micro-batches, not epochs: with sync_with_dataloader the end of an epoch
         # forced an optimizer step mid-window and shifted every later accumulation window
@@ -467,60 +491,199 @@ def _run_training(
     t0 = time.perf_counter()
     it = batches()
     trainable.train()
-    bar = _progress(progress and accelerator.is_main_process)
-    with bar, log_path.open("a") if accelerator.is_main_process else open(os.devnull, "w") as log:
-        task = bar.add_task("training", total=cfg.steps, completed=start_step)
-        for step in range(start_step, cfg.steps):
-            step_loss = 0.0
-            t_gen = _step_generator(cfg.seed + 7919 * state.process_index, step)
-            for _ in range(cfg.gradient_accumulation_steps):
-                with accelerator.accumulate(trainable):
-                    loss = loss_for(next(it), t_gen)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-                    optimizer.step()
-                    lr_scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                # the global batch's loss under DDP (every process's mean), not rank 0's alone
-                global_loss = accelerator.reduce(loss.detach().float(), "mean").item()
-                step_loss += global_loss / cfg.gradient_accumulation_steps
-            window.append(step_loss)
-            first_loss = step_loss if first_loss is None else first_loss
-            last_loss = step_loss
-            done = step + 1
-            if on_step:
-                on_step(done, step_loss)
-            if accelerator.is_main_process and (done % cfg.log_every == 0 or done == cfg.steps):
-                mean = sum(window) / len(window)
-                window.clear()
-                log.write(
-                    json.dumps(
-                        {
-                            "step": done,
-                            "loss": round(mean, 6),
-                            "lr": lr_scheduler.get_last_lr()[0],
-                            "elapsed_s": round(time.perf_counter() - t0, 2),
-                        }
-                    )
-                    + "\n"
-                )
-                log.flush()
-                bar.update(task, completed=done, description=f"training  loss {mean:.4f}")
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                save_checkpoint(accelerator, output, done, {"loss": step_loss}, cfg.keep_checkpoints)
-            bar.update(task, completed=done)
-    accelerator.wait_for_everyone()
-    seconds = time.perf_counter() - t0
-    scores = None
-    if accelerator.is_main_process:
-        if cfg.finetune is None:
-            readme = model_readme(pipe, cfg, dataset, output)
-            export_pipeline(pipe.to("cpu"), output, preprocessing=dataset.preprocessing, readme=readme)
-        else:
-            scores = export_finetune(pipe, cfg, output, dataset, seconds, score_at_end)
+    main = accelerator.is_main_process
+    bar = _progress(progress and main)
+    note = _notes(notify if main else None, bar if progress and main else None)
+    validating = validate is not None and cfg.validate_every is not None and cfg.steps >= cfg.validate_every
+    if validating and accelerator.distributed_type.value == "FSDP":
+        note("validation is off under FSDP (the weights are sharded across processes)")
+        validating = False
+    best = BestWeights(output) if validating and main else None
+    clock = _StepClock(start_step, cfg.steps)
+    if main and log_with:
+        accelerator.init_trackers(TRACKER_DIR, config=_tracker_config(cfg))
+    try:
+        with bar, log_path.open("a") if main else open(os.devnull, "w") as log:
+            description = "training"
+            task = bar.add_task(description, total=cfg.steps, completed=start_step)
+            for step in range(start_step, cfg.steps):
+                step_loss = 0.0
+                t_gen = _step_generator(cfg.seed + 7919 * state.process_index, step)
+                for _ in range(cfg.gradient_accumulation_steps):
+                    with accelerator.accumulate(trainable):
+                        loss = loss_for(next(it), t_gen)
+                        accelerator.backward(loss)
+                        if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                            accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                        optimizer.step()
+                        lr_scheduler.step()
+                        optimizer.zero_grad(set_to_none=True)
+                    # the global batch's loss under DDP (every process's mean), not rank 0's alone
+                    global_loss = accelerator.reduce(loss.detach().float(), "mean").item()
+                    step_loss += global_loss / cfg.gradient_accumulation_steps
+                window.append(step_loss)
+                first_loss = step_loss if first_loss is None else first_loss
+                last_loss = step_loss
+                done = step + 1
+                estimate = clock.tick(done)
+                if estimate:
+                    note(estimate + (f"; validation every {cfg.validate_every} steps" if validating else ""))
+                if on_step:
+                    on_step(done, step_loss)
+                if main and (done % cfg.log_every == 0 or done == cfg.steps):
+                    mean = sum(window) / len(window)
+                    window.clear()
+                    lr = lr_scheduler.get_last_lr()[0]
+                    elapsed = round(time.perf_counter() - t0, 2)
+                    _log_line(log, {"step": done, "loss": round(mean, 6), "lr": lr, "elapsed_s": elapsed})
+                    accelerator.log({"train/loss": mean, "train/lr": lr}, step=done)
+                    description = f"training  loss {mean:.4f}"
+                    bar.update(task, completed=done, description=description)
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                    save_checkpoint(accelerator, output, done, {"loss": step_loss}, cfg.keep_checkpoints)
+                if validating and validation_due(done, cfg.steps, cfg.validate_every):
+                    accelerator.wait_for_everyone()
+                    if main:  # the other processes wait: a check is one forward pass per prompt
+                        bar.update(task, completed=done, description="validating")
+                        inner = accelerator.unwrap_model(trainable)
+                        _validate(validate, pipe, accelerator, inner, best, done, log, note)
+                        bar.update(task, description=description)
+                    accelerator.wait_for_everyone()
+                bar.update(task, completed=done)
+        accelerator.wait_for_everyone()
+        seconds = time.perf_counter() - t0
+        scores = exported = None
+        if main:
+            if best is not None and best.history:
+                exported = _select_weights(cfg, best, accelerator.unwrap_model(trainable), note)
+                cfg = cfg.model_copy(update={"exported": exported})
+                _write_record(output, cfg)  # before the export: the record says what the model folder holds
+            if cfg.finetune is None:
+                readme = model_readme(pipe, cfg, dataset, output)
+                export_pipeline(pipe.to("cpu"), output, preprocessing=dataset.preprocessing, readme=readme)
+            else:
+                scores = export_finetune(pipe, cfg, output, dataset, seconds, score_at_end)
+    finally:
+        if main and log_with:
+            accelerator.end_training()
     elapsed = time.perf_counter() - t0  # with the export, as before
-    return TrainResult(output, cfg.steps, first_loss, last_loss, elapsed, pipe.to("cpu"), scores)
+    return TrainResult(output, cfg.steps, first_loss, last_loss, elapsed, pipe.to("cpu"), scores, exported)
+
+
+def tracker_for(log_with: str) -> str | None:
+    """The accelerate tracker a run logs to: TensorBoard when asked for or (``auto``) when
+    installed; None for ``none``, or for ``auto`` without it. Asked for but not installed is
+    one error, raised before the run writes anything."""
+    if log_with == "none":
+        return None
+    from accelerate.utils import is_tensorboard_available
+
+    if is_tensorboard_available():
+        return "tensorboard"
+    if log_with == "tensorboard":
+        raise ConfigError(
+            "TensorBoard logging needs the tensorboard package, which is not installed",
+            fix="pip install tensorboard, or pass --log-with none (train_log.jsonl is written either way)",
+        )
+    return None
+
+
+def _tracker_config(cfg: TrainConfig) -> dict[str, str | int | float | bool]:
+    """The run's settings as TensorBoard's hyperparameter table takes them (scalars and text)."""
+    values = {
+        "backbone": cfg.model.denoiser.kind,
+        "resolution": cfg.model.resolution,
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "learning_rate": cfg.learning_rate,
+        "lr_schedule": cfg.lr_schedule,
+        "timesteps": cfg.model.objective.timesteps,
+        "loss": cfg.model.objective.loss,
+        "seed": cfg.seed,
+        "validate_every": cfg.validate_every or 0,
+        "datasets": ", ".join(Path(d).name for d in cfg.datasets),
+    }
+    return {k: v if isinstance(v, int | float | bool) else str(v) for k, v in values.items()}
+
+
+def _log_line(log, record: dict[str, Any]) -> None:
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+
+
+def _notes(notify: Callable[[str], None] | None, bar) -> Callable[[str], None]:
+    """Where one-line notes go: the caller's `notify`, else above the progress bar, else nowhere."""
+    if notify is not None:
+        return notify
+    if bar is not None:
+        return lambda message: bar.console.print(message, highlight=False)
+    return lambda message: None
+
+
+def _validate(validate: Validate, pipe, accelerator, module, best: BestWeights, step: int, log, note) -> None:
+    """One check: score the pipeline, log the scores, keep the weights if they are the best."""
+    t = time.perf_counter()
+    with inference_mode(pipe):
+        scores = {k: float(v) for k, v in validate(pipe, step).items()}
+    seconds = time.perf_counter() - t
+    is_best = best.offer(module, step, scores)
+    _log_line(log, {"step": step, "validation": scores, "validation_s": round(seconds, 2)})
+    accelerator.log({f"validation/{k}": v for k, v in scores.items()}, step=step)
+    score = scores.get(METRIC)
+    shown = "n/a" if score is None else f"{score:.4f}"
+    mark = " (best so far)" if is_best else ""
+    if not is_best and best.step is not None:
+        mark = f" (best {best.score:.4f} at step {best.step})"
+    note(f"step {step}: validation {METRIC} {shown}{mark} in {_duration(seconds)}")
+
+
+def _select_weights(cfg: TrainConfig, best: BestWeights, module, note) -> ExportedWeights:
+    """Put the best validated weights back into ``module`` (unless the last are asked for, or
+    the last are the best) and say which step the export holds."""
+    step, selection = cfg.steps, "last"
+    if cfg.export_weights == "best" and best.step is not None:
+        selection = "best"
+        if best.step != cfg.steps:
+            best.restore(module)
+            step = best.step
+    history = dict(sorted(best.history.items()))
+    score = history.get(step)
+    shown = "" if score is None else f" (validation {METRIC} {score:.4f})"
+    note(f"exporting the weights of step {step}{shown}: {selection}")
+    return ExportedWeights(step=step, selection=selection, metric=METRIC, score=score, validation=history)
+
+
+def _write_record(output: Path, cfg: TrainConfig) -> None:
+    record = output / RUN_CONFIG
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(cfg.model_dump_json(indent=2))
+    tmp.replace(record)
+
+
+class _StepClock:
+    """Times the first steps of a run (the first one, which warms up, left out) and gives
+    one estimate of the time left: "~12 min for 1500 steps at 0.48 s/step"."""
+
+    def __init__(self, start: int, steps: int) -> None:
+        self.start, self.steps, self.t1 = start, steps, None
+
+    def tick(self, done: int) -> str | None:
+        if done == self.start + 1:
+            self.t1 = time.perf_counter()
+        elif self.t1 is not None and done == self.start + 1 + ESTIMATE_AFTER and done < self.steps:
+            per_step = (time.perf_counter() - self.t1) / ESTIMATE_AFTER
+            left = self.steps - done
+            took, plural = _duration(per_step * left), "s" * (left != 1)
+            return f"~{took} for the {left} step{plural} left at the measured {per_step:.2f} s/step"
+        return None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class FlowModel(torch.nn.Module):
