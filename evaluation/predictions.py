@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from genseg.data.bands import band_options, layout_of, model_input
 from genseg.errors import InputError
 from genseg.names import slug
 
@@ -190,12 +191,14 @@ def write_predictions(
     meta: dict[str, Any] | None = None,
     progress: bool = True,
     description: str = "predicting",
+    read_options: Callable[[QueryItem], dict[str, Any]] | None = None,
 ) -> PredictionIndex:
     """Write the masks of every query of every item under ``folder``, from ``segment``.
 
     ``segment(item, image_sample)`` gets the item and its image as read through the plugins
-    (with the dataset's preprocessing) and returns bool masks, one per query in order: Q×H×W
-    for an image, Q×D×H×W for a volume. Masks already on disk are kept (a resumed run
+    (with the dataset's preprocessing, and the reading options ``read_options(item)`` when
+    given, else ``item.options``) and returns bool masks, one per query in order: Q×H×W for
+    an image, Q×D×H×W for a volume. Masks already on disk are kept (a resumed run
     continues); the index is written first, so what is missing is always known.
     """
     from rich.progress import track
@@ -219,7 +222,8 @@ def write_predictions(
                 name = valid_name(item, rec.slice)
                 rec.valid = name if (folder / name).is_file() else None
             continue
-        image_sample, _, valid = load_pair(item.image, item.label, item.domain, item.ignore, item.options)
+        options = item.options if read_options is None else read_options(item)
+        image_sample, _, valid = load_pair(item.image, item.label, item.domain, item.ignore, options)
         volume = item.depth is not None
         if image_sample.array.ndim != (4 if volume else 3):
             raise InputError(
@@ -262,9 +266,13 @@ def predict_to_disk(
 
     Predictions are made at each image's own size (the pipeline resizes back), so scores are
     those of a user's files; a volume is segmented slice by slice (every slice, none skipped).
-    Masks already on disk are kept (a resumed run continues).
+    Images are read and laid out as the model reads them (its bands by name, as `genseg
+    evaluate` and `genseg segment` do: a multispectral model gets every band it was trained
+    on). Masks already on disk are kept (a resumed run continues).
     """
     import torch
+
+    layout = layout_of(pipe)
 
     def segment(item: QueryItem, image_sample) -> np.ndarray:
         prompts = [q[2] for q in item.queries]
@@ -274,12 +282,18 @@ def predict_to_disk(
             return segment_volume(
                 pipe, image_sample.array, prompts, steps=steps, seed=seed, progress=False
             ).masks
-        out = pipe(
-            image_sample.array,
-            prompts,
-            num_inference_steps=steps,
-            generator=torch.Generator().manual_seed(seed),
-        )
+        image = model_input(image_sample.array, image_sample.meta.get("bands"), layout, item.image)
+        out = pipe(image, prompts, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed))
         return np.asarray(out.masks[0], dtype=bool)
 
-    return write_predictions(items, folder, segment, steps, seed, meta, progress, description)
+    return write_predictions(
+        items,
+        folder,
+        segment,
+        steps,
+        seed,
+        meta,
+        progress,
+        description,
+        read_options=lambda item: band_options(layout, item.options),
+    )

@@ -86,3 +86,34 @@ def test_segment_lays_out_the_bands_of_a_streamed_scene_as_training_did(scenes, 
     counted = written != nodata
     assert counted.any()
     np.testing.assert_array_equal(written[counted], expected[counted].astype(np.uint8))
+
+
+def test_the_benchmark_predicts_with_every_band_the_model_reads(scenes, tmp_path):
+    """Its predictions are those of the laid-out scene (the NIR included), as `genseg evaluate`
+    and `genseg segment` give; a 3-band read would hand the model a zero NIR."""
+    import torch
+    from PIL import Image
+
+    from genseg.evaluation.predictions import QueryItem, image_id, predict_to_disk, read_index
+    from genseg.evaluation.runner import split_items
+
+    cfg = TrainConfig(model=tiny_model_config(), steps=1, batch_size=2, warmup_steps=0, log_every=1)
+    train(cfg, tmp_path / "run", [scenes], progress=False)
+    pipe = load_pipeline(tmp_path / "run")
+    assert pipe.band_layout == LAYOUT
+    spec = load_dataset_spec(scenes)
+    entry = split_items(scenes, "test", "semantic")[0]
+    queries = [("forest", [1], "forest", "test")]
+    key = image_id(scenes, entry.image)
+    item = QueryItem(spec.name, spec.domain, entry.image, entry.label, key, entry.ignore, queries, {})
+    predict_to_disk(pipe, [item], tmp_path / "preds", progress=False)
+    record = read_index(tmp_path / "preds").records[0]
+    written = np.asarray(Image.open(tmp_path / "preds" / record.file).convert("L")) > 127
+
+    wide = load_image(entry.image, "remote-sensing", band_options(pipe.band_layout, {})).array
+    probabilities = pipe(wide, ["forest"], generator=torch.Generator().manual_seed(0)).probabilities[0, 0]
+    np.testing.assert_array_equal(written, probabilities > 0.5)
+    dark = wide.copy()
+    dark[..., 3] = 0  # what a 3-band read gave the model
+    zero_nir = pipe(dark, ["forest"], generator=torch.Generator().manual_seed(0)).probabilities[0, 0]
+    assert not np.allclose(probabilities, zero_nir)
