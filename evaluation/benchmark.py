@@ -156,11 +156,20 @@ def _train_overrides(plan: BenchmarkPlan, method: MethodSpec, protocol: Protocol
     }
 
 
-def _record_matches(folder: Path, record: str, expected: dict[str, Any]) -> bool:
-    path = folder / record
+def _same_run_config(path: Path, cfg) -> bool:
+    """Whether the run recorded at ``path`` trained with ``cfg``. The record is read back through
+    the current config model first, so a field added to it since (with its default) does not
+    make a finished run look different."""
+    from pydantic import ValidationError
+
     if not path.is_file():
         return False
-    return json.loads(path.read_text()) == expected
+    try:
+        recorded = type(cfg).model_validate_json(path.read_text())
+    except (OSError, ValidationError):
+        return False
+    inputs = {"mode": "json", "exclude": {"exported"}}  # written at export, not chosen by the caller
+    return recorded.model_dump(**inputs) == cfg.model_dump(**inputs)
 
 
 def _fresh_folder(folder: Path) -> None:
@@ -190,7 +199,7 @@ def _train_unless_done(cfg, out: Path, finished: str, folders: list[Path], progr
 
     if cfg.model.bands == "auto":  # the record holds the resolved bands: compare with those
         cfg = resolve_bands(cfg, folders)
-    if (out / finished).is_file() and _record_matches(out, RUN_CONFIG, json.loads(cfg.model_dump_json())):
+    if (out / finished).is_file() and _same_run_config(out / RUN_CONFIG, cfg):
         return False
     _fresh_folder(out)  # an interrupted or different run: start clean
     train(cfg, out, folders, progress=progress)

@@ -119,3 +119,20 @@ def test_a_clean_open_vocabulary_protocol_plans(tmp_path):
     assert tags == {"seen", "unseen", "paraphrase"}
     prompts = {(q[0], q[2]) for it in items for q in it.queries}
     assert ("thing", "object") in prompts and ("stuff", "stuff") in prompts
+
+
+def test_a_finished_run_recorded_before_a_config_field_was_added_is_still_the_same_run(tmp_path):
+    import json
+
+    from genseg.config import TrainConfig
+    from genseg.evaluation.benchmark import _same_run_config
+
+    cfg = TrainConfig(steps=7, datasets=["d"])
+    record = json.loads(cfg.model_dump_json())
+    del record["log_with"]  # a field this record predates: its default is what the run used
+    path = tmp_path / "genseg_train.json"
+    path.write_text(json.dumps({**record, "exported": {"step": 7, "selection": "last"}}))
+    assert _same_run_config(path, cfg)
+    assert not _same_run_config(path, cfg.model_copy(update={"steps": 8}))
+    path.write_text("{not json")
+    assert not _same_run_config(path, cfg)
