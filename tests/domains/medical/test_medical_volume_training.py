@@ -241,7 +241,11 @@ def test_segment_cli_uses_the_recorded_options(monkeypatch, capsys, tmp_path):
     build_pipeline(tiny_model_config(), seed=0).save_pretrained(model)
     write_preprocessing(model, {"medical": {"window": "abdomen"}})
     seen = []
-    monkeypatch.setattr(genseg.segment, "segment_files", lambda *a, **kw: seen.append(kw["options"]) or [])
+    monkeypatch.setattr(
+        genseg.segment,
+        "segment_files",
+        lambda *a, **kw: seen.append(kw["options"]) or genseg.segment.SegmentResults(),
+    )
     scan = tmp_path / "ct.nii.gz"
     _save_nifti(ct_hounsfield(SHAPE).astype(np.int16), scan)
     args = ["segment", "-m", str(model), "--domain", "medical", "-p", "liver", "-o", str(tmp_path / "o")]
