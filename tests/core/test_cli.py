@@ -11,18 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    from genseg.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["genseg", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from genseg.plugins.testing import run_cli
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from genseg.errors import ConfigError
+from genseg.plugins.testing import run_cli
 
 JOINT_CODEC = {"codec": {"kind": "space_to_depth", "factor": 4, "mask_as_image": True}}
 
@@ -242,19 +242,6 @@ def test_joint_runs_keep_the_mask_stream_and_drop_only_generation_text(trained_r
     assert log_all[0]["gen_loss"] != log_none[0]["gen_loss"]  # the captions did change
     record = json.loads((drop_none.output / "genseg_train.json").read_text())
     assert record["joint_generation"]["ratio"] == 1.0
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    from genseg.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["genseg", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.slow

@@ -4,13 +4,13 @@ last), the record and card saying which, trackers optional, a time estimate."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from genseg.errors import ConfigError
+from genseg.plugins.testing import run_cli as _run_cli
 
 DENOISER = "denoiser/diffusion_pytorch_model.safetensors"
 
@@ -51,19 +51,6 @@ class Scripted:
         self.weights[step] = {k: v.detach().clone().cpu() for k, v in pipe.denoiser.state_dict().items()}
         self.eval_mode.append(not pipe.denoiser.training and not torch.is_grad_enabled())
         return {"mIoU": self.scores[step], "dice": 0.0}
-
-
-def _run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    from genseg.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["genseg", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _same(exported: dict, captured: dict) -> bool:

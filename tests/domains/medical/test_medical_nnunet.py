@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import warnings
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from genseg.data.schema import load_dataset_spec
 from genseg.datasets import resolve_dataset
 from genseg.errors import DatasetError
 from genseg.plugins import manager
+from genseg.plugins.testing import run_cli
 from genseg_medical import fixtures
 from genseg_medical.datasets import LayoutWarning
 from genseg_medical.nnunet import class_name, default_validation, load_nnunet
@@ -51,19 +51,6 @@ def names(spec) -> dict[str, tuple[str, list[int]]]:
 def case(entry) -> str:
     """The nnU-Net case of an entry (its image name without ``_XXXX.nii.gz``)."""
     return re.sub(r"_\d{4}\.nii\.gz$", "", Path(entry.image).name)
-
-
-def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    from genseg.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["genseg", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # --- genseg train -d FOLDER -----------------------------------------------------------------

@@ -7,7 +7,6 @@ in the trained model. Fixtures are generated in tmp_path (8×24×24 volumes, a f
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 
 import nibabel as nib
@@ -18,6 +17,7 @@ import torch
 from genseg.config import SamplingConfig
 from genseg.data.folder_dataset import PromptedSegmentationDataset, VolumeSlice
 from genseg.errors import ConfigError, InputError
+from genseg.plugins.testing import run_cli as _run_cli
 from genseg_medical.preprocessing import apply_window, presets
 from genseg_medical.synthetic import ct_hounsfield, ellipsoid_mask, write_ct_series
 
@@ -198,19 +198,6 @@ def test_recorded_options_apply_unless_asked_otherwise():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         apply_recorded(recorded, "medical", {"window": "abdomen"})
-
-
-def _run_cli(monkeypatch, capsys, *args):
-    from genseg.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["genseg", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_train_cli_runs_on_nifti_volumes_and_a_dicom_series(monkeypatch, capsys, tmp_path):
