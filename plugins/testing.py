@@ -139,21 +139,6 @@ def run_genseg(*args: str, site: Path | None = None, env: dict | None = None) ->
     )
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``genseg ARGS`` in this process (pytest's ``monkeypatch`` and ``capsys``): the exit
-    status (0 when the command returns), stdout and stderr."""
-    from genseg.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["genseg", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.fixture
 def genseg_tiny_pipeline():
     """An untrained tiny DiT pipeline: checks shapes and plumbing, not accuracy."""

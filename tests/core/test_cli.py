@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genseg.plugins.testing import run_cli
+from genseg.cli.testing import run_cli
 
 
 @pytest.fixture

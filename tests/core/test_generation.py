@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from genseg.cli.testing import run_cli
 from genseg.errors import ConfigError
-from genseg.plugins.testing import run_cli
 
 JOINT_CODEC = {"codec": {"kind": "space_to_depth", "factor": 4, "mask_as_image": True}}
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from genseg.cli.testing import run_cli as _run_cli
 from genseg.errors import ConfigError
-from genseg.plugins.testing import run_cli as _run_cli
 
 DENOISER = "denoiser/diffusion_pytorch_model.safetensors"
 

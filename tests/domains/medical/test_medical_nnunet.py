@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from genseg.cli.testing import run_cli
 from genseg.data.schema import load_dataset_spec
 from genseg.datasets import resolve_dataset
 from genseg.errors import DatasetError
 from genseg.plugins import manager
-from genseg.plugins.testing import run_cli
 from genseg_medical import fixtures
 from genseg_medical.datasets import LayoutWarning
 from genseg_medical.nnunet import class_name, default_validation, load_nnunet

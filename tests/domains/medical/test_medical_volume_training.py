@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from genseg.cli.testing import run_cli as _run_cli
 from genseg.config import SamplingConfig
 from genseg.data.folder_dataset import PromptedSegmentationDataset, VolumeSlice
 from genseg.errors import ConfigError, InputError
-from genseg.plugins.testing import run_cli as _run_cli
 from genseg_medical.preprocessing import apply_window, presets
 from genseg_medical.synthetic import ct_hounsfield, ellipsoid_mask, write_ct_series
 
