@@ -30,6 +30,8 @@ from genseg.version import __version__
 
 pytestmark = pytest.mark.slow
 
+# a wheel from local sources only: dependencies are resolved later, when the wheels install
+PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index"]
 REPO = Path(__file__).resolve().parents[2]
 DOMAINS = {"medical": "medical", "remote_sensing": "remote-sensing", "agriculture": "agriculture"}
 OWN = {"genseg", *(f"genseg-plugin-{d}" for d in DOMAINS.values())}
@@ -97,17 +99,7 @@ def _build_wheels(work: Path) -> dict[str, Path]:
     for folder, name in DOMAINS.items():
         sources[f"genseg-plugin-{name}"] = src / folder
         shutil.copytree(REPO / "domains" / folder, src / folder, ignore=_IGNORE)
-    pip_wheel = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "-q",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-    ]
-    _timed("build 4 wheels", *pip_wheel, "-w", dist, *sources.values(), cwd=work)
+    _timed("build 4 wheels", *PIP_WHEEL, "-w", dist, *sources.values(), cwd=work)
     wheels = {}
     for name in sources:
         [wheels[name]] = dist.glob(f"{name.replace('-', '_')}-{__version__}-*.whl")
@@ -308,17 +300,8 @@ def test_a_missing_extra_is_named(fresh, tmp_path):
 def test_plugins_new_makes_a_plugin_that_installs_and_loads(fresh, tmp_path):
     _run(fresh["bin"] / "genseg", "plugins", "new", "histology", cwd=tmp_path)
     source = tmp_path / "genseg-plugin-histology"
-    pip_wheel = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "-q",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-    ]
-    _run(*pip_wheel, "-w", tmp_path / "dist", source, cwd=tmp_path)
+
+    _run(*PIP_WHEEL, "-w", tmp_path / "dist", source, cwd=tmp_path)
     [wheel] = (tmp_path / "dist").glob("genseg_plugin_histology-*.whl")
     _run(*fresh["pip"], "install", "-q", "--no-compile", "-c", fresh["constraints"], wheel, cwd=tmp_path)
     _run(fresh["bin"] / "genseg", "plugins", "validate", "histology", cwd=tmp_path)
