@@ -300,7 +300,6 @@ def test_a_missing_extra_is_named(fresh, tmp_path):
 def test_plugins_new_makes_a_plugin_that_installs_and_loads(fresh, tmp_path):
     _run(fresh["bin"] / "genseg", "plugins", "new", "histology", cwd=tmp_path)
     source = tmp_path / "genseg-plugin-histology"
-
     _run(*PIP_WHEEL, "-w", tmp_path / "dist", source, cwd=tmp_path)
     [wheel] = (tmp_path / "dist").glob("genseg_plugin_histology-*.whl")
     _run(*fresh["pip"], "install", "-q", "--no-compile", "-c", fresh["constraints"], wheel, cwd=tmp_path)
