@@ -16,7 +16,7 @@ def benchmark(
     quick: bool = typer.Option(
         False,
         "--quick",
-        help="The quick budget (`make demo`, the real-data protocol: about 10 min on 2 CPU cores, "
+        help="The quick budget (`make demo`, the real-data protocol: about 8 min on 2 CPU cores, "
         "data cached).",
     ),
     budget: str = typer.Option("full", "--budget", help="Budget from budgets.yaml (--quick means 'quick')."),
