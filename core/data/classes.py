@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from genseg.data.readers import OVERLAY_COLOURS
+from genseg.data.palette import class_colour
 from genseg.plugins.registry import vocabularies
 from genseg.plugins.schemas import ClassInfo
 
@@ -20,12 +20,6 @@ if TYPE_CHECKING:
     from genseg.plugins.schemas import Term, Vocabulary
 
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
-
-
-def class_colour(index: int) -> tuple[int, int, int]:
-    """The overlay legend's colour of prompt ``index`` (0-based)."""
-    r, g, b = OVERLAY_COLOURS[index % len(OVERLAY_COLOURS)]
-    return int(r), int(g), int(b)
 
 
 def find_term(prompt: str, vocabulary: Vocabulary) -> Term | None:
