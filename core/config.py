@@ -360,6 +360,15 @@ class SamplingConfig(_Strict):
     volume_cache: int = Field(
         2, ge=1, description="decoded and preprocessed volumes kept in memory per data-loading process"
     )
+    crop: Literal["auto", "resize", "random"] = Field(
+        "auto",
+        description="how a training image larger than the model's resolution R becomes an R×R item: "
+        "random (an R×R window at a random place, at the image's own pixel size; a present prompt's "
+        "window holds some of its class), resize (the whole image resized, as for small images), or "
+        "auto (the default): random windows for the images genseg segment tiles in their domain "
+        "(larger than R where the domain tiles, above 4×R elsewhere), so training and inference see "
+        "the same scale. Volume slices are always whole (genseg.data.crops)",
+    )
     prompts_per_image: int | None = Field(
         None,
         ge=1,

@@ -9,7 +9,9 @@ Volumes (NIfTI files, DICOM series folders: whatever the domain's reader returns
 D×H×W×C) train slice by slice along the first axis: an item is (entry, slice, class), the
 volume is read and preprocessed whole (a CT window, an MR normalisation over the volume,
 as `genseg segment` does) and kept in a small LRU cache, so memory holds a few volumes,
-never the dataset. A ``sampling`` config (:class:`genseg.config.SamplingConfig`) replaces
+never the dataset. A 2D training image much larger than the resolution is trained on R×R
+windows at its own pixel size instead of being resized whole (``crop``; :mod:`genseg.data.crops`).
+A ``sampling`` config (:class:`genseg.config.SamplingConfig`) replaces
 the one-item-per-pair epoch by a class-balanced plan with absent-class prompts
 (:mod:`genseg.data.sampling`). A dataset.json ``preprocessing`` block is passed to the
 domain's preprocessing for that dataset's images.
@@ -27,6 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from genseg.data.bands import RGB, arrange_bands, band_options
+from genseg.data.crops import check_crop, crop_sample, crops, random_window, window_rng
 from genseg.data.io import image_size, load_image, load_label
 from genseg.data.schema import (
     DatasetEntry,
@@ -112,6 +115,11 @@ class PromptedSegmentationDataset(Dataset):
     ``sampling`` (training split only) item ``i`` is position ``i`` of the epoch's plan
     (:func:`genseg.data.sampling.draw_plan`): class-balanced, ``absent_fraction`` of the
     prompts naming a class absent from the image (all-zero mask, ``absent`` True).
+
+    ``crop`` (training split only; default ``sampling.crop``, else ``auto``) says which 2D
+    images give an R×R window at native pixel size instead of the whole image resized
+    (:mod:`genseg.data.crops`); item ``window`` is (row, col, height, width) of the pixels
+    the item shows. Volume slices are always whole, as `genseg segment` reads them.
     """
 
     def __init__(
@@ -126,6 +134,7 @@ class PromptedSegmentationDataset(Dataset):
         volume_cache: int | None = None,
         prompts_per_image: int = 1,
         bands: Sequence[str] = RGB,
+        crop: str | None = None,
     ) -> None:
         if isinstance(folders, (str, Path)):
             folders = [folders]
@@ -150,6 +159,7 @@ class PromptedSegmentationDataset(Dataset):
         self.options: list[dict[str, str]] = [
             band_options(self.bands, preprocessing_options(s)) for s in self.specs
         ]
+        self.crop = check_crop(crop or (sampling.crop if sampling is not None else "auto"))
         self.sampling = sampling if self.train else None
         if self.sampling is not None and not (self.sampling.class_balanced or self.sampling.absent_fraction):
             self.sampling = None  # the plain epoch: every pair once
@@ -308,7 +318,7 @@ class PromptedSegmentationDataset(Dataset):
             # copies: a transform must never write into the cached volume
             image, label = np.array(volume[entry.slice]), np.array(labels[entry.slice])
             valid = None if valid_volume is None else valid_volume[entry.slice]
-            names = None
+            names, window = None, (0, 0, *label.shape)
         else:
             image_sample = load_image(image_path, spec.domain, self.options[ds])
             image, names = image_sample.array, image_sample.meta.get("bands")
@@ -323,8 +333,16 @@ class PromptedSegmentationDataset(Dataset):
             if image.shape[:2] != label.shape:
                 raise _size_mismatch(image_path, image.shape[:2], label_path, label.shape)
             valid = valid_label_pixels(label_sample, spec.ignore, image_sample.meta.get("valid_mask"))
-        image = arrange_bands(image, names, self.bands, image_path)
+            window = (0, 0, *label.shape)
+        # classes absent from a window are known absent (they are labelled in this image), so the
+        # extra prompts are drawn from the whole label: the draws are those of the uncropped item
         keys = [key] + self._other_keys(spec, key, label, rng)
+        if not isinstance(entry, VolumeSlice) and self.train:
+            image_sample, label, valid, window = self._window(
+                image_sample, label, valid, spec, key, absent, index
+            )
+            image = image_sample.array
+        image = arrange_bands(image, names, self.bands, image_path)
         masks = [np.isin(label, spec.class_values(k)).astype(np.uint8) for k in keys]
         # validity travels with the masks as a last channel, so it gets the same crop and flip
         layers = masks if valid is None else [*masks, valid.astype(np.uint8)]
@@ -356,6 +374,7 @@ class PromptedSegmentationDataset(Dataset):
             "dataset": spec.name,
             "image_path": str(image_path),
             "slice": entry.slice if isinstance(entry, VolumeSlice) else -1,
+            "window": torch.tensor(window, dtype=torch.int64),
             "absent": absent,
         }
         if len(keys) > 1:  # K × R × R masks and K prompts for the same image (the first is "mask")
@@ -364,6 +383,24 @@ class PromptedSegmentationDataset(Dataset):
             )
             item["prompts"] = prompts
         return item
+
+    def _window(self, image_sample, label, valid, spec: DatasetSpec, key: str, absent: bool, index: int):
+        """The item's image sample, label and validity narrowed to its training window (unchanged
+        when the image is not cropped), and the window as (row, col, height, width)."""
+        height, width = label.shape
+        if not crops(self.crop, spec.domain, height, width, self.resolution):
+            return image_sample, label, valid, (0, 0, height, width)
+        # a present prompt's window holds some of its class, so the plan's "present" stays true
+        inside = None if absent else np.isin(label, spec.class_values(key))
+        win = random_window(height, width, self.resolution, window_rng(self.seed, self.epoch, index), inside)
+        rows, cols = win.slices
+        window = (win.row, win.col, win.height, win.width)
+        return (
+            crop_sample(image_sample, win),
+            label[rows, cols],
+            None if valid is None else valid[rows, cols],
+            window,
+        )
 
     def _prompt(self, spec: DatasetSpec, key: str, rng: np.random.Generator) -> str:
         """A training prompt among the class's name and synonyms; the canonical name otherwise."""
