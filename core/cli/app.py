@@ -13,6 +13,9 @@ from genseg.cli.conventions import QUIET_HELP, GensegGroup
 from genseg.cli.exit_codes import ExitCode
 from genseg.errors import GenSegError
 
+# genseg stays offline unless the user says otherwise; `genseg push` goes online for its upload
+# unless the user set it themselves (what they set is kept here, before the default)
+USER_HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

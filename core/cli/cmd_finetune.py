@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from genseg.cli.model_output import finish_model_folder, keep_checkpoints_option, portable_option
 from genseg.names import slug
 
 
@@ -68,6 +69,8 @@ def finetune(
         EvalSplit.validation, "--eval-split", help="Split scored at the end and written into the card."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --output."),
+    portable: bool = portable_option(),
+    keep_checkpoints: bool = keep_checkpoints_option(),
 ) -> None:
     """Fine-tune a trained model with LoRA (PEFT) on a frozen base; writes a small adapter folder.
 
@@ -85,6 +88,11 @@ def finetune(
 
     state = process_state()  # several launched CPU processes train as one (gloo), not side by side
 
+    if portable and not full:
+        raise ConfigError(
+            "--portable applies to the model folder --full writes; an adapter folder holds no base model",
+            fix="add --full, or leave out --portable (the adapter names its base model in its card)",
+        )
     try:
         ft = FinetuneConfig(
             base_model=str(model),
@@ -120,6 +128,7 @@ def finetune(
     result = run_training(cfg, output, paths, resume=resume, score_at_end=finetune_scores)
     if not state.is_main_process:  # the main process reports (and alone wrote the output)
         return
+    finish_model_folder(result.output, portable, keep_checkpoints)  # the export is complete
     if result.first_loss is None:  # resumed after the final checkpoint: only the export was left
         typer.echo(f"exported the checkpoint of step {result.steps}")
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from genseg.cli.conventions import GensegCommand
+from genseg.cli.model_output import finish_model_folder, keep_checkpoints_option, portable_option
 from genseg.cli.options import Backbone, Loss, Timesteps
 from genseg.cli.output import info
 
@@ -110,6 +111,8 @@ def train(
         None, "--config", "-c", help="YAML/JSON TrainConfig; flags override it."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --output."),
+    portable: bool = portable_option(),
+    keep_checkpoints: bool = keep_checkpoints_option(),
 ) -> None:
     """Train the generative segmenter (rectified flow on the mask latent).
 
@@ -154,6 +157,7 @@ def train(
     result = run_training(cfg, output, paths, resume=resume, validate=validate, notify=info)
     if not state.is_main_process:  # the main process reports (and alone wrote the output)
         return
+    finish_model_folder(result.output, portable, keep_checkpoints)  # the export is complete
     if result.first_loss is None:  # resumed after the final checkpoint: only the export was left
         typer.echo(f"exported the checkpoint of step {result.steps}; model in {result.output}")
         return

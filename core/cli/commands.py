@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         cmd_generate,
         cmd_plugins,
         cmd_probe,
+        cmd_push,
         cmd_refine,
         cmd_sample_data,
         cmd_segment,
@@ -39,6 +40,7 @@ def register(app: typer.Typer) -> None:
     app.command("sample-data", cls=GensegCommand)(cmd_sample_data.sample_data)
     app.command("probe-layers", cls=GensegCommand)(cmd_probe.probe_layers)
     app.command("probe-finetune", cls=GensegCommand)(cmd_probe.probe_finetune)
+    app.command("push", cls=GensegCommand)(cmd_push.push)
     app.add_typer(cmd_plugins.plugins_app, name="plugins")
     app.add_typer(cmd_datasets.datasets_app, name="datasets")
     app.add_typer(cmd_vocab.vocab_app, name="vocab")

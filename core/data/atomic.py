@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from genseg.errors import OutputError
+from genseg.file_modes import apply_umask
 
 
 def _remove(path: Path) -> None:
@@ -107,7 +108,10 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp)`` and move ``tmp`` to ``path`` only if the writer succeeded.
 
     ``writer`` receives a temporary path in the same folder and may create a file or a
-    folder there (e.g. a checkpoint directory). On any exception the temporary output is
+    folder there (e.g. a checkpoint directory). What it wrote gets the modes the umask gives
+    (as `open` and `mkdir` would) before the rename: libraries that create their file with
+    ``mkstemp`` or a fixed mode (safetensors writes 0600) would otherwise leave a file only its
+    owner can read. On any exception the temporary output is
     removed, ``path`` is left as it was, and the exception propagates; one from the file
     system (a read-only folder, a full disk, a name too long) as an OutputError naming
     ``path``. Parent folders are created. Returns ``path``.
@@ -154,6 +158,7 @@ def _write_and_rename(path: Path, tmp: Path, writer: Callable[[Path], None]) -> 
         writer(tmp)
         if not (tmp.exists() or tmp.is_symlink()):
             raise FileNotFoundError(f"the writer for {path} did not create its temporary output {tmp}")
+        apply_umask(tmp)
         _fsync(tmp)
         if tmp.is_dir() and path.is_dir():
             # A folder cannot replace a non-empty folder in one rename: move the old one aside,

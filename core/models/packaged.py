@@ -274,3 +274,37 @@ def resolve_references(
 def referenced_components(model_folder: Path) -> list[str]:
     """The components of a model folder stored by reference (no check of the package)."""
     return [name for name in COMPONENT_FILES if (Path(model_folder) / name / REFERENCE_FILE).is_file()]
+
+
+# ---------------------------------------------------------------------------- portable copies
+def copy_referenced_files(component_folder: Path, target: Path) -> PackagedReference:
+    """Write into ``target`` (a folder, created) the installed package's files that the
+    reference in ``component_folder`` names, once their sha256 are the recorded ones: the
+    copy is exactly what the reference stood for, loadable without the package."""
+    import shutil
+
+    reference = read_reference(component_folder)
+    if reference is None:
+        raise ModelNotFoundError(
+            "no reference to copy", path=component_folder / REFERENCE_FILE, fix="pass a referenced component"
+        )
+    source = verify_reference(reference, component_folder / REFERENCE_FILE)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in reference.files:
+        shutil.copyfile(source / name, target / name)  # the package's mode is not the user's
+    return reference
+
+
+def make_portable(model_folder: Path) -> list[str]:
+    """Replace each component of ``model_folder`` stored by reference with a copy of the
+    package files it names (what ``export_pipeline(portable=True)`` would have written), each
+    component folder swapped in by one rename so a reader never sees half of one. Returns the
+    components copied (empty for a folder that already holds copies)."""
+    from genseg.data.atomic import atomic_write
+
+    copied = []
+    for component in referenced_components(model_folder):
+        folder = Path(model_folder) / component
+        atomic_write(folder, lambda tmp, folder=folder: copy_referenced_files(folder, tmp))
+        copied.append(component)
+    return copied

@@ -43,6 +43,13 @@ def list_checkpoints(output: Path) -> list[tuple[int, Path]]:
 
 def latest_checkpoint(output: Path) -> tuple[int, Path]:
     found = list_checkpoints(output)
+    if not found and _finished(output):
+        raise CheckpointError(
+            "the run finished and its checkpoints were removed when it was exported",
+            path=output,
+            fix="to continue a run later, train it with --keep-checkpoints; to go on from this model, "
+            "fine-tune it (genseg finetune --full -m MODEL)",
+        )
     if not found:
         raise CheckpointError(
             "no complete checkpoint to resume from",
@@ -50,6 +57,28 @@ def latest_checkpoint(output: Path) -> tuple[int, Path]:
             fix="train without --resume first, or point --output at the run folder",
         )
     return found[-1]
+
+
+def _finished(output: Path) -> bool:
+    """Whether the run's export is complete (a model folder's index, or an adapter's card)."""
+    return (output / "model_index.json").is_file() or (output / "genseg_adapter.json").is_file()
+
+
+def prune_checkpoints(output: Path) -> int:
+    """Remove the run's ``checkpoints/`` once its export is complete; returns the bytes freed
+    (0 when there were none, or when the export is not complete: an interrupted run keeps
+    them for ``--resume``). The folder is renamed away before it is deleted, so a removal cut
+    short never leaves a ``step-N`` that looks complete with some of its files gone."""
+    root = Path(output) / CHECKPOINT_DIR
+    if not root.is_dir() or root.is_symlink() or not _finished(Path(output)):
+        return 0
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    doomed = root.with_name(f".{CHECKPOINT_DIR}.removing")
+    if doomed.exists():
+        shutil.rmtree(doomed)
+    os.replace(root, doomed)
+    shutil.rmtree(doomed)
+    return size
 
 
 def save_checkpoint(accelerator, output: Path, step: int, extra: dict[str, Any], keep: int) -> Path:
