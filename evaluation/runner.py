@@ -12,9 +12,13 @@ Two prompting protocols:
   image) are always scored this way, since an "absent" class there is not known to be absent.
 
 Predictions are made at the image's own size (the pipeline resizes back), so scores are
-what a user gets on their files, not on a resized copy. A volume is predicted slice by slice;
-its slices are scored as pairs but resampled together (the scan is the bootstrap unit), and
-it gets per-volume Dice, IoU, HD95 and normalised surface Dice in millimetres.
+what a user gets on their files, not on a resized copy. An image that `genseg segment` would
+cut into tiles (:func:`genseg.segment_tiled.tiling_for`: the domain's default, or
+``tile_size``) is predicted through the same tiler, so its scores are those of the tiled
+masks on the image's own grid rather than of the image shrunk whole. A volume is predicted
+slice by slice; its slices are scored as pairs but resampled together (the scan is the
+bootstrap unit), and it gets per-volume Dice, IoU, HD95 and normalised surface Dice in
+millimetres.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import numpy as np
 
 from genseg.data.bands import band_options, layout_of, model_input
 from genseg.evaluation.metrics import SURFACE_TOLERANCE_MM, SegmentationMeter, SegmentationScores
+from genseg.segment_tiled import tiling_for
+from genseg.tiling import ArraySink, ArraySource, pipeline_predictor, segment_raster
 
 PROMPTINGS = ("semantic", "referring")
 
@@ -131,18 +137,23 @@ def evaluate_pipeline(
     prompting: str = "semantic",
     surface_tolerance: float = SURFACE_TOLERANCE_MM,
     bootstrap: int = 0,
+    tile_size: int | None = None,
 ) -> SegmentationScores:
     """Scores of ``pipe`` on a split; ``prompting`` is semantic (every class on every image)
     or referring (present classes only); see the module docstring. A volume's slices are
     scored as pairs of one unit (the scan), and the scan gets per-volume scores too (Dice,
     IoU, HD95, NSD at ``surface_tolerance`` mm): see :mod:`genseg.evaluation.metrics`.
-    ``bootstrap`` resamples (seeded by ``seed``) give 95 % intervals over those units."""
+    ``bootstrap`` resamples (seeded by ``seed``) give 95 % intervals over those units.
+    ``tile_size`` is `genseg segment --tile-size`: None tiles the images segment tiles by
+    default in their domain, 0 predicts every image whole, N tiles images larger than N."""
     import torch
     from rich.progress import track
 
     items = [it for f in folders for it in split_items(Path(f), split, prompting)]
     if limit:
         items = items[:limit]
+    # how each domain's images are predicted (a bad tile_size fails here, before predicting)
+    policies = {d: tiling_for(d, tile_size, pipe.config.resolution) for d in {it.domain for it in items}}
     meter = SegmentationMeter(surface_tolerance)
     for item in track(items, description=f"evaluating {split}", disable=not progress):
         if not item.classes:
@@ -175,14 +186,19 @@ def evaluate_pipeline(
                     slices=True,
                 )
             continue
-        out = pipe(
-            image,
-            names,
-            num_inference_steps=steps,
-            ensemble_size=ensemble,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        for (name, values), pred in zip(item.classes, out.masks[0], strict=False):
+        policy = policies[item.domain]
+        if policy.tiles(*image.shape[:2]):
+            valid_pixels = image_sample.meta.get("valid_mask")
+            masks = predict_tiled(pipe, image, names, policy.tile, valid_pixels, steps, ensemble, seed)
+        else:
+            masks = pipe(
+                image,
+                names,
+                num_inference_steps=steps,
+                ensemble_size=ensemble,
+                generator=torch.Generator().manual_seed(seed),
+            ).masks[0]
+        for (name, values), pred in zip(item.classes, masks, strict=False):
             truth = np.isin(label, values)
             meter.update(  # nodata and ignored pixels are neither hits nor misses
                 torch.from_numpy(pred),
@@ -192,6 +208,34 @@ def evaluate_pipeline(
                 image_id=str(item.image),
             )
     return meter.compute(bootstrap=bootstrap, seed=seed)
+
+
+def predict_tiled(
+    pipe,
+    image: np.ndarray,
+    prompts: Sequence[str],
+    tile: int,
+    valid: np.ndarray | None = None,
+    steps: int = 1,
+    ensemble: int = 1,
+    seed: int = 0,
+    threshold: float = 0.5,
+) -> np.ndarray:
+    """P×H×W masks of ``image`` (H×W×C, already in the model's bands) predicted tile by tile
+    through `genseg segment`'s tiler (overlap tile/4, blended), each prompt thresholded on its
+    own as the pipeline does for a whole image (not the tiler's one-label-per-pixel map)."""
+    sink = ArraySink(image.shape[0], image.shape[1], len(prompts))
+    segment_raster(
+        pipeline_predictor(pipe, prompts, steps, ensemble, seed),
+        ArraySource(np.asarray(image, np.float32), valid),
+        sink,
+        len(prompts),
+        tile,
+        tile // 4,
+        threshold=threshold,
+        progress=False,
+    )
+    return sink.probabilities > threshold
 
 
 def finetune_scores(pipe, cfg, folders: list[Path]) -> dict:

@@ -43,6 +43,14 @@ def evaluate(
     ),
     steps: int = typer.Option(1, help="Euler steps at inference."),
     ensemble: int = typer.Option(1, help="Noise draws averaged per prediction."),
+    tile_size: int | None = typer.Option(
+        None,
+        "--tile-size",
+        help="As for segment: predict every image larger than this many pixels tile by tile (0: "
+        "never; each image is shrunk whole to the model's resolution). Default: the images segment "
+        "tiles (larger than the model's resolution in domains that tile, more than 4× larger in the "
+        "others), so their scores are those of the masks segment writes.",
+    ),
     json_out: Path | None = json_option("the scores"),
     seed: int = typer.Option(0, help="Noise seed (and bootstrap seed)."),
     adapter: list[str] = typer.Option(
@@ -127,6 +135,7 @@ def evaluate(
         prompting=prompting,
         bootstrap=bootstrap,
         surface_tolerance=nsd_tolerance,
+        tile_size=tile_size,
     )
     used = "+".join(sorted(set(modes.values())))
     result = {
@@ -137,6 +146,7 @@ def evaluate(
         "prompting_per_dataset": modes,
         "steps": steps,
         "ensemble": ensemble,
+        "tile_size": tile_size,
         "adapters": list(adapter),
         **scores.as_dict(),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -62,9 +63,9 @@ def test_the_loss_does_not_see_invalid_positions():
 class _FixedPipe:
     """Predicts the whole image as the class: errors fall wherever the truth is background."""
 
-    def __call__(self, image, names, **kwargs):
-        from types import SimpleNamespace
+    config = SimpleNamespace(resolution=32)  # no image of the test is tiled
 
+    def __call__(self, image, names, **kwargs):
         h, w = np.asarray(image).shape[:2]
         return SimpleNamespace(masks=np.ones((1, len(names), h, w), bool))
 

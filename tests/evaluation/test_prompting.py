@@ -53,6 +53,8 @@ def _masks(image, names):
 
 
 class _HandPipe:
+    config = SimpleNamespace(resolution=4)  # the images' size: predicted whole, never tiled
+
     def __call__(self, image, names, **kwargs):
         return SimpleNamespace(masks=_masks(image, names)[None])
 
