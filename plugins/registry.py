@@ -34,6 +34,7 @@ from genseg.plugins.schemas import (
     DomainInfo,
     MetricSpec,
     ReaderSpec,
+    SampleDataset,
     Vocabulary,
     WriterSpec,
     load_package_json,
@@ -129,11 +130,19 @@ def metrics(domain: str, plugins: LoadedPlugins | None = None) -> list[tuple[str
     return _collect("genseg_register_metrics", MetricSpec, plugins, domain=domain)
 
 
+def sample_datasets(plugins: LoadedPlugins | None = None) -> list[tuple[str, SampleDataset]]:
+    """What ``genseg sample-data`` writes, generated ones first; the first plugin wins a name."""
+    out: dict[str, tuple[str, SampleDataset]] = {}
+    for plugin, sample in _collect("genseg_register_sample_data", SampleDataset, plugins):
+        out.setdefault(sample.name, (plugin, sample))
+    return sorted(out.values(), key=lambda found: found[1].fetches)
+
+
 def call_registrations(plugins: LoadedPlugins | None = None) -> None:
     """Run every registration hook once, so a plugin whose hook raises or returns invalid
     data is marked "failing" (what `genseg plugins list` shows) before anyone relies on it."""
     plugins = plugins or load_plugins()
-    for collect in (readers, writers, datasets, vocabularies, adapters):
+    for collect in (readers, writers, datasets, vocabularies, adapters, sample_datasets):
         collect(plugins)
     for _, info in domains(plugins):
         metrics(info.name, plugins)

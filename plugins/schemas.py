@@ -263,6 +263,27 @@ class MetricSpec(_Strict):
     factory: Target
 
 
+class SampleDataset(_Strict):
+    """A dataset ``genseg sample-data`` writes into ``OUTPUT/name`` (hookspec 1.6).
+
+    ``make`` names ``make(root: pathlib.Path, seed: int) -> pathlib.Path``, generating the
+    dataset offline from the seed; without it, ``name`` is a registered dataset and its
+    loader builds it (``fetches``: it downloads, so ``--generated-only`` leaves it out).
+    """
+
+    name: str = Field(pattern=_NAME)
+    make: Target | None = None
+    fetches: bool = Field(False, description="built from downloaded files (package registry), not generated")
+
+    @model_validator(mode="after")
+    def _made_or_fetched(self) -> SampleDataset:
+        if self.make is None and not self.fetches:
+            raise ValueError(
+                "a sample dataset needs 'make' (generated) or 'fetches': true (its loader fetches)"
+            )
+        return self
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

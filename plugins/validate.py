@@ -20,11 +20,13 @@ _LIST_HOOKS = {
     "genseg_register_readers": "ReaderSpec",
     "genseg_register_writers": "WriterSpec",
     "genseg_register_adapters": "AdapterCard",
+    "genseg_register_sample_data": "SampleDataset",
 }
 _TARGET_FIELDS = {
     "DatasetRegistration": ("loader",),
     "ReaderSpec": ("read", "claims", "open_windowed"),
     "WriterSpec": ("write", "stream"),
+    "SampleDataset": ("make",),
 }
 
 

@@ -117,8 +117,9 @@ def main() -> None:
     ap.add_argument("--output", type=Path, default=Path("docs/results.md"))
     args = ap.parse_args()
 
-    from genseg.data.sample_data import make_mni152_dataset, make_shapes_dataset
+    from genseg.data.sample_data import make_shapes_dataset
     from genseg.pipeline import load_pipeline
+    from genseg_medical.mni152 import make_mni152_dataset
 
     datasets = [
         make_shapes_dataset(args.data / "shapes", seed=args.seed),

@@ -278,8 +278,9 @@ def main() -> None:
 
     import torch
 
-    from genseg.data.sample_data import make_mni152_dataset, make_shapes_dataset
+    from genseg.data.sample_data import make_shapes_dataset
     from genseg.pipeline import load_pipeline
+    from genseg_medical.mni152 import make_mni152_dataset
 
     t0 = time.perf_counter()
     source = make_shapes_dataset(args.data / "shapes")

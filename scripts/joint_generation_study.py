@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from genseg.data.atomic import atomic_write
-    from genseg.data.sample_data import make_mni152_dataset, make_shapes_dataset
+    from genseg.data.sample_data import make_shapes_dataset
+    from genseg_medical.mni152 import make_mni152_dataset
 
     data = {
         "shapes": make_shapes_dataset(args.data / "shapes"),

@@ -4,7 +4,8 @@ genseg is installed from three folders (``core/`` is ``genseg``, ``plugins/`` is
 ``genseg.plugins``, ``evaluation/`` is ``genseg.evaluation``), while import-linter reads a
 package from one folder. This script copies the three into a temporary folder in the shape the
 wheel has, puts it first on the path and runs ``lint-imports`` there, so the contract checks
-the package a user installs. The domain packages are read where they are.
+the package a user installs. The domain packages (and the plugin template) are read where they
+are; a second contract lets them import genseg only through ``genseg.plugins.api``.
 
 Example:
     python scripts/lint_layers.py            # exit 0 when every contract holds
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # package folder in the wheel -> folder in the repository
 LAYOUT = {"genseg": "core", "genseg/plugins": "plugins", "genseg/evaluation": "evaluation"}
-DOMAINS = ["domains/medical", "domains/remote_sensing", "domains/agriculture"]
+DOMAINS = ["domains/medical", "domains/remote_sensing", "domains/agriculture", "plugins/template"]
 
 
 def assemble(into: Path) -> Path:

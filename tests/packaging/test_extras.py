@@ -36,14 +36,6 @@ def test_an_unknown_module_keeps_its_own_error(hide):
     assert missing_extra(ModuleNotFoundError("x", name="json_that_genseg_does_not_know")) is None
 
 
-def test_the_mni152_sample_asks_for_mri_sample(hide):
-    from genseg.data.sample_data import _mni_volumes
-
-    hide("nilearn")
-    with pytest.raises(MissingExtraError, match=r"MNI152.*genseg\[mri-sample\]"):
-        _mni_volumes()
-
-
 def test_the_uncertainty_colours_ask_for_plots(hide):
     from genseg.data.overlay import colormap_lut
 

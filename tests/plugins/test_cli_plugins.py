@@ -151,7 +151,7 @@ def test_datasets_list_shows_cards_with_licence_and_citation():
     assert result.returncode == 0, result.stderr
     cards = {c["name"]: c for c in json.loads(result.stdout)}
     assert {"shapes", "mni152"} <= set(cards)
-    assert cards["mni152"]["plugin"] == "generic" and "Fonov" in cards["mni152"]["citation"]
+    assert cards["mni152"]["plugin"] == "medical" and "Fonov" in cards["mni152"]["citation"]
     assert cards["shapes"]["licence"] and "red circle" in cards["shapes"]["classes"]
 
 

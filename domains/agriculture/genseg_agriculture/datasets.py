@@ -16,8 +16,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genseg.errors import DatasetError
-from genseg.plugins.dataset_index import (
+from genseg.plugins.api import (
+    DatasetEntry,
+    DatasetError,
     PluginDatasets,
     absolute,
     image_size,
@@ -33,7 +34,7 @@ from genseg.plugins.dataset_index import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from genseg.data.schema import DatasetEntry
+    from genseg.plugins.api import DatasetEntry
 
 _DATASETS = PluginDatasets("genseg_agriculture", "agriculture")
 _SPLITS = (("training", "train"), ("validation", "val"), ("test", "test"))
@@ -166,8 +167,6 @@ def load_agriculture_vision(root: str | Path) -> Path:
     """
     import numpy as np
 
-    from genseg.data.schema import DatasetEntry
-
     root = absolute(root)
     base = _av_base(root)
     if base is None:
@@ -240,7 +239,6 @@ def index_phenobench(name: str, root: str | Path) -> Path:
     Semantics maps are used where they lie (values 0 soil, 1 crop, 2 weed, 3 partial crop,
     4 partial weed); a split without semantics (PhenoBench's test set) is listed unlabelled.
     """
-    from genseg.data.schema import DatasetEntry
 
     root = absolute(root)
     base = _phenobench_base(root)
@@ -321,8 +319,6 @@ def index_leaf_disease(name: str, root: str | Path) -> Path:
     name order every 10th group from the first is test, the one after it validation.
     """
     import numpy as np
-
-    from genseg.data.schema import DatasetEntry
 
     root = absolute(root)
     base = _leaf_base(root)

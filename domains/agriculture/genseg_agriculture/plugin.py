@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from genseg.plugins import hookimpl
+from genseg.plugins.api import hookimpl
 
 GENSEG_HOOKSPEC = ">=1.0,<2"
 DOMAIN = "agriculture"
@@ -34,14 +34,14 @@ def genseg_register_domains():
 
 @hookimpl
 def genseg_register_vocabularies():
-    from genseg.plugins.schemas import Vocabulary, load_package_json
+    from genseg.plugins.api import Vocabulary, load_package_json
 
     return [load_package_json(_PACKAGE, "data/vocabulary.json", Vocabulary)]
 
 
 @hookimpl
 def genseg_register_datasets():
-    from genseg.plugins.schemas import DatasetCatalog, load_package_json
+    from genseg.plugins.api import DatasetCatalog, load_package_json
 
     return list(load_package_json(_PACKAGE, "data/datasets.json", DatasetCatalog).datasets)
 

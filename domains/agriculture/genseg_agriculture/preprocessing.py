@@ -23,9 +23,15 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from genseg.data.sample import Sample
-from genseg.errors import ConfigError, InputError
-from genseg.plugins.options import check_option_keys, is_strict
+from genseg.plugins.api import (
+    ConfigError,
+    InputError,
+    Sample,
+    check_option_keys,
+    is_strict,
+    load_package_json,
+    to_unit_float,
+)
 from genseg_agriculture import formulas
 
 OPTIONS = ("bands", "indices", "composite", "illumination", "strict")
@@ -127,7 +133,6 @@ class Preprocessing(_Strict):
 
 @lru_cache(maxsize=1)
 def presets() -> Preprocessing:
-    from genseg.plugins.schemas import load_package_json
 
     return load_package_json("genseg_agriculture", "data/preprocessing.json", Preprocessing)
 
@@ -267,7 +272,6 @@ def channel_stack(sample: Sample, options: Mapping[str, Any] | None = None) -> t
 
     Indices named in ``composite`` are computed even if ``indices`` does not list them.
     """
-    from genseg.data.readers import to_unit_float
 
     options = dict(options or {})
     check_option_keys(options, OPTIONS, "agriculture", "-O bands=red,green,blue,nir -O indices=ndvi")

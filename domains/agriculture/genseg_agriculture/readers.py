@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genseg.data.sample import Sample
-from genseg.errors import InputError
+from genseg.plugins.api import InputError, Sample, read_image
 
 RGB_FOLDER = "rgb"
 NIR_FOLDER = "nir"
@@ -47,8 +46,6 @@ def nir_partner(path: Path) -> Path | None:
 def read_rgb_nir(path: Path, kind: str) -> Sample:
     """The RGB file and its NIR partner as float32 H×W×4 in [0, 1] (each scaled by its own bit depth)."""
     import numpy as np
-
-    from genseg.data.readers import read_image
 
     path = Path(path)
     if kind != "image":

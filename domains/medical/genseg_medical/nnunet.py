@@ -34,13 +34,23 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genseg.errors import DatasetError
-from genseg.names import slug
-from genseg.plugins.dataset_index import INDEX_VERSION, absolute, index_dir, natural_key, visible_files
+from genseg.plugins.api import (
+    INDEX_VERSION,
+    DatasetEntry,
+    DatasetError,
+    DatasetSpec,
+    absolute,
+    index_dir,
+    missing_files,
+    natural_key,
+    slug,
+    visible_files,
+    write_dataset_spec,
+)
 from genseg_medical.datasets import LayoutWarning, check_volume_pairs, class_spec, load_msd
 
 if TYPE_CHECKING:
-    from genseg.data.schema import DatasetEntry
+    from genseg.plugins.api import DatasetEntry
 
 VOLUME_ENDINGS = (".nii.gz", ".nii")
 """File endings read as volumes by the medical domain."""
@@ -96,7 +106,6 @@ def load_nnunet(root: str | Path, channel: int | str = 0, fold: int = 0) -> Path
     at; ``fold`` the fold of ``splits_final.json`` (or of nnU-Net's default split) whose
     ``val`` cases are genseg's validation split.
     """
-    from genseg.data.schema import DatasetEntry, DatasetSpec, write_dataset_spec
 
     root = absolute(root)
     source = root / "dataset.json"
@@ -278,7 +287,6 @@ def _training_cases(
     root: Path, raw: dict[str, Any], ending: str, n_channels: int, channel: int, source: Path
 ) -> dict[str, tuple[Path, Path]]:
     """Case → (image of ``channel``, label), checked the way nnU-Net checks its raw data."""
-    from genseg.plugins.dataset_index import missing_files
 
     if isinstance(raw.get("dataset"), dict):  # nnU-Net's explicit file list
         return _listed_cases(root, raw["dataset"], channel, source)
@@ -341,7 +349,6 @@ def _listed_cases(
 ) -> dict[str, tuple[Path, Path]]:
     """Cases from dataset.json's ``dataset`` {case: {"images": [...], "label": ...}}, paths
     relative to ``root`` (nnU-Net's explicit file list, for files not named CASE_XXXX)."""
-    from genseg.plugins.dataset_index import missing_files
 
     cases: dict[str, tuple[Path, Path]] = {}
     for case, item in listed.items():
@@ -366,7 +373,6 @@ def _listed_cases(
 
 def _test_entries(root: Path, ending: str, channel: int) -> list[DatasetEntry]:
     """``imagesTs`` cases (with ``labelsTs/CASE`` when that exists), in natural name order."""
-    from genseg.data.schema import DatasetEntry
 
     folder = root / "imagesTs"
     if not folder.is_dir():

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from genseg.plugins import hookimpl
+from genseg.plugins.api import hookimpl
 from genseg_medical.preprocessing import OPTION_KEYS
 
-GENSEG_HOOKSPEC = ">=1.0,<2"
+GENSEG_HOOKSPEC = ">=1.6,<2"  # genseg_register_sample_data
 DOMAIN = "medical"
 _READ = "genseg_medical.readers:read_medical"
 _DICOM_READER = {
@@ -39,16 +39,24 @@ def genseg_register_domains():
 
 @hookimpl
 def genseg_register_vocabularies():
-    from genseg.plugins.schemas import Vocabulary, load_package_json
+    from genseg.plugins.api import Vocabulary, load_package_json
 
     return [load_package_json("genseg_medical", "data/vocabulary.json", Vocabulary)]
 
 
 @hookimpl
 def genseg_register_datasets():
-    from genseg.plugins.schemas import DatasetCatalog, load_package_json
+    from genseg.plugins.api import DatasetCatalog, load_package_json
 
     return list(load_package_json("genseg_medical", "data/datasets.json", DatasetCatalog).datasets)
+
+
+@hookimpl
+def genseg_register_sample_data():
+    return [
+        {"name": "mni152", "make": "genseg_medical.mni152:make_mni152_dataset"},
+        {"name": "ct-organs", "fetches": True},
+    ]
 
 
 @hookimpl

@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from genseg.data.sample import Sample
-from genseg.errors import ConfigError, InputError
-from genseg.plugins.options import check_option_keys
+from genseg.plugins.api import ConfigError, InputError, Sample, check_option_keys, load_package_json
 
 OPTION_KEYS = ("window", "modality", "channel", "strict")
 
@@ -80,7 +78,6 @@ class Preprocessing(BaseModel):
 
 @lru_cache(maxsize=1)
 def presets() -> Preprocessing:
-    from genseg.plugins.schemas import load_package_json
 
     return load_package_json("genseg_medical", "data/preprocessing.json", Preprocessing)
 

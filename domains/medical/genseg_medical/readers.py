@@ -37,8 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from genseg.data.sample import Sample
-from genseg.errors import GenSegError, InputError
+from genseg.plugins.api import GenSegError, InputError, Sample
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")

@@ -28,13 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genseg.data.atomic import atomic_write
-from genseg.data.sample import Sample
-from genseg.errors import InputError
-from genseg.version import __version__ as GENSEG_VERSION
+from genseg.plugins.api import GENSEG_VERSION, InputError, Sample, atomic_write, sidecar_path
 
 if TYPE_CHECKING:
-    from genseg.plugins.schemas import ClassInfo
+    from genseg.plugins.api import ClassInfo
 
 _DICOM_SOURCES = ("dicom-series", "dicom", "dicom-multiframe")
 
@@ -167,7 +164,6 @@ def write_label_tables(path: str | Path, classes: Sequence[ClassInfo]) -> list[P
     with the mask (docs/medical.md). ``NAME`` is the mask's name without ``.nii(.gz)``;
     writing through genseg's registry, the tables are renamed along with the mask.
     """
-    from genseg.plugins.registry import sidecar_path
 
     path = Path(path)
     rows = sorted({c.value: c for c in classes if c.value > 0}.values(), key=lambda c: c.value)

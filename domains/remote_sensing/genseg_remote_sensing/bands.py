@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genseg.errors import InputError
+from genseg.plugins.api import InputError, load_package_json
 
 
 class Band(BaseModel):
@@ -56,7 +56,6 @@ class BandPresets(BaseModel):
 
 @lru_cache(maxsize=1)
 def presets() -> BandPresets:
-    from genseg.plugins.schemas import load_package_json
 
     return load_package_json("genseg_remote_sensing", "data/bands.json", BandPresets)
 

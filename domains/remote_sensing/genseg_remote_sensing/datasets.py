@@ -19,8 +19,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genseg.errors import DatasetError
-from genseg.plugins.dataset_index import (
+from genseg.plugins.api import (
+    DatasetEntry,
+    DatasetError,
     PluginDatasets,
     absolute,
     image_size,
@@ -35,7 +36,7 @@ from genseg.plugins.dataset_index import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from genseg.data.schema import DatasetEntry
+    from genseg.plugins.api import DatasetEntry
 
 PLUGIN_DATASETS = PluginDatasets("genseg_remote_sensing", "remote-sensing")
 class_spec = PLUGIN_DATASETS.class_spec
@@ -181,7 +182,6 @@ def load_loveda(root: str | Path) -> Path:
     is ignored and 1 (LoveDA's catch-all background) is background. Test images come without
     labels unless their masks are present.
     """
-    from genseg.data.schema import DatasetEntry
 
     name = "loveda"
     root = absolute(root)
@@ -238,7 +238,6 @@ def load_inria(root: str | Path) -> Path:
     class ``building`` covers value 255. Tiles 1-5 of every place are validation, the others
     training; ``test/images`` (no ground truth is published) is the test split.
     """
-    from genseg.data.schema import DatasetEntry
 
     name = "inria"
     root = absolute(root)
@@ -308,8 +307,6 @@ def load_deepglobe_landcover(root: str | Path) -> Path:
     """
     import numpy as np
     from PIL import Image, UnidentifiedImageError
-
-    from genseg.data.schema import DatasetEntry
 
     name = "deepglobe-landcover"
     root = absolute(root)

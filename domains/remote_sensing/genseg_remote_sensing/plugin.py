@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from genseg.plugins import hookimpl
+from genseg.plugins.api import hookimpl
 
-GENSEG_HOOKSPEC = ">=1.1,<2"
+GENSEG_HOOKSPEC = ">=1.6,<2"  # genseg_register_sample_data
 DOMAIN = "remote-sensing"
 OPTION_KEYS = (
     "sensor",
@@ -40,16 +40,21 @@ def genseg_register_domains():
 
 @hookimpl
 def genseg_register_vocabularies():
-    from genseg.plugins.schemas import Vocabulary, load_package_json
+    from genseg.plugins.api import Vocabulary, load_package_json
 
     return [load_package_json("genseg_remote_sensing", "data/vocabulary.json", Vocabulary)]
 
 
 @hookimpl
 def genseg_register_datasets():
-    from genseg.plugins.schemas import DatasetCatalog, load_package_json
+    from genseg.plugins.api import DatasetCatalog, load_package_json
 
     return list(load_package_json("genseg_remote_sensing", "data/datasets.json", DatasetCatalog).datasets)
+
+
+@hookimpl
+def genseg_register_sample_data():
+    return [{"name": "landsat-nc", "fetches": True}]
 
 
 @hookimpl

@@ -22,9 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from genseg.data.readers import warn_float_clipping
-from genseg.errors import InputError
-from genseg.plugins.options import MODEL_BANDS, band_key, check_option_keys, is_strict
+from genseg.plugins.api import (
+    MODEL_BANDS,
+    InputError,
+    band_key,
+    check_option_keys,
+    is_strict,
+    warn_float_clipping,
+)
 from genseg_remote_sensing.readers import has_no_geotransform
 
 STATS_MAX_PIXELS = 2048 * 2048

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from genseg.errors import InputError
+from genseg.plugins.api import InputError, Sample, preprocess, to_unit_float, warn_spatial_loss
 from genseg_remote_sensing.preprocessing import STATS_MAX_PIXELS, BandPlan, check_crs, plan_bands
 from genseg_remote_sensing.readers import (
     dataset_mask,
@@ -41,7 +41,6 @@ NAME_MAX = 255
 
 def _reference(path: Path, meta: dict[str, Any], bands: list[str]):
     """A Sample carrying the scene's metadata; its array is a zero-cost view of the right shape."""
-    from genseg.data.sample import Sample
 
     shape = (meta["height"], meta["width"], 3)
     return Sample(
@@ -121,8 +120,6 @@ class GeoTiffSource:
             return self.plan.apply(np.moveaxis(raw, 0, -1), valid), valid
         raw = read_window(self._src, window, self.meta["data_bands"], "image raster")
         raw = np.moveaxis(raw, 0, -1)
-        from genseg.data.sample import Sample
-        from genseg.plugins.registry import preprocess
 
         meta = {**self.meta, "valid_mask": valid}
         sample = Sample(array=raw, path=self.path, kind="image", reader="geotiff", meta=meta)
@@ -137,7 +134,6 @@ class GeoTiffSource:
                 bands = self.meta["data_bands"][:3]
                 with raster_errors(self.path, "read the image raster"):
                     raw = src.read(bands, out_shape=(len(bands), *shape))
-                from genseg.data.readers import to_unit_float
 
                 return to_unit_float(np.moveaxis(raw, 0, -1)) * valid[..., None]
             with raster_errors(self.path, "read the image raster"):
@@ -419,7 +415,6 @@ def write_geotiff(
 
     A GeoTIFF keeps a raster's CRS, transform and nodata; a medical input's affine and
     spacing are lost, which is announced (write NIfTI or DICOM-SEG to keep them)."""
-    from genseg.data.sample import warn_spatial_loss
 
     path = Path(path)
     warn_spatial_loss(path, reference, "GeoTIFF", stores=("crs", "transform", "nodata"))

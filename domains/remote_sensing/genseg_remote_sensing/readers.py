@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 
 # one limit for every whole read of a raster or TIFF, the generic reader's included
-from genseg.data.readers import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV  # noqa: F401 (re-exported)
-from genseg.data.readers import max_raster_pixels as max_pixels
-from genseg.errors import InputError
+from genseg.plugins.api import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, InputError, Sample  # noqa: F401 (re-exported)
+from genseg.plugins.api import max_raster_pixels as max_pixels
 
 GDAL_CACHE_MB = 128
 """GDAL's block cache while genseg reads and writes rasters. GDAL's default (5 % of RAM) would
@@ -207,7 +206,6 @@ def check_pixel_limit(src, path: Path) -> None:
 
 def read_geotiff(path: Path, kind: str):
     """A GeoTIFF as a Sample: images H×W×C (the data bands, file values), labels H×W int64."""
-    from genseg.data.sample import Sample
 
     path = Path(path)
     with open_raster(path) as src:

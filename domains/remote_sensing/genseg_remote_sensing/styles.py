@@ -20,7 +20,7 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from genseg.data.readers import OVERLAY_COLOURS
+from genseg.plugins.api import OVERLAY_COLOURS
 
 BACKGROUND = "background"
 CLEAR = (0, 0, 0, 0)

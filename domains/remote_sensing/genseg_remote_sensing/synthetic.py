@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genseg.plugins.api import DatasetEntry, DatasetSpec, atomic_write, up_to_date, write_dataset_spec
 from genseg_remote_sensing.landscape import BANDS, CLASSES, WAVELENGTHS_NM, Scene, plan_scene, render
 
 if TYPE_CHECKING:
@@ -147,7 +148,6 @@ def write_scene(
     grid; ``nodata_border`` cuts a slanted nodata edge into the scene. ``block=None`` writes
     an untiled file in one piece (small scenes). The same arguments give the same pixels.
     """
-    from genseg.data.atomic import atomic_write
 
     if height < 1 or width < 1:
         raise ValueError(f"a scene needs at least one pixel, got {height}×{width}")
@@ -188,8 +188,6 @@ def make_rs_scenes(
     """
     import numpy as np
 
-    from genseg.data.sample_data import up_to_date
-    from genseg.data.schema import DatasetEntry, DatasetSpec, write_dataset_spec
     from genseg_remote_sensing.datasets import PLUGIN_DATASETS
 
     root = Path(root)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genseg.names import slug
+from genseg.plugins.api import InputError, slug
 from genseg_remote_sensing.generalise import Generalisation, sieve_polygons, simplify_coverage, to_map
 from genseg_remote_sensing.raster import temporary_name
 from genseg_remote_sensing.styles import label_classes
@@ -55,8 +55,6 @@ def check_affine(reference, path: Path) -> None:
     meta = reference.meta
     how = "ground control points" if meta.get("gcps") else "RPCs" if meta.get("rpcs") else None
     if how and has_no_geotransform(meta.get("transform")):
-        from genseg.errors import InputError
-
         warp = "-rpc" if how == "RPCs" else "-tps"
         raise InputError(
             f"polygons need a geotransform, but {reference.path} is placed by {how}",
@@ -76,8 +74,6 @@ class VectorSink:
         suffix = self.path.suffix.lower()
         self.driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(suffix)
         if self.driver is None:
-            from genseg.errors import InputError
-
             raise InputError(
                 f"unknown vector format {suffix!r}", path=path, fix="use NAME.gpkg or NAME.geojson"
             )
@@ -101,7 +97,6 @@ class VectorSink:
     def generalise(self, simplify: float | None = None, min_area: float | None = None) -> None:
         """Simplification tolerance (map units) and minimum polygon area (map units²) to apply
         at ``close()``; None keeps the default (1 pixel, 4 pixels), 0 turns a step off."""
-        from genseg.errors import InputError
 
         for flag, value in (("--simplify", simplify), ("--min-area", min_area)):
             if value is not None and not value >= 0:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from genseg.plugins import hookimpl
+from genseg.plugins.api import hookimpl
 
 if TYPE_CHECKING:
-    from genseg.data.sample import Sample
+    from genseg.plugins.api import Sample
 
 # The hook specification versions this plugin was written for; outside it genseg does not load it.
 GENSEG_HOOKSPEC = ">=1.0,<2"
@@ -31,7 +31,7 @@ def genseg_register_domains():
 
 @hookimpl
 def genseg_register_vocabularies():
-    from genseg.plugins.schemas import Vocabulary, load_package_json
+    from genseg.plugins.api import Vocabulary, load_package_json
 
     return [load_package_json(_PACKAGE, "data/vocabulary.json", Vocabulary)]
 
@@ -52,7 +52,7 @@ def genseg_register_readers():
 
 @hookimpl
 def genseg_register_datasets():
-    from genseg.plugins.schemas import DatasetCatalog, load_package_json
+    from genseg.plugins.api import DatasetCatalog, load_package_json
 
     return list(load_package_json(_PACKAGE, "data/datasets.json", DatasetCatalog).datasets)
 
@@ -65,8 +65,7 @@ def read_npy(path: Path, kind: str) -> Sample:
     Pickled (object) arrays are refused, since loading them could run arbitrary code.
     """
     import numpy as np
-    from genseg.data.sample import Sample
-    from genseg.errors import InputError
+    from genseg.plugins.api import InputError, Sample
 
     path = Path(path)
     fix = "save a numeric array with numpy.save (no object arrays)"
@@ -103,9 +102,16 @@ def load_example_shapes(root: Path) -> Path:
     ``root`` must hold ``images/NAME.npy`` and ``labels/NAME.npy``; every tenth pair goes to
     the test split and the next one to validation.
     """
-    from genseg.data.schema import DATASET_JSON, DatasetEntry, DatasetSpec, write_dataset_spec
-    from genseg.errors import DatasetError
-    from genseg.plugins.schemas import DatasetCatalog, Vocabulary, load_package_json
+    from genseg.plugins.api import (
+        DATASET_JSON,
+        DatasetCatalog,
+        DatasetEntry,
+        DatasetError,
+        DatasetSpec,
+        Vocabulary,
+        load_package_json,
+        write_dataset_spec,
+    )
 
     root = Path(root)
     if (root / DATASET_JSON).is_file():
