@@ -95,9 +95,9 @@ def _hidden(path: Path, folder: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(folder).parts)
 
 
-def write_shared(shared: SharedFiles, target: Path) -> int:
+def write_shared(shared: SharedFiles, target: Path) -> tuple[int, int]:
     """Write the shared files into ``target`` (new, or an empty folder), all at once: the folder
-    appears complete or not at all. Returns the bytes written."""
+    appears complete or not at all. Returns the number of files and their bytes."""
     import shutil
 
     from genseg.data.atomic import atomic_write
@@ -125,26 +125,46 @@ def write_shared(shared: SharedFiles, target: Path) -> int:
             copy_referenced_files(shared.folder / component, tmp / component)
 
     atomic_write(target, write)
-    return sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    sizes = [p.stat().st_size for p in target.rglob("*") if p.is_file()]
+    return len(sizes), sum(sizes)
 
 
-@contextlib.contextmanager
-def _online() -> Iterator[None]:
-    """Let huggingface_hub reach the Hub for this upload: genseg sets HF_HUB_OFFLINE=1 when the
-    user left it unset (every other command stays offline), but a user who set it is obeyed."""
-    from huggingface_hub import constants
-
-    from genseg.cli import app
+def _refuse_offline_by_choice() -> None:
+    """genseg sets HF_HUB_OFFLINE=1 when the user left it unset (every other command stays
+    offline), and an upload is what `genseg push` was asked for; a user who set it is obeyed."""
+    from genseg.cli import app  # imported here: app imports the commands
 
     if (app.USER_HUB_OFFLINE or "").strip().upper() in _TRUE:
         raise InputError(
             "HF_HUB_OFFLINE is set, and an upload needs the network",
             fix="unset HF_HUB_OFFLINE for this command, or write the files with --to-folder DIR",
         )
+
+
+@contextlib.contextmanager
+def _online(repo_id: str) -> Iterator[None]:
+    """Let huggingface_hub reach the Hub inside, and make its failures one line with a fix."""
+    from huggingface_hub import constants
+
+    failures: tuple[type[BaseException], ...] = (OSError,)  # HfHubHTTPError and requests' errors
+    try:
+        import httpx
+
+        failures += (httpx.HTTPError,)  # huggingface_hub 1.x and later: connection errors
+    except ImportError:
+        pass
     previous = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = False  # what huggingface_hub.is_offline_mode() reads at each request
     try:
         yield
+    except failures as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OutputError(
+            f"the upload to the Hub failed: {first}",
+            path=repo_id,
+            fix="log in (hf auth login, or HF_TOKEN with write access), check REPO_ID and the "
+            "network; --to-folder DIR writes the same files without one",
+        ) from exc
     finally:
         constants.HF_HUB_OFFLINE = previous
 
@@ -183,6 +203,8 @@ def push(
     """
     if (repo_id is None) == (to_folder is None):
         raise typer.BadParameter("give REPO_ID to upload, or --to-folder DIR, not both", param_hint="REPO_ID")
+    if repo_id is not None:
+        _refuse_offline_by_choice()  # before any work
     shared = shared_files(folder)
     if shared.left_out:
         info(f"not shared: {', '.join(shared.left_out)}")
@@ -192,10 +214,9 @@ def push(
             f"shared as a copy of {MINILM_PACKAGE} (the local folder keeps its reference)"
         )
     if to_folder is not None:
-        size = write_shared(shared, to_folder)
-        count = len(shared.files) + len(shared.referenced)
+        count, size = write_shared(shared, to_folder)
         typer.echo(
-            f"wrote the {shared.kind} {folder.name} ({size / 1e6:.1f} MB) to {to_folder}; {count} entries"
+            f"wrote the {shared.kind} {folder.name} to {to_folder}: {count} files, {size / 1e6:.1f} MB"
         )
         return
     url = upload(shared, repo_id, private=private, revision=revision, message=message)
@@ -222,7 +243,7 @@ def upload(
         staged = Path(tmp) / "upload"
         write_shared(shared, staged)
         api = HfApi()
-        with _online():
+        with _online(repo_id):
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
             if revision is not None:
                 api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)

