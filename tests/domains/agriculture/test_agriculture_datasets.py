@@ -1,6 +1,6 @@
 """The agricultural dataset loaders on fake copies in the real layouts: images, masks and class names.
 
-Each loader indexes a tiny seeded copy written by ``genseg_agriculture.fixtures``; the index
+Each loader indexes a tiny seeded copy written by ``agriculture_fakes.py`` (beside this file); the index
 must list the right files, merge labels exactly as documented, name the classes from the
 vocabulary, land under ``$GENSEG_DATA_DIR/_index`` and leave the user's folder untouched.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import agriculture_fakes as fixtures
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,7 +20,6 @@ from genseg.errors import DatasetError
 from genseg.plugins import manager, registry
 from genseg.plugins.schemas import DatasetCatalog, load_package_json, resolve_target
 from genseg_agriculture import datasets as ad
-from genseg_agriculture import fixtures
 
 CATALOG = {
     reg.card.name: reg

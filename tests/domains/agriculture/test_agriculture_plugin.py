@@ -61,8 +61,9 @@ def test_vocabulary_maps_synonyms_to_the_issue_terms(prompt, term):
 
 
 def test_vocabulary_has_no_synonym_twice_and_codes_every_agriculture_vision_folder():
+    from agriculture_fakes import AV_CLASSES_2020, AV_CLASSES_2021
+
     from genseg_agriculture.datasets import av_vocabulary_name
-    from genseg_agriculture.fixtures import AV_CLASSES_2020, AV_CLASSES_2021
 
     seen: dict[str, str] = {}
     for term in VOCABULARY.terms:

@@ -65,7 +65,7 @@ def test_declared_bands_and_an_ndvi_composite(model_dir, tmp_path):
 
 
 def test_an_agriculture_vision_tile_is_read_with_its_nir(model_dir, tmp_path):
-    from genseg_agriculture.fixtures import make_fake_agriculture_vision
+    from agriculture_fakes import make_fake_agriculture_vision
 
     base = make_fake_agriculture_vision(tmp_path / "av", counts=(0, 0, 1))
     [tile] = sorted((base / "test" / "images" / "rgb").iterdir())

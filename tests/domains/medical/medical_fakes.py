@@ -167,7 +167,7 @@ def make_fake_msd(
     meta = {
         "name": facts["name"],
         "description": f"fake {task} for tests",
-        "reference": "genseg_medical.fixtures",
+        "reference": "tests/domains/medical/medical_fakes.py",
         "licence": "CC-BY-SA 4.0",
         "release": "1.0 04/05/2018",
         "tensorImageSize": "4D" if channels > 1 else "3D",

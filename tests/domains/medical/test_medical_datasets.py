@@ -1,6 +1,6 @@
 """The medical dataset registrations: cards, vocabulary, and loaders run on fake copies in the real layouts.
 
-Each loader indexes a tiny seeded copy written by ``genseg_medical.fixtures`` in the layout the
+Each loader indexes a tiny seeded copy written by ``tests/domains/medical/medical_fakes.py`` in the layout the
 source ships; the index must list the right files, classes and split sizes, land under
 ``$GENSEG_DATA_DIR/_index`` and leave the user's folder untouched.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import medical_fakes as fixtures
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,7 +20,6 @@ from genseg.names import normalise
 from genseg.plugins import manager
 from genseg.plugins.schemas import DatasetCatalog, Vocabulary, load_package_json, resolve_target
 from genseg_medical import datasets as md
-from genseg_medical import fixtures
 
 CATALOG = load_package_json("genseg_medical", "data/datasets.json", DatasetCatalog)
 CARDS = {reg.card.name: reg for reg in CATALOG.datasets}

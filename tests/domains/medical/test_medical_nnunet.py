@@ -1,6 +1,6 @@
 """nnU-Net v2 and Decathlon folders used as datasets where they lie (genseg_medical.nnunet).
 
-Tiny seeded copies of both layouts (``genseg_medical.fixtures``) are passed to
+Tiny seeded copies of both layouts (``tests/domains/medical/medical_fakes.py``) are passed to
 ``genseg train -d FOLDER``; the index must name the right classes and splits, land under
 ``$GENSEG_DATA_DIR/_index`` and leave every byte of the user's folder as it was, and a
 broken layout must stop with one error that names the file and the fix.
@@ -14,6 +14,7 @@ import re
 import warnings
 from pathlib import Path
 
+import medical_fakes as fixtures
 import pytest
 
 from genseg.cli.testing import run_cli
@@ -21,7 +22,6 @@ from genseg.data.schema import load_dataset_spec
 from genseg.datasets import resolve_dataset
 from genseg.errors import DatasetError
 from genseg.plugins import manager
-from genseg_medical import fixtures
 from genseg_medical.datasets import LayoutWarning
 from genseg_medical.nnunet import class_name, default_validation, load_nnunet
 

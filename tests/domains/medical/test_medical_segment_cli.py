@@ -73,10 +73,11 @@ def test_unknown_window_is_one_clear_error(model_dir, tmp_path):
 
 
 def test_evaluate_scores_every_slice_of_a_volume_dataset(model_dir, tmp_path, monkeypatch):
+    from medical_fakes import make_fake_msd
+
     from genseg.evaluation.runner import evaluate_pipeline
     from genseg.pipeline import load_pipeline
     from genseg_medical.datasets import load_msd_liver
-    from genseg_medical.fixtures import make_fake_msd
 
     monkeypatch.setenv("GENSEG_DATA_DIR", str(tmp_path / "data"))
     folder = load_msd_liver(make_fake_msd(tmp_path / "msd", task="Task03_Liver", n=5))
@@ -98,9 +99,10 @@ def test_evaluate_scores_every_slice_of_a_volume_dataset(model_dir, tmp_path, mo
 def test_evaluate_reports_per_volume_scores_with_their_protocol(model_dir, tmp_path, monkeypatch):
     import json
 
+    from medical_fakes import make_fake_msd
+
     from genseg.cli.app import app
     from genseg_medical.datasets import load_msd_liver
-    from genseg_medical.fixtures import make_fake_msd
 
     monkeypatch.setenv("GENSEG_DATA_DIR", str(tmp_path / "data"))
     folder = load_msd_liver(make_fake_msd(tmp_path / "msd", task="Task03_Liver", n=5))

@@ -1,6 +1,6 @@
 """The remote-sensing dataset registrations: cards, and loaders run on fake copies in the real layouts.
 
-Each loader indexes a tiny seeded copy written by ``genseg_remote_sensing.fixtures``; the index
+Each loader indexes a tiny seeded copy written by ``remote_sensing_fakes.py`` (beside it); the index
 must list the right files, classes, ignored values and split sizes, land under
 ``$GENSEG_DATA_DIR/_index`` and leave the user's folder untouched. Image/label pairs on
 different grids or CRSs must be refused with both files named.
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import remote_sensing_fakes as fixtures
 from affine import Affine
 from PIL import Image
 
@@ -21,7 +22,6 @@ from genseg.errors import DatasetError
 from genseg.plugins import manager, registry
 from genseg.plugins.schemas import DatasetCatalog, load_package_json, resolve_target
 from genseg_remote_sensing import datasets as rd
-from genseg_remote_sensing import fixtures
 
 CATALOG = load_package_json("genseg_remote_sensing", "data/datasets.json", DatasetCatalog)
 CARDS = {reg.card.name: reg for reg in CATALOG.datasets}
