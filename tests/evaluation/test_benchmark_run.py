@@ -94,12 +94,13 @@ def test_benchmark_help_has_an_example(monkeypatch, capsys):
 
 def test_the_report_names_the_commit_read_when_the_run_started(monkeypatch, tmp_path):
     import genseg.evaluation.benchmark_report as report
+    import genseg.provenance as provenance
     from genseg.evaluation.benchmark import BenchmarkPlan
     from genseg.evaluation.protocol import Budget
 
     plan = BenchmarkPlan(tmp_path, "quick", Budget(steps=1), {}, [])
     plan.code = {"git_commit": "a" * 40, "git_dirty": False}  # recorded at the start
-    monkeypatch.setattr(report, "_git", lambda *args: "b" * 40)  # HEAD moved on since
+    monkeypatch.setattr(provenance, "_git", lambda *args: "b" * 40)  # HEAD moved on since
     assert report.provenance(plan)["git_commit"] == "a" * 40
     plan.code = {}
     assert report.provenance(plan)["git_commit"] == "b" * 40  # no record: read now
