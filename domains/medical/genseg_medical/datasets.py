@@ -576,6 +576,13 @@ def load_ct_organs(root: str | Path) -> Path:
     return make_ct_organs(root)
 
 
+def load_mni152(root: str | Path) -> Path:
+    """Generate the ``mni152`` sample dataset under ``root`` (nilearn's template; skipped when done)."""
+    from genseg_medical.mni152 import make_mni152_dataset
+
+    return make_mni152_dataset(Path(root))
+
+
 __all__ = [
     "MSD_TASKS",
     "LayoutWarning",

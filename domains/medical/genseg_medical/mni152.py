@@ -5,7 +5,7 @@ of this plugin installs nilearn). Labels are brain / grey matter / white matter 
 nilearn's brain mask and tissue probability maps. The split is by contiguous slabs, with a
 gap, so test slices are never next to training slices. ``genseg sample-data`` writes it
 through ``genseg_register_sample_data``; ``genseg train -d mni152`` through the dataset's
-loader (:func:`load_mni152`). Generation is idempotent: its parameters are recorded in
+loader (``genseg_medical.datasets.load_mni152``). Generation is idempotent: its parameters are recorded in
 dataset.json, written last.
 """
 
@@ -143,8 +143,3 @@ def make_mni152_dataset(root: Path, seed: int = 0, slice_step: int = 1, size: in
     )
     write_dataset_spec(root, spec)
     return root
-
-
-def load_mni152(root: Path) -> Path:
-    """The registered dataset's loader: the slices under ``root``, generated on first use."""
-    return make_mni152_dataset(root)

@@ -85,7 +85,7 @@ def test_the_medical_plugin_registers_mni152_as_dataset_and_sample(genseg_plugin
 
     genseg_plugins(genseg_medical.plugin)
     plugin, registration = registry.datasets()["mni152"]
-    assert plugin == "genseg_medical.plugin" and registration.loader == "genseg_medical.mni152:load_mni152"
+    assert plugin == "genseg_medical.plugin" and registration.loader == "genseg_medical.datasets:load_mni152"
     samples = {sample.name: (plugin, sample) for plugin, sample in registry.sample_datasets()}
     assert samples["mni152"][1].make == "genseg_medical.mni152:make_mni152_dataset"
     assert samples["ct-organs"][1].fetches and samples["shapes"][0] == "generic"
