@@ -19,6 +19,7 @@ _LAZY = {
     "GenSegOutput": "genseg.pipeline",
     "ModelConfig": "genseg.config",
     "TrainConfig": "genseg.config",
+    "InferenceOptions": "genseg.inference",
     "SpaceToDepthCodec": "genseg.models.codec",
     "AutoencoderKLCodec": "genseg.models.codec",
     "SemanticImageEncoder": "genseg.models.image_encoder",
@@ -30,6 +31,7 @@ __all__ = ["GenSegError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from genseg.config import ModelConfig, TrainConfig  # noqa: F401
+    from genseg.inference import InferenceOptions  # noqa: F401
     from genseg.models.codec import AutoencoderKLCodec, SpaceToDepthCodec  # noqa: F401
     from genseg.models.heads import LinearMaskHead  # noqa: F401
     from genseg.models.image_encoder import SemanticImageEncoder  # noqa: F401

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from genseg.data.atomic import check_writable
 from genseg.data.bands import band_options, layout_of, model_input
 from genseg.data.classes import class_infos, label_values
 from genseg.errors import GenSegError, InputError, OutputError
+from genseg.inference import InferenceOptions, inference_options
 
 Existing = Literal["error", "resume", "overwrite"]
 """What to do with outputs already on disk: refuse before writing anything, skip the inputs
@@ -212,15 +213,11 @@ def refuse_flat_output_for_volume(sample, mask_path: Path) -> None:
         )
 
 
-def check_batching(batch_size: int, tile: int, overlap: int | None) -> None:
-    """``--batch-size`` and ``--overlap`` in range, as one error before any work."""
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {batch_size}", fix="pass e.g. --batch-size 8")
-    if overlap is None:
-        return
-    if overlap < 0:
-        raise InputError(f"--overlap cannot be negative, got {overlap}", fix="pass 0 or more pixels")
-    if tile and overlap > tile // 2:
+def check_overlap(tile: int, overlap: int | None) -> None:
+    """``--overlap`` at most half the tile the run cuts (the domain's, when no --tile-size
+    was given; :class:`~genseg.inference.InferenceOptions` checks the rest), as one error
+    before any work."""
+    if overlap is not None and tile and overlap > tile // 2:
         raise InputError(
             f"--overlap {overlap} is more than half the tile ({tile} pixels)",
             fix=f"pass at most {tile // 2}, or a larger --tile-size",
@@ -298,25 +295,18 @@ def segment_files(
     inputs: list[Path],
     prompts: list[str],
     output: Path,
-    steps: int = 1,
-    ensemble: int = 1,
-    threshold: float = 0.5,
-    seed: int = 0,
+    inference: InferenceOptions | None = None,
+    *,
     progress: bool = True,
-    domain: str = "generic",
-    options: dict | None = None,
-    batch_size: int = 8,
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    vector: Path | None = None,
-    probabilities: bool = False,
-    simplify: float | None = None,
-    min_area: float | None = None,
     existing: Existing = "overwrite",
     fail_fast: bool = False,
     on_done: Callable[[SegmentedFile | FailedFile | Path], None] | None = None,
+    **legacy: Any,
 ) -> SegmentResults:
-    """Segment ``inputs`` (read by whichever plugin claims them, preprocessed for ``domain``).
+    """Segment ``inputs`` (read by whichever plugin claims them, preprocessed for
+    ``inference.domain`` with its ``options``) as ``inference`` says; keyword arguments named
+    as :class:`~genseg.inference.InferenceOptions` fields (``steps=2, domain="medical"``) are
+    applied over it.
 
     Files and folders mix: a folder that no reader takes as a whole (a DICOM series does)
     stands for the image files in it. 2D images give a mask and an overlay; volumes
@@ -341,6 +331,8 @@ def segment_files(
     from genseg.plugins.registry import find_writer
     from genseg.segment_tiled import tiling_for
 
+    inference = inference_options(inference, **legacy).for_model(pipe)
+    domain, vector = inference.domain, inference.vector
     if existing not in ("error", "resume", "overwrite"):
         raise ValueError(f"existing must be 'error', 'resume' or 'overwrite', got {existing!r}")
     prompts = validate_prompts(prompts)
@@ -356,15 +348,15 @@ def segment_files(
                 fix="segment one scene per run when writing polygons",
             )
         find_writer(vector, kind="vector")
-    elif simplify is not None or min_area is not None:
+    elif inference.simplify is not None or inference.min_area is not None:
         raise InputError(
             "--simplify and --min-area shape the --vector polygons, but no --vector output was given",
             fix="add --vector NAME.gpkg (or NAME.geojson), or leave them out",
         )
-    policy = tiling_for(domain, tile_size, pipe.config.resolution)
-    check_batching(batch_size, policy.tile, overlap)
+    policy = tiling_for(domain, inference.tile_size, pipe.config.resolution)
+    check_overlap(policy.tile, inference.overlap)
     # a model that reads bands beyond the colour slots asks the domain to keep them
-    options = band_options(layout_of(pipe), options)
+    inference = inference.model_copy(update={"options": band_options(layout_of(pipe), inference.options)})
     # Names are checked for every input before anything is written; pixels are read one input
     # at a time. An input's mask name is known before it is read unless its own format has no
     # writer: then it is PNG for an image, NIfTI for a volume (or a 2D image with an affine).
@@ -372,7 +364,7 @@ def segment_files(
     as_volume = volume_masks(plan, output)
     if as_volume:
         refuse_overwriting_inputs({src: {"mask": mask} for src, mask in as_volume.items()})
-    if probabilities:
+    if inference.probabilities:
         for files in plan.values():
             files["probabilities"] = probabilities_path(files["mask"])
         refuse_overwriting_inputs(plan)
@@ -385,10 +377,8 @@ def segment_files(
     planned = [p for files in plan.values() for p in files.values()]
     for path in [*planned, *as_volume.values(), *([vector] if vector else [])]:
         check_writable(path)
-    kwargs = dict(steps=steps, ensemble=ensemble, threshold=threshold, seed=seed)
     # what each label value means, for writers that can name their classes (hookspec 1.4)
-    kwargs.update(classes=class_infos(prompts, domain), model=model_name(pipe))
-    shaping = dict(simplify=simplify, min_area=min_area)
+    named = dict(classes=class_infos(prompts, domain), model=model_name(pipe))
     several = len(inputs) > 1
     results = SegmentResults()
     with files_progress(len(inputs), progress and several) as advance:
@@ -405,15 +395,9 @@ def segment_files(
                         plan[src],
                         as_volume.get(src),
                         policy,
-                        tile_size,
-                        vector,
-                        overlap,
-                        batch_size,
-                        domain,
-                        options,
+                        inference,
                         progress=progress and not several,
-                        shaping=shaping,
-                        **kwargs,
+                        **named,
                     )
                     results.append(done)
                 except Exception as exc:  # one input's failure; an interrupt still stops the run
@@ -507,15 +491,9 @@ def _segment_input(
     files: dict[str, Path],
     as_volume: Path | None,
     policy,
-    tile_size,
-    vector,
-    overlap,
-    batch_size,
-    domain,
-    options,
-    progress,
-    shaping,
-    **kwargs,
+    inference: InferenceOptions,
+    progress: bool,
+    **named,
 ) -> SegmentedFile:
     """Read one input, segment it (whole, tile by tile, or slice by slice) and write it."""
     from genseg.data.io import load_image
@@ -523,27 +501,15 @@ def _segment_input(
 
     opener = windowed_opener(src) if policy.stream else None
     if opener is not None:
-        source = opener(src, domain, options)
+        source = opener(src, inference.domain, inference.options)
         try:
             return _segment_tiles(
-                pipe,
-                src,
-                source,
-                None,
-                prompts,
-                files,
-                vector,
-                policy.tile,
-                overlap,
-                batch_size,
-                progress,
-                **shaping,
-                **kwargs,
+                pipe, src, source, None, prompts, files, policy.tile, inference, progress, **named
             )
         finally:
             if hasattr(source, "close"):
                 source.close()
-    sample = load_image(src, domain, options)
+    sample = load_image(src, inference.domain, inference.options)
     if sample.array.ndim not in (3, 4):
         raise InputError(
             f"input has shape {sample.array.shape}; expected H×W×C or D×H×W×C",
@@ -556,26 +522,12 @@ def _segment_input(
             files["probabilities"] = probabilities_path(as_volume)
     refuse_flat_output_for_volume(sample, files["mask"])
     tiled = not sample.is_volume and policy.tiles(*sample.spatial_shape)
-    if not tiled and tile_size is None:  # segmented whole, and the user did not choose that
+    if not tiled and inference.tile_size is None:  # segmented whole, and the user did not choose that
         warn_large_image(sample, pipe.config.resolution, len(prompts), stacklevel=4)
-    if tiled or (vector is not None and not sample.is_volume):
+    if tiled or (inference.vector is not None and not sample.is_volume):
         tile = policy.tile if tiled else 0  # 0: one tile holding the whole image (polygons only)
-        return _segment_tiles(
-            pipe,
-            src,
-            None,
-            sample,
-            prompts,
-            files,
-            vector,
-            tile,
-            overlap,
-            batch_size,
-            progress,
-            **shaping,
-            **kwargs,
-        )
-    return _segment_one(pipe, sample, prompts, files, batch_size, progress=progress, **kwargs)
+        return _segment_tiles(pipe, src, None, sample, prompts, files, tile, inference, progress, **named)
+    return _segment_one(pipe, sample, prompts, files, inference, progress, **named)
 
 
 def model_name(pipe) -> str | None:
@@ -623,9 +575,7 @@ def write_probabilities(path: Path, reference, prompts, labels, probabilities, c
         raise
 
 
-def _segment_tiles(
-    pipe, src, source, sample, prompts, plan, vector, tile, overlap, batch_size, progress, **kwargs
-):
+def _segment_tiles(pipe, src, source, sample, prompts, plan, tile, inference, progress, **named):
     from genseg.segment_tiled import segment_tiled
 
     if tile == 0:  # no tiling asked for: one tile holding the whole image (polygons only)
@@ -635,44 +585,24 @@ def _segment_tiles(
         Path(src),
         prompts,
         plan,
-        vector,
         tile,
-        overlap,
+        inference,
         source=source,
         sample=sample,
-        batch_size=batch_size,
         progress=progress,
-        probabilities=plan.get("probabilities"),
-        **kwargs,
+        **named,
     )
     return SegmentedFile(Path(src), written, coverage)
 
 
-def _segment_one(
-    pipe,
-    sample,
-    prompts,
-    plan,
-    batch_size,
-    steps,
-    ensemble,
-    threshold,
-    seed,
-    progress,
-    classes=None,
-    model=None,
-):
-    import torch
-
+def _segment_one(pipe, sample, prompts, plan, inference, progress, classes=None, model=None):
     from genseg.data.overlay import write_overlay_png, write_uncertainty_png
     from genseg.data.volume_view import volume_view
     from genseg.plugins.registry import write
     from genseg.volumes import segment_volume
 
     if sample.is_volume:
-        seg = segment_volume(
-            pipe, sample.array, prompts, batch_size, steps, ensemble, threshold, seed, progress=progress
-        )
+        seg = segment_volume(pipe, sample.array, prompts, inference, progress=progress)
         masks, probs, unc = seg.masks, seg.probabilities, seg.uncertainty
         named = {"classes": label_values(classes, 1) if classes else None, "model": model}
         write(plan["mask"], label_map(masks, probs, on_value=1), reference=sample, **named)
@@ -685,10 +615,7 @@ def _segment_one(
         out = pipe(
             model_input(sample.array, sample.meta.get("bands"), layout_of(pipe), sample.path),
             prompts,
-            num_inference_steps=steps,
-            ensemble_size=ensemble,
-            threshold=threshold,
-            generator=torch.Generator().manual_seed(seed),
+            **inference.pipeline_kwargs(),
         )
         masks = out.masks[0]
         unc_map, marks = out.uncertainty[0].max(0) if out.uncertainty is not None else None, []

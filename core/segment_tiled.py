@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genseg.data.bands import layout_of, model_input
 from genseg.data.classes import label_values
 from genseg.errors import InputError
+from genseg.inference import InferenceOptions, inference_options
 from genseg.tiling import ArraySink, ArraySource, pipeline_predictor, segment_raster
 
 if TYPE_CHECKING:
@@ -100,34 +101,31 @@ def segment_tiled(
     src: Path,
     prompts: Sequence[str],
     outputs: dict[str, Path],
-    vector: Path | None,
     tile: int,
-    overlap: int | None,
+    inference: InferenceOptions | None = None,
+    *,
     source=None,
     sample=None,
-    steps: int = 1,
-    ensemble: int = 1,
-    threshold: float = 0.5,
-    seed: int = 0,
-    batch_size: int = 8,
     progress: bool = True,
     classes: Sequence[ClassInfo] | None = None,
     model: str | None = None,
-    probabilities: Path | None = None,
-    simplify: float | None = None,
-    min_area: float | None = None,
+    **legacy: Any,
 ):
-    """Segment one raster tile by tile; ``source`` (windowed) or ``sample`` (in memory).
+    """Segment one raster tile by tile; ``source`` (windowed) or ``sample`` (in memory), in
+    ``tile``-pixel tiles overlapping by ``inference.overlap`` (None: a quarter tile).
     ``classes`` and ``model`` go to the writers that accept them (values 1, 2, ...; a single
-    prompt's record takes the mask's "on" value). ``probabilities`` also streams the
-    per-prompt probabilities to that file's writer; ``simplify`` and ``min_area`` (map units)
-    go to the vector writer.
+    prompt's record takes the mask's "on" value). ``outputs["probabilities"]``, when there,
+    also takes the per-prompt probabilities; ``inference.vector`` the polygons, shaped by its
+    ``simplify`` and ``min_area`` (map units). Keyword arguments named as
+    :class:`~genseg.inference.InferenceOptions` fields are applied over ``inference``.
 
     Returns (written paths, coverage per prompt, the tiling report).
     """
     from genseg.data.readers import write_overlay_png
     from genseg.plugins.registry import open_stream, write
 
+    inference = inference_options(inference, **legacy).for_model(pipe)
+    vector, probabilities = inference.vector, outputs.get("probabilities")
     prompts = list(prompts)
     if source is None:
         source = ArraySource(np.asarray(sample.array, np.float32), sample.meta.get("valid_mask"))
@@ -137,7 +135,7 @@ def segment_tiled(
     # each tile laid out as the network reads it (a view of its first three channels for an RGB model)
     names, layout = reference.meta.get("bands"), layout_of(pipe)
     height, width = source.height, source.width
-    overlap = tile // 4 if overlap is None else overlap
+    overlap = tile // 4 if inference.overlap is None else inference.overlap
     mask_path = outputs["mask"]
     on_value = 255 if mask_path.suffix.lower() == ".png" else 1
     named = {"classes": label_values(classes, on_value) if classes else None, "model": model}
@@ -155,7 +153,7 @@ def segment_tiled(
                     vector, reference, prompts, kind="vector", classes=numbered, model=model
                 )
                 sinks.append(polygons)
-                generalise_polygons(polygons, vector, simplify, min_area)
+                generalise_polygons(polygons, vector, inference.simplify, inference.min_area)
             if probabilities is not None:  # one band per prompt, in prompt order
                 sinks.append(open_stream(probabilities, reference, prompts, classes=numbered, model=model))
         except BaseException:  # e.g. a raster polygons cannot be placed from: leave no partial mask
@@ -170,15 +168,14 @@ def segment_tiled(
     try:
         report = segment_raster(
             pipeline_predictor(
-                pipe, prompts, steps, ensemble, seed, arrange=lambda t: model_input(t, names, layout, src)
+                pipe, prompts, inference, arrange=lambda t: model_input(t, names, layout, src)
             ),
             source,
             tee,
             len(prompts),
             tile,
             overlap,
-            threshold=threshold,
-            batch_size=batch_size,
+            inference,
             nodata=nodata,
             on_value=on_value,
             progress=progress,

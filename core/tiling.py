@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+
+from genseg.inference import DEFAULT_THRESHOLD, InferenceOptions, inference_options
 
 Predictor = Callable[[list[np.ndarray], int], np.ndarray]
 """``predict(tiles, first_index) -> B×P×h×w`` probabilities for B tiles (each h×w×C float in
@@ -132,18 +134,24 @@ def segment_raster(
     prompts: int,
     tile: int,
     overlap: int,
-    threshold: float = 0.5,
-    batch_size: int = 8,
+    inference: InferenceOptions | None = None,
+    *,
     nodata: int = 255,
     on_value: int = 1,
     progress: bool = True,
+    **legacy: Any,
 ) -> TilingReport:
     """Predict ``source`` tile by tile and stream blended rows into ``sink``.
 
-    ``prompts`` is P, the number of probability maps ``predict`` returns per tile.
+    ``prompts`` is P, the number of probability maps ``predict`` returns per tile;
+    ``inference`` gives the ``threshold`` of the label rows and the tiles per ``batch_size``
+    (keyword arguments named as its fields are applied over it).
     """
     from rich.progress import Progress
 
+    inference = inference_options(inference, **legacy)
+    threshold = DEFAULT_THRESHOLD if inference.threshold is None else inference.threshold
+    batch_size = inference.batch_size
     grid = TileGrid(source.height, source.width, tile, overlap)
     th, tw, width = grid.tile_height, grid.tile_width, source.width
     weights = blend_weights(th, tw, overlap)
@@ -216,26 +224,20 @@ def segment_raster(
 def pipeline_predictor(
     pipe,
     prompts: Sequence[str],
-    steps: int = 1,
-    ensemble: int = 1,
-    seed: int = 0,
+    inference: InferenceOptions | None = None,
     arrange: Callable[[np.ndarray], np.ndarray] | None = None,
+    **legacy: Any,
 ) -> Predictor:
-    """A :data:`Predictor` running a GenSegPipeline on tiles; noise seeded from the tile index,
-    so a tile's prediction does not depend on how the raster was streamed. ``arrange`` lays
-    each tile's bands out as the network reads them (genseg.data.bands)."""
-    import torch
+    """A :data:`Predictor` running a GenSegPipeline on tiles with ``inference``'s steps and
+    ensemble; noise seeded from ``seed`` plus the tile index, so a tile's prediction does not
+    depend on how the raster was streamed. ``arrange`` lays each tile's bands out as the
+    network reads them (genseg.data.bands)."""
+    inference = inference_options(inference, **legacy).for_model(pipe)
 
     def predict(tiles: list[np.ndarray], first: int) -> np.ndarray:
         if arrange is not None:
             tiles = [arrange(t) for t in tiles]
-        out = pipe(
-            tiles,
-            list(prompts),
-            num_inference_steps=steps,
-            ensemble_size=ensemble,
-            generator=torch.Generator().manual_seed(seed + first),
-        )
+        out = pipe(tiles, list(prompts), **inference.pipeline_kwargs(first))
         return np.asarray(out.probabilities, dtype=np.float32)
 
     return predict

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from genseg.inference import InferenceOptions, inference_options
 
 
 @dataclass
@@ -24,34 +27,28 @@ def segment_volume(
     pipe,
     volume: np.ndarray,
     prompts: Sequence[str],
-    batch_size: int = 8,
-    steps: int = 1,
-    ensemble: int = 1,
-    threshold: float = 0.5,
-    seed: int = 0,
+    inference: InferenceOptions | None = None,
+    *,
     progress: bool = True,
+    **legacy: Any,
 ) -> VolumeSegmentation:
-    """Segment every slice of ``volume`` (D×H×W×C, float in [0, 1]) for every prompt."""
-    import torch
+    """Segment every slice of ``volume`` (D×H×W×C, float in [0, 1]) for every prompt.
+
+    ``inference`` gives the steps, ensemble, threshold, seed and ``batch_size`` (slices per
+    pipeline call; batch ``b`` is seeded with ``seed + b``'s first slice index, so a slice's
+    noise does not depend on the other batches); keyword arguments named as its fields
+    (``batch_size=4``) are applied over it."""
     from rich.progress import track
 
+    inference = inference_options(inference, **legacy).for_model(pipe)
     if volume.ndim != 4:
         raise ValueError(f"expected a D×H×W×C volume, got shape {volume.shape}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    depth = volume.shape[0]
+    depth, batch_size = volume.shape[0], inference.batch_size
     masks, probs, unc = [], [], []
     starts = range(0, depth, batch_size)
     for start in track(starts, description="segmenting slices", disable=not progress or len(starts) < 2):
         batch = [volume[z] for z in range(start, min(start + batch_size, depth))]
-        out = pipe(
-            batch,
-            list(prompts),
-            num_inference_steps=steps,
-            ensemble_size=ensemble,
-            threshold=threshold,
-            generator=torch.Generator().manual_seed(seed + start),
-        )
+        out = pipe(batch, list(prompts), **inference.pipeline_kwargs(start))
         masks.append(out.masks)  # B×P×H×W
         probs.append(out.probabilities)
         if out.uncertainty is not None:

@@ -26,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from genseg.data.bands import band_options, layout_of, model_input
 from genseg.evaluation.metrics import SURFACE_TOLERANCE_MM, SegmentationMeter, SegmentationScores
+from genseg.inference import InferenceOptions, inference_options
 from genseg.segment_tiled import tiling_for
 from genseg.tiling import ArraySink, ArraySource, pipeline_predictor, segment_raster
 
@@ -129,25 +131,29 @@ def evaluate_pipeline(
     pipe,
     folders: Sequence[Path],
     split: str = "test",
-    steps: int = 1,
-    ensemble: int = 1,
-    seed: int = 0,
+    inference: InferenceOptions | None = None,
+    *,
     progress: bool = True,
     limit: int | None = None,
     prompting: str = "semantic",
     surface_tolerance: float = SURFACE_TOLERANCE_MM,
     bootstrap: int = 0,
-    tile_size: int | None = None,
+    **legacy: Any,
 ) -> SegmentationScores:
     """Scores of ``pipe`` on a split; ``prompting`` is semantic (every class on every image)
     or referring (present classes only); see the module docstring. A volume's slices are
     scored as pairs of one unit (the scan), and the scan gets per-volume scores too (Dice,
     IoU, HD95, NSD at ``surface_tolerance`` mm): see :mod:`genseg.evaluation.metrics`.
-    ``bootstrap`` resamples (seeded by ``seed``) give 95 % intervals over those units.
-    ``tile_size`` is `genseg segment --tile-size`: None tiles the images segment tiles by
-    default in their domain, 0 predicts every image whole, N tiles images larger than N."""
+    ``bootstrap`` resamples (seeded by ``inference.seed``) give 95 % intervals over those
+    units. ``inference`` is what `genseg segment` takes (its keyword arguments, ``steps=2``,
+    are applied over it); its ``tile_size`` as there: None tiles the images segment tiles by
+    default in their domain, 0 predicts every image whole, N tiles images larger than N. Each
+    dataset's own domain and preprocessing apply, not ``inference.domain``."""
     import torch
     from rich.progress import track
+
+    inference = inference_options(inference, **legacy).for_model(pipe)
+    tile_size, seed = inference.tile_size, inference.seed
 
     items = [it for f in folders for it in split_items(Path(f), split, prompting)]
     if limit:
@@ -169,9 +175,7 @@ def evaluate_pipeline(
         if image.ndim == 4:  # a volume: every slice is predicted and scored, empty ones included
             from genseg.volumes import segment_volume
 
-            seg = segment_volume(
-                pipe, image, names, steps=steps, ensemble=ensemble, seed=seed, progress=False
-            )
+            seg = segment_volume(pipe, image, names, inference, progress=False)
             spacing = image_sample.meta.get("spacing")
             for (name, values), pred in zip(item.classes, seg.masks, strict=True):
                 # slice pairs for the pixel scores, the scan as their bootstrap unit, and the
@@ -189,15 +193,9 @@ def evaluate_pipeline(
         policy = policies[item.domain]
         if policy.tiles(*image.shape[:2]):
             valid_pixels = image_sample.meta.get("valid_mask")
-            masks = predict_tiled(pipe, image, names, policy.tile, valid_pixels, steps, ensemble, seed)
+            masks = predict_tiled(pipe, image, names, policy.tile, valid_pixels, inference)
         else:
-            masks = pipe(
-                image,
-                names,
-                num_inference_steps=steps,
-                ensemble_size=ensemble,
-                generator=torch.Generator().manual_seed(seed),
-            ).masks[0]
+            masks = pipe(image, names, **inference.pipeline_kwargs()).masks[0]
         for (name, values), pred in zip(item.classes, masks, strict=False):
             truth = np.isin(label, values)
             meter.update(  # nodata and ignored pixels are neither hits nor misses
@@ -216,26 +214,26 @@ def predict_tiled(
     prompts: Sequence[str],
     tile: int,
     valid: np.ndarray | None = None,
-    steps: int = 1,
-    ensemble: int = 1,
-    seed: int = 0,
-    threshold: float = 0.5,
+    inference: InferenceOptions | None = None,
+    **legacy: Any,
 ) -> np.ndarray:
     """P×H×W masks of ``image`` (H×W×C, already in the model's bands) predicted tile by tile
-    through `genseg segment`'s tiler (overlap tile/4, blended), each prompt thresholded on its
-    own as the pipeline does for a whole image (not the tiler's one-label-per-pixel map)."""
+    through `genseg segment`'s tiler (``inference.overlap``, default tile/4, blended), each
+    prompt thresholded on its own as the pipeline does for a whole image (not the tiler's
+    one-label-per-pixel map)."""
+    inference = inference_options(inference, **legacy).for_model(pipe)
     sink = ArraySink(image.shape[0], image.shape[1], len(prompts))
     segment_raster(
-        pipeline_predictor(pipe, prompts, steps, ensemble, seed),
+        pipeline_predictor(pipe, prompts, inference),
         ArraySource(np.asarray(image, np.float32), valid),
         sink,
         len(prompts),
         tile,
-        tile // 4,
-        threshold=threshold,
+        tile // 4 if inference.overlap is None else inference.overlap,
+        inference,
         progress=False,
     )
-    return sink.probabilities > threshold
+    return sink.probabilities > inference.threshold
 
 
 def finetune_scores(pipe, cfg, folders: list[Path]) -> dict:

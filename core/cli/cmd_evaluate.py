@@ -41,7 +41,9 @@ def evaluate(
         "there is a false positive); referring: only the classes present in each image. Datasets "
         'whose dataset.json says "labels_complete": false are always scored referring.',
     ),
-    steps: int = typer.Option(1, help="Euler steps at inference."),
+    steps: int | None = typer.Option(
+        None, help="Euler steps at inference. Default: the model's (default_inference_steps, 1)."
+    ),
     ensemble: int = typer.Option(1, help="Noise draws averaged per prediction."),
     tile_size: int | None = typer.Option(
         None,
@@ -115,9 +117,11 @@ def evaluate(
     from genseg.data.schema import load_dataset_spec
     from genseg.datasets import resolve_dataset
     from genseg.evaluation.runner import check_prompting, dataset_prompting, evaluate_pipeline
+    from genseg.inference import build_inference_options
     from genseg.pipeline import load_pipeline
 
     check_prompting(prompting)
+    inference = build_inference_options(steps=steps, ensemble=ensemble, seed=seed, tile_size=tile_size)
     folders = [resolve_dataset(d) for d in dataset]
     modes = {str(f): dataset_prompting(load_dataset_spec(f), prompting) for f in folders}
     pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True, allow_pickle=allow_pickle)
@@ -125,17 +129,15 @@ def evaluate(
         from genseg.adapters.contract import check_dataset_domains
 
         check_dataset_domains(pipe, folders)
+    inference = inference.for_model(pipe)
     scores = evaluate_pipeline(
         pipe,
         folders,
-        split=split,
-        steps=steps,
-        ensemble=ensemble,
-        seed=seed,
+        split,
+        inference,
         prompting=prompting,
         bootstrap=bootstrap,
         surface_tolerance=nsd_tolerance,
-        tile_size=tile_size,
     )
     used = "+".join(sorted(set(modes.values())))
     result = {
@@ -144,7 +146,7 @@ def evaluate(
         "split": split,
         "prompting": used,
         "prompting_per_dataset": modes,
-        "steps": steps,
+        "steps": inference.steps,
         "ensemble": ensemble,
         "tile_size": tile_size,
         "adapters": list(adapter),
@@ -155,7 +157,7 @@ def evaluate(
         if mode != prompting:
             note = f"{escape(str(folder))}: labels declared incomplete, scored with referring prompting"
             notes.print(f"[yellow]{note}[/]")
-    title = f"{Path(str(model)).name} on {split} ({steps} step) · {used} prompting"
+    title = f"{Path(str(model)).name} on {split} ({inference.steps} step) · {used} prompting"
     console.print(scores_table(scores, title=title))
     if (table := volume_table(scores, title=f"{title} · per volume")) is not None:
         console.print(table)

@@ -56,9 +56,17 @@ def segment(
     domain: str = typer.Option(
         "generic", "--domain", help="Domain whose reading and preprocessing apply (genseg plugins list)."
     ),
-    steps: int = typer.Option(1, help="Euler steps; 1 is the one-step generator (default)."),
+    steps: int | None = typer.Option(
+        None,
+        help="Euler steps; 1 is the one-step generator. Default: the model's (default_inference_steps "
+        "in its model_index.json; 1).",
+    ),
     ensemble: int = typer.Option(1, help="Noise draws averaged; >1 also writes an uncertainty map."),
-    threshold: float = typer.Option(0.5, help="Probability above which a pixel is in the mask."),
+    threshold: float | None = typer.Option(
+        None,
+        help="Probability above which a pixel is in the mask. Default: the model's (default_threshold "
+        "in its model_index.json; 0.5).",
+    ),
     seed: int = typer.Option(0, help="Noise seed."),
     option: list[str] = typer.Option(
         [],
@@ -162,6 +170,7 @@ def segment(
     Example: genseg segment -m runs/probe/mmdit --method attention-probe --layer 3 -p "red circle"
     -o out/ a.png
     """
+    from genseg.inference import build_inference_options
     from genseg.pipeline import load_pipeline
     from genseg.plugins.registry import check_domain
     from genseg.segment import segment_files
@@ -176,23 +185,8 @@ def segment(
         from genseg.plugins.options import STRICT
 
         options[STRICT] = "true"  # each domain decides what it refuses under --strict
-    pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True, allow_pickle=allow_pickle)
-    from genseg.data.recorded_preprocessing import apply_recorded, read_preprocessing
-
-    options = apply_recorded(read_preprocessing(model), domain, options)  # what the model trained with
-    if adapter:
-        from genseg.adapters.contract import apply_input_contract
-
-        domain, options = apply_input_contract(pipe, domain, options)
-    if method == Method.attention_probe or layer is not None or probe_lora is not None:
-        from genseg.probe.probe import as_probe
-
-        pipe = as_probe(pipe, method.value, layer, probe_lora, path=model)
-    results = segment_files(
-        pipe,
-        list(inputs),
-        list(prompt),
-        output,
+    # checked before the model loads: a bad value fails at once
+    inference = build_inference_options(
         steps=steps,
         ensemble=ensemble,
         threshold=threshold,
@@ -206,6 +200,27 @@ def segment(
         probabilities=probabilities,
         simplify=simplify,
         min_area=min_area,
+    )
+    pipe = load_pipeline(model, adapters=adapter, force=force, fuse=True, allow_pickle=allow_pickle)
+    from genseg.data.recorded_preprocessing import apply_recorded, read_preprocessing
+
+    options = apply_recorded(read_preprocessing(model), domain, options)  # what the model trained with
+    if adapter:
+        from genseg.adapters.contract import apply_input_contract
+
+        domain, options = apply_input_contract(pipe, domain, options)
+    if method == Method.attention_probe or layer is not None or probe_lora is not None:
+        from genseg.probe.probe import as_probe
+
+        pipe = as_probe(pipe, method.value, layer, probe_lora, path=model)
+    # the recorded preprocessing and an adapter's input contract may change domain and options
+    inference = inference.model_copy(update={"domain": domain, "options": options})
+    results = segment_files(
+        pipe,
+        list(inputs),
+        list(prompt),
+        output,
+        inference,
         existing="resume" if resume else "overwrite" if overwrite else "error",
         fail_fast=fail_fast,
         on_done=report_input,

@@ -116,7 +116,7 @@ def test_photos_are_tiled_when_much_larger_than_the_model(
 
     tiles = []
     real = segment._segment_tiles
-    monkeypatch.setattr(segment, "_segment_tiles", lambda *a, **k: tiles.append(a[7]) or real(*a, **k))
+    monkeypatch.setattr(segment, "_segment_tiles", lambda *a, **k: tiles.append(a[6]) or real(*a, **k))
     image = make_fake_image(tmp_path / "photo.png", size=size)
     (result,) = segment_files(pipe, [image], ["thing"], tmp_path / "out", progress=False, tile_size=tile_size)
     assert all(p.is_file() for p in result.outputs)

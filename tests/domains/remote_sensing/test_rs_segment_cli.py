@@ -83,9 +83,8 @@ def test_an_all_nodata_tile_is_skipped_and_written_as_nodata(model_dir, tmp_path
         scene,
         ["road"],
         outputs,
-        None,
         32,
-        0,
+        overlap=0,
         source=GeoTiffSource(scene),
         progress=False,
     )
