@@ -35,6 +35,7 @@ from genseg.data.bands import RGB, band_options, model_input
 from genseg.data.image_processor import ImageLike, resize_image, resize_probabilities, to_image_tensor
 from genseg.data.io import load_image
 from genseg.errors import InputError, PromptError
+from genseg.inference import DEFAULT_STEPS, DEFAULT_THRESHOLD, inference_options
 from genseg.model_folder import check_local_reference, check_model_folder
 from genseg.models.denoisers import predict_velocity
 from genseg.models.factory import build_components
@@ -44,9 +45,22 @@ from genseg.models.packaged import resolve_references
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
 from genseg.objective.discriminative import discriminative_inputs, output_to_logits
 from genseg.objective.flow import one_step_logits, velocity_from_output
+from genseg.volumes import segment_volume
 
 OUTPUT_TYPES = ("np", "pt")
 """What the pipeline returns its masks and probabilities as: numpy arrays or torch tensors."""
+
+
+VOLUME_DOMAINS = ("medical",)
+"""Domains where an array that can only be a volume (D×H×W) is read as one without ``volume=True``."""
+
+
+@dataclass
+class VolumeInput:
+    """A D×H×W×C volume handed to the pipeline (from a file at ``path``, or an array)."""
+
+    array: np.ndarray
+    path: str | Path | None = None
 
 
 @dataclass
@@ -79,6 +93,8 @@ class GenSegPipeline(DiffusionPipeline):
         image_shortcut: bool = True,
         seg_logit_scale: float = 4.0,
         bands: list[str] | None = None,
+        default_inference_steps: int = DEFAULT_STEPS,
+        default_threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -101,6 +117,10 @@ class GenSegPipeline(DiffusionPipeline):
             seg_logit_scale=seg_logit_scale,
             # the channels the network reads (genseg.data.bands); folders saved before it read RGB
             bands=list(bands or RGB),
+            # what a call that names no steps or threshold uses (genseg.inference); a folder
+            # saved before them gets the one-step generator's 1 and 0.5
+            default_inference_steps=default_inference_steps,
+            default_threshold=default_threshold,
         )
 
     @classmethod
@@ -245,56 +265,176 @@ class GenSegPipeline(DiffusionPipeline):
             return torch.sigmoid(refined.float())
         return self.codec.decode_mask(latent).float()
 
-    def prepare_images(self, image: Any, domain: str = "generic", options: dict | None = None) -> list:
+    def prepare_images(
+        self,
+        image: Any,
+        domain: str = "generic",
+        options: dict | None = None,
+        volume: bool | None = False,
+    ) -> list:
         """Paths read through the plugins and laid out in the model's bands; a batched N×C×H×W
-        tensor split into its images; everything else as given."""
-        images = list(image) if isinstance(image, (list, tuple)) else [image]
+        tensor split into its images; everything else as given. A volume (see ``__call__``
+        for the rule) comes back as the one element, a D×H×W×C :class:`VolumeInput`."""
+        items = list(image) if isinstance(image, (list, tuple)) else [image]
         out: list = []
-        for item in images:
+        for item in items:
             if isinstance(item, (str, Path)):
                 sample = load_image(item, domain, band_options(self.band_layout, options))
-                if sample.is_volume:
+                if sample.is_volume and volume is not False:
+                    out.append(VolumeInput(sample.array, item))
+                    continue
+                if volume or sample.is_volume:
+                    shape = "×".join(map(str, sample.array.shape[: 3 if sample.is_volume else 2]))
+                    what = "a volume" if sample.is_volume else "a 2D image"
                     raise InputError(
-                        f"the input is a volume ({'×'.join(map(str, sample.array.shape[:3]))})",
+                        f"the input is {what} ({shape}), but volume={volume} was passed",
                         path=item,
-                        fix="segment volumes with genseg.volumes.segment_volume or `genseg segment`",
+                        fix="leave volume out (None): a file is a volume when its reader says so",
                     )
                 out.append(model_input(sample.array, sample.meta.get("bands"), self.band_layout, item))
+            elif isinstance(item, (np.ndarray, torch.Tensor)) and self.is_volume_array(item, domain, volume):
+                array = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else item
+                out.append(VolumeInput(array[..., None] if array.ndim == 3 else array))
             elif isinstance(item, torch.Tensor) and item.ndim == 4:
                 out.extend(item.unbind(0))
             else:
                 out.append(item)
+        volumes = [i for i in out if isinstance(i, VolumeInput)]
+        if volumes and len(out) > 1:
+            raise InputError(
+                f"a volume was given with {len(out) - 1} other input(s) in one call",
+                path=volumes[0].path,
+                fix="segment each volume in a call of its own",
+            )
         return out
+
+    def is_volume_array(self, array: np.ndarray | torch.Tensor, domain: str, volume: bool | None) -> bool:
+        """Whether ``array`` is a volume, by the rule of ``__call__`` (errors where it cannot tell)."""
+        if volume is False:
+            return False
+        shape, channels = tuple(array.shape), {1, 3, 4, len(self.band_layout)}
+        if isinstance(array, np.ndarray):  # numpy images are H×W or H×W×C
+            image = len(shape) == 2 or (len(shape) == 3 and shape[-1] in channels)
+        else:  # tensors C×H×W or N×C×H×W
+            image = len(shape) == 2 or (len(shape) in (3, 4) and shape[-3] in channels)
+        can_be_volume = len(shape) == 3 or (len(shape) == 4 and shape[-1] in channels)
+        dims = "×".join(map(str, shape))
+        if volume:
+            if not can_be_volume:
+                raise InputError(
+                    f"volume=True, but an array of shape {dims} is not D×H×W or D×H×W×C",
+                    fix="pass the volume slices first and channels last (D×H×W or D×H×W×C)",
+                )
+            return True
+        if not can_be_volume or (image and domain not in VOLUME_DOMAINS):
+            return False  # an image (a wrong shape is reported when it is read as one)
+        if image:
+            raise InputError(
+                f"an array of shape {dims} in domain {domain!r} may be an image or a D×H×W(×C) volume",
+                fix="pass volume=True to segment it slice by slice, or volume=False for one image",
+            )
+        if domain not in VOLUME_DOMAINS:
+            raise InputError(
+                f"an array of shape {dims} is not an image (numpy H×W×C, tensor C×H×W or N×C×H×W)",
+                fix="pass volume=True to segment it as a D×H×W(×C) volume, or give the image a channel axis",
+            )
+        return True
+
+    def segment_volume_input(
+        self,
+        volume: VolumeInput,
+        prompts: list[str],
+        num_inference_steps: int | None,
+        ensemble_size: int,
+        generator: torch.Generator | None,
+        threshold: float | None,
+        output_type: str,
+        return_dict: bool,
+    ) -> GenSegOutput | tuple:
+        """A volume through :func:`genseg.volumes.segment_volume`, as `genseg segment` does:
+        slices in batches of :class:`~genseg.inference.InferenceOptions`' ``batch_size``,
+        batch ``b`` seeded with ``generator.initial_seed() + b`` (0 without a generator)."""
+        inference = inference_options(
+            steps=num_inference_steps,
+            ensemble=ensemble_size,
+            threshold=threshold,
+            seed=0 if generator is None else generator.initial_seed(),
+        )
+        progress = not getattr(self, "_progress_bar_config", {}).get("disable", False)
+        seg = segment_volume(self, volume.array, prompts, inference, progress=progress)
+        parts = [
+            seg.masks[None],
+            seg.probabilities[None],
+            None if seg.uncertainty is None else seg.uncertainty[None],
+        ]
+        if output_type == "pt":
+            parts = [None if p is None else torch.from_numpy(p) for p in parts]
+        if not return_dict:
+            return tuple(parts)
+        return GenSegOutput(*parts)
 
     @torch.no_grad()
     def __call__(
         self,
         image: ImageLike | list[ImageLike],
         prompt: str | list[str],
-        num_inference_steps: int = 1,
+        num_inference_steps: int | None = None,
         ensemble_size: int = 1,
         generator: torch.Generator | None = None,
-        threshold: float = 0.5,
+        threshold: float | None = None,
         batch_size: int = 16,
         output_type: str = "np",
         return_dict: bool = True,
         domain: str = "generic",
         options: dict | None = None,
+        volume: bool | None = None,
     ) -> GenSegOutput | tuple:
-        """Segment every prompt in every image.
+        """Segment every prompt in every image, or in every slice of a volume.
 
         ``image``: a path (read and preprocessed by the plugin that claims it, for ``domain``
         with ``-O``-style ``options``), a PIL image, an H×W×C array, a C×H×W or N×C×H×W tensor,
         or a list of these. Returns masks of shape N×P×H×W at each input's own size (all inputs
         must share a size when several are given; pass them one by one otherwise), as numpy
-        arrays (``output_type="np"``) or torch tensors (``"pt"``).
+        arrays (``output_type="np"``) or torch tensors (``"pt"``). ``num_inference_steps`` and
+        ``threshold`` left at None are the model's defaults (``default_inference_steps``,
+        ``default_threshold`` in its config). ``batch_size`` bounds the (image, prompt, draw)
+        rows of one forward pass.
+
+        **Volumes.** A volume path (NIfTI, a DICOM series folder: whatever the plugins read as
+        one) or a volume array is segmented slice by slice, every slice, as `genseg segment`
+        does (:func:`genseg.volumes.segment_volume`), and its masks, probabilities and
+        uncertainty are shaped like the volume: 1×P×D×H×W (one volume per call). A file is a
+        volume when its reader says so. An array is one when ``volume=True`` (D×H×W or
+        D×H×W×C, channels last), never when ``volume=False``, and with ``volume=None`` (the
+        default) when it cannot be an image (numpy H×W×C, tensor C×H×W or N×C×H×W, C being
+        1, 3, 4 or the model's bands) and ``domain`` is ``"medical"``: a D×H×W CT array is a
+        volume there. An array that could be either in that domain, or that is no image in
+        another, is an error asking for ``volume=True`` or ``volume=False``. A volume's slice
+        batches are seeded from ``generator.initial_seed()`` (0 without a generator), so the
+        masks are those of `genseg segment --seed`.
         """
         if output_type not in OUTPUT_TYPES:
             raise InputError(
                 f"unknown output_type {output_type!r}",
                 fix=f"pass one of {', '.join(map(repr, OUTPUT_TYPES))}",
             )
-        images = self.prepare_images(image, domain, options)
+        images = self.prepare_images(image, domain, options, volume)
+        if images and isinstance(images[0], VolumeInput):
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+            return self.segment_volume_input(
+                images[0],
+                prompts,
+                num_inference_steps,
+                ensemble_size,
+                generator,
+                threshold,
+                output_type,
+                return_dict,
+            )
+        if num_inference_steps is None:
+            num_inference_steps = self.config.get("default_inference_steps", DEFAULT_STEPS)
+        if threshold is None:
+            threshold = self.config.get("default_threshold", DEFAULT_THRESHOLD)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         input_check = self.__dict__.get("_input_check")  # set by genseg.adapters when active
         if input_check is not None:

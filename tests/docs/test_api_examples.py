@@ -23,7 +23,7 @@ def python_block(page: Path, heading: str) -> str:
     return match.group(1)
 
 
-def test_the_volume_example_segments_a_nifti_scan_and_a_numpy_volume(tmp_path, monkeypatch):
+def test_the_volume_example_segments_a_nifti_scan_and_numpy_and_torch_volumes(tmp_path, monkeypatch):
     pytest.importorskip("genseg_medical")
     nib = pytest.importorskip("nibabel")
     code = python_block(ROOT / "docs" / "how-it-works.md", "### Volumes from Python")
@@ -39,6 +39,6 @@ def test_the_volume_example_segments_a_nifti_scan_and_a_numpy_volume(tmp_path, m
     written = nib.load(tmp_path / "masks" / "scan_mask.nii.gz")
     assert written.shape == hu.shape and np.allclose(written.affine, affine)  # on the scan's grid
     assert [p.name for p in names["done"][0].outputs] == ["scan_mask.nii.gz", "scan_overlay.png"]
-    assert names["scan"].array.shape == (5, 36, 40, 1)  # slices first
-    assert names["seg"].masks.shape == (1, 6, 48, 40)  # the numpy volume, prompt first
+    assert names["out"].masks.shape == (1, 2, 5, 36, 40)  # volume, prompt, then slices first
+    assert names["seg"].probabilities.shape == (1, 1, 6, 48, 40)  # the numpy volume
     assert names["seg"].probabilities.dtype == np.float32
