@@ -8,20 +8,10 @@ import sys
 
 import typer
 
-from genseg.cli import commands
+from genseg.cli import commands, environment  # noqa: F401  (environment: sets the libraries' variables, as before any command runs)
 from genseg.cli.conventions import QUIET_HELP, GensegGroup
 from genseg.cli.exit_codes import ExitCode
 from genseg.errors import GenSegError
-
-# genseg stays offline unless the user says otherwise; `genseg push` goes online for its upload
-# unless the user set it themselves (what they set is kept here, before the default)
-USER_HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# the libraries' own loading/saving bars ("Loading weights", "Writing model shards") would sit
-# between genseg's progress bars and its one-line errors; HF_HUB_DISABLE_PROGRESS_BARS=0 shows them
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(
     name="genseg",

@@ -21,6 +21,7 @@ from typing import Literal
 import typer
 
 from genseg.adapters.card import CARD_FILE as ADAPTER_CARD
+from genseg.cli import environment
 from genseg.cli.output import info
 from genseg.errors import InputError, OutputError
 from genseg.model_card import README_FILE
@@ -132,9 +133,7 @@ def write_shared(shared: SharedFiles, target: Path) -> tuple[int, int]:
 def _refuse_offline_by_choice() -> None:
     """genseg sets HF_HUB_OFFLINE=1 when the user left it unset (every other command stays
     offline), and an upload is what `genseg push` was asked for; a user who set it is obeyed."""
-    from genseg.cli import app  # imported here: app imports the commands
-
-    if (app.USER_HUB_OFFLINE or "").strip().upper() in _TRUE:
+    if (environment.USER_HUB_OFFLINE or "").strip().upper() in _TRUE:
         raise InputError(
             "HF_HUB_OFFLINE is set, and an upload needs the network",
             fix="unset HF_HUB_OFFLINE for this command, or write the files with --to-folder DIR",

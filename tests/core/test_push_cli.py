@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from genseg.cli import app as cli_app
+from genseg.cli import environment as cli_environment
 from genseg.cli.cmd_push import shared_files
 from genseg.cli.testing import run_cli
 from genseg.models import packaged
@@ -173,7 +173,7 @@ def test_push_uploads_exactly_the_to_folder_files_in_one_commit(folders, tmp_pat
     from huggingface_hub import constants
 
     hub = _Hub(monkeypatch)
-    monkeypatch.setattr(cli_app, "USER_HUB_OFFLINE", None)  # genseg's own default, not the user's
+    monkeypatch.setattr(cli_environment, "USER_HUB_OFFLINE", None)  # genseg's own default, not the user's
     offline = constants.is_offline_mode()
     model = folders / "model"
     args = ["push", str(model), "me/tiny", "--private", "--revision", "v1", "--message", "first model"]
@@ -203,7 +203,7 @@ def test_push_uploads_exactly_the_to_folder_files_in_one_commit(folders, tmp_pat
 
 def test_a_user_who_set_offline_is_obeyed(folders, monkeypatch, capsys):
     hub = _Hub(monkeypatch)
-    monkeypatch.setattr(cli_app, "USER_HUB_OFFLINE", "1")
+    monkeypatch.setattr(cli_environment, "USER_HUB_OFFLINE", "1")
     code, _, stderr = run_cli(monkeypatch, capsys, "push", str(folders / "model"), "me/tiny")
     assert code == 3 and "HF_HUB_OFFLINE is set" in stderr and "--to-folder" in stderr
     assert not hub.calls
@@ -214,7 +214,7 @@ def test_a_hub_refusal_is_one_line_with_the_fix(folders, monkeypatch, capsys):
     from huggingface_hub.errors import LocalTokenNotFoundError
 
     hub = _Hub(monkeypatch)
-    monkeypatch.setattr(cli_app, "USER_HUB_OFFLINE", None)
+    monkeypatch.setattr(cli_environment, "USER_HUB_OFFLINE", None)
 
     def not_logged_in(api, repo_id, **kwargs):
         raise LocalTokenNotFoundError("Token is required (write-access action) but no token found.")
