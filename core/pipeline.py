@@ -335,8 +335,11 @@ class GenSegPipeline(DiffusionPipeline):
             )
         if domain not in VOLUME_DOMAINS:
             raise InputError(
-                f"an array of shape {dims} is not an image (numpy H×W×C, tensor C×H×W or N×C×H×W)",
-                fix="pass volume=True to segment it as a D×H×W(×C) volume, or give the image a channel axis",
+                f"an array of shape {dims} is not an image this model reads: its channels (last in "
+                f"numpy H×W×C, first in a tensor C×H×W or N×C×H×W) must number 1, 3, 4 or the model's "
+                f"{len(self.band_layout)} ({', '.join(self.band_layout)})",
+                fix="give the image the model's channels, or pass volume=True to segment it as a "
+                "D×H×W(×C) volume",
             )
         return True
 
