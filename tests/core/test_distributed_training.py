@@ -70,7 +70,10 @@ def test_two_processes_train_like_one_with_gradient_accumulation_write_once_and_
             }
         )
     )
+    # checkpoints kept (a finished export removes them otherwise): the run is resumed, and the
+    # files of both runs are compared checkpoints included
     common = ["train", "-d", str(data), "-c", str(config), "--batch-size", "2", "--checkpoint-every", "3"]
+    common.append("--keep-checkpoints")
     one, two = tmp_path / "one", tmp_path / "two"
     # one thread, as each launched process has (OMP_NUM_THREADS=1): a different thread count sums
     # the convolutions in another order, and the weights would differ by more than rounding
