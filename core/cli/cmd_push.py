@@ -144,14 +144,12 @@ def _refuse_offline_by_choice() -> None:
 def _online(repo_id: str) -> Iterator[None]:
     """Let huggingface_hub reach the Hub inside, and make its failures one line with a fix."""
     from huggingface_hub import constants
+    from huggingface_hub import errors as hub_errors
 
-    failures: tuple[type[BaseException], ...] = (OSError,)  # HfHubHTTPError and requests' errors
-    try:
-        import httpx
-
-        failures += (httpx.HTTPError,)  # huggingface_hub 1.x and later: connection errors
-    except ImportError:
-        pass
+    # OSError covers requests' errors and HfHubHTTPError in older releases; newer ones raise
+    # their own HTTPError for connection failures
+    names = ("HTTPError", "HfHubHTTPError")
+    failures = (OSError, *(getattr(hub_errors, n) for n in names if hasattr(hub_errors, n)))
     previous = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = False  # what huggingface_hub.is_offline_mode() reads at each request
     try:
