@@ -231,7 +231,9 @@ def test_segment_cli_uses_the_recorded_options(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(
         genseg.segment,
         "segment_files",
-        lambda *a, **kw: seen.append(kw["options"]) or genseg.segment.SegmentResults(),
+        lambda pipe, inputs, prompts, output, inference, **kw: (
+            seen.append(dict(inference.options)) or genseg.segment.SegmentResults()
+        ),
     )
     scan = tmp_path / "ct.nii.gz"
     _save_nifti(ct_hounsfield(SHAPE).astype(np.int16), scan)
