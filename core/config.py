@@ -123,10 +123,29 @@ class DenoiserConfig(_Strict):
 
 
 class ImageEncoderConfig(_Strict):
-    """An optional semantic image encoder whose features join the text tokens."""
+    """An optional frozen pretrained image encoder (genseg.models.image_encoder): its features
+    join the text tokens (U-Net, DiT, MM-DiT) or, as a map on the latent grid, the late-fusion
+    trunk's input."""
 
-    kind: Literal["none", "efficientnet_lite0"] = "none"
-    num_tokens_side: int = Field(7, ge=1, le=32)
+    kind: Literal["auto", "none", "efficientnet_lite0"] = Field(
+        "auto",
+        description="auto (the default): efficientnet_lite0 for the late-fusion denoiser, whose trunk "
+        "otherwise learns colour and no shape in a few hundred steps (docs/results.md), none for the "
+        "others",
+    )
+    num_tokens_side: int = Field(7, ge=1, le=32, description="tokens per side (U-Net, DiT, MM-DiT)")
+    channels: int = Field(
+        64, ge=1, le=1024, description="late fusion: channels the encoder's map adds to the trunk's input"
+    )
+    input_size: int = Field(
+        0,
+        ge=0,
+        le=2048,
+        multiple_of=32,
+        description="late fusion: the side, in pixels, the encoder reads the image at (0, the default: "
+        "twice the model's resolution, so a 128-pixel model's stride-8 map is read at 256 pixels; chosen "
+        "on the shapes validation split, docs/results.md)",
+    )
 
 
 class ObjectiveConfig(_Strict):
@@ -240,6 +259,19 @@ class ModelConfig(_Strict):
         return ["red", "green", "blue"] if self.bands == "auto" else list(self.bands)
 
     @property
+    def image_encoder_kind(self) -> str:
+        """``image_encoder.kind`` resolved: ``auto`` is efficientnet_lite0 for late fusion."""
+        kind = self.image_encoder.kind
+        if kind == "auto":
+            return "efficientnet_lite0" if self.denoiser.kind == "late_fusion" else "none"
+        return kind
+
+    @property
+    def image_encoder_input_size(self) -> int:
+        """The side the late-fusion encoder reads images at: ``input_size``, or twice the resolution."""
+        return self.image_encoder.input_size or -(-2 * self.resolution // 32) * 32
+
+    @property
     def readout_reads_image(self) -> bool:
         """``denoiser.readout_image`` resolved: ``auto`` is on when the network reads more than the
         three colour slots."""
@@ -265,12 +297,6 @@ class ModelConfig(_Strict):
             raise ValueError(
                 "refiner.kind=conv cannot train with objective.loss=linear_bce: both decode the mask "
                 "latent (choose one)"
-            )
-        if self.denoiser.kind == "late_fusion" and self.image_encoder.kind != "none":
-            raise ValueError(
-                f"image_encoder.kind={self.image_encoder.kind} cannot train with denoiser.kind=late_fusion: "
-                "the late-fusion readout reads the pooled prompt vector, not the text tokens the image "
-                "encoder joins (use image_encoder.kind=none, or denoiser.kind unet, dit or mmdit)"
             )
         if self.bands != "auto":
             if self.bands[:3] != ["red", "green", "blue"] or len(set(self.bands)) != len(self.bands):

@@ -462,14 +462,16 @@ class GenSegPipeline(DiffusionPipeline):
         if not self.config.image_shortcut:
             z_images = torch.zeros_like(z_images)  # the ablation: the slot is there, the image is not
         discriminative = self.config.formulation == "discriminative"
-        img_tokens = (  # the pretrained image encoder reads the colour slots
-            self.image_encoder(resized[:, :3].to(self.image_encoder.dtype))
-            if self.image_encoder is not None
-            else None
-        )
-        # a late-fusion trunk sees each image once, whatever the number of prompts and steps
+        # a late-fusion trunk sees each image once, whatever the number of prompts and steps;
+        # the pretrained image encoder reads the colour slots: a map for that trunk, or tokens
         late = isinstance(self.denoiser, LateFusionDenoiser)
-        trunk = self.denoiser.image_features(z_images) if late else None
+        encoded = None
+        if self.image_encoder is not None:
+            colour = resized[:, :3].to(self.image_encoder.dtype)
+            grid = tuple(z_images.shape[-2:])
+            encoded = self.image_encoder(colour, grid) if late else self.image_encoder(colour)
+        trunk = self.denoiser.image_features(z_images, encoded) if late else None
+        img_tokens = None if late else encoded
 
         # one row per (image, prompt, draw); noise drawn in that order so results do not
         # depend on batch_size

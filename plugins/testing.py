@@ -37,6 +37,7 @@ TINY_MODEL: dict[str, Any] = {
         "num_attention_heads": 2,
         "dit_head_dim": 16,
     },
+    "image_encoder": {"kind": "none"},  # the pretrained encoder costs seconds; tests that need it ask
 }
 
 

@@ -71,7 +71,7 @@ def check_joint_config(cfg: TrainConfig, source: str | Path | None = None) -> No
             path=source,
             fix="set model.denoiser.kind: unet (or dit, mmdit) for joint generation",
         )
-    if model.image_encoder.kind != "none":
+    if model.image_encoder_kind != "none":
         raise ConfigError(
             "joint_generation cannot use a semantic image encoder: generation samples have no input image",
             path=source,

@@ -174,7 +174,9 @@ def mmdit_from_pretrained(path: str | Path, mask_ch: int, img_ch: int, text_dim:
     return mmdit
 
 
-def build_late_fusion(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+def build_late_fusion(
+    cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int, context_ch: int = 0
+):
     return LateFusionDenoiser(
         mask_channels=mask_ch,
         image_channels=img_ch,
@@ -186,12 +188,16 @@ def build_late_fusion(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: 
         attention_head_dim=cfg.attention_head_dim,
         sample_size=sample_size,
         readout_image=cfg.readout_image is True,  # "auto" is resolved by the factory, which knows the bands
+        context_channels=context_ch,
     )
 
 
-def build_denoiser(cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int):
+def build_denoiser(
+    cfg: DenoiserConfig, mask_ch: int, img_ch: int, text_dim: int, sample_size: int, context_ch: int = 0
+):
+    """``context_ch``: channels of a pretrained encoder's map that join a late-fusion trunk's input."""
     if cfg.kind == "late_fusion":
-        return build_late_fusion(cfg, mask_ch, img_ch, text_dim, sample_size)
+        return build_late_fusion(cfg, mask_ch, img_ch, text_dim, sample_size, context_ch)
     if cfg.kind == "mmdit":
         if cfg.path:
             return mmdit_from_pretrained(cfg.path, mask_ch, img_ch, text_dim)

@@ -41,14 +41,21 @@ def build_components(cfg: ModelConfig, seed: int = 0) -> dict[str, Any]:
     latent = cfg.resolution // codec.downsample
     torch.manual_seed(seed)
     denoiser_cfg = cfg.denoiser.model_copy(update={"readout_image": cfg.readout_reads_image})
+    late = cfg.denoiser.kind == "late_fusion"
+    encoder_cfg, encoder_kind = cfg.image_encoder, cfg.image_encoder_kind
+    context_ch = encoder_cfg.channels if late and encoder_kind != "none" else 0
     denoiser = build_denoiser(
-        denoiser_cfg, codec.mask_latent_channels, codec.image_latent_channels, tdim, latent
+        denoiser_cfg, codec.mask_latent_channels, codec.image_latent_channels, tdim, latent, context_ch
     )
     image_encoder = None
-    if cfg.image_encoder.kind == "efficientnet_lite0":
+    if encoder_kind == "efficientnet_lite0" and late:
+        from genseg.models.image_encoder import PyramidImageEncoder
+
+        image_encoder = PyramidImageEncoder.pretrained(encoder_cfg.channels, cfg.image_encoder_input_size)
+    elif encoder_kind == "efficientnet_lite0":
         from genseg.models.image_encoder import SemanticImageEncoder
 
-        image_encoder = SemanticImageEncoder.pretrained(tdim, cfg.image_encoder.num_tokens_side)
+        image_encoder = SemanticImageEncoder.pretrained(tdim, encoder_cfg.num_tokens_side)
     mask_head = None
     # a discriminative model lays its output out as pixel logits by depth-to-space, which needs
     # whole channels per pixel of a latent cell; a VAE latent does not have that, so it gets the head

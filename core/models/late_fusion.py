@@ -17,7 +17,9 @@ Here the work splits in two, as SAM splits a heavy image encoder from a light pr
 
 With ``readout_image`` the readout also reads the cell's image latent itself (for
 space-to-depth, every band of every pixel under the cell): a per-pixel path beside the
-trunk's context, as a per-pixel classifier reads a pixel's spectrum.
+trunk's context, as a per-pixel classifier reads a pixel's spectrum. With
+``context_channels`` the trunk also reads a pretrained encoder's features laid on the
+latent grid (genseg.models.image_encoder.PyramidImageEncoder) beside the image latent.
 
 ``image_index`` maps each prompt row to its image row, so K prompts of one image cost one
 trunk pass and K matrix products.
@@ -51,12 +53,13 @@ class LateFusionDenoiser(ModelMixin, ConfigMixin):
         attention_head_dim: int = 8,
         sample_size: int = 32,
         readout_image: bool = False,
+        context_channels: int = 0,
     ) -> None:
         super().__init__()
         levels = len(block_out_channels)
         self.trunk = UNet2DModel(
             sample_size=sample_size,
-            in_channels=image_channels,
+            in_channels=image_channels + context_channels,
             out_channels=feature_channels,
             block_out_channels=tuple(block_out_channels),
             layers_per_block=layers_per_block,
@@ -77,11 +80,18 @@ class LateFusionDenoiser(ModelMixin, ConfigMixin):
             self.hyper[-1].weight.mul_((f + m) ** -0.5)
             self.hyper[-1].bias.zero_()
 
-    def image_features(self, z_image: torch.Tensor) -> torch.Tensor:
+    def image_features(self, z_image: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """What the readout reads of each image latent (no text, no timestep): the trunk's
-        N×F×h×w features, followed by the latent itself with ``readout_image``."""
+        N×F×h×w features, followed by the latent itself with ``readout_image``. ``context``:
+        the pretrained encoder's N×context_channels×h×w map, when the model has one."""
+        if (context is None) != (self.config.context_channels == 0):
+            raise ValueError(
+                f"this trunk reads {self.config.context_channels} context channels; "
+                f"got {'none' if context is None else context.shape[1]}"
+            )
         t0 = torch.zeros(z_image.shape[0], device=z_image.device, dtype=z_image.dtype)
-        features = self.trunk(z_image, t0).sample
+        inputs = z_image if context is None else torch.cat([z_image, context.to(z_image.dtype)], dim=1)
+        features = self.trunk(inputs, t0).sample
         if self.config.readout_image:
             features = torch.cat([features, z_image.to(features.dtype)], dim=1)
         return features

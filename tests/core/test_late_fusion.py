@@ -74,7 +74,6 @@ def test_a_late_fusion_pipeline_round_trips_and_batching_changes_nothing(tmp_pat
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
-        ({"image_encoder": {"kind": "efficientnet_lite0"}}, ("image_encoder.kind", "late_fusion")),
         ({"denoiser": {"kind": "late_fusion", "path": "some/unet"}}, ("denoiser.path", "late_fusion")),
     ],
 )
@@ -88,6 +87,42 @@ def test_options_that_cannot_train_with_late_fusion_are_refused_naming_both(tmp_
     with pytest.raises(ConfigError) as err:
         load_train_config(path)
     assert all(n in err.value.one_line() for n in named)
+
+
+def test_the_pretrained_encoder_map_joins_the_trunk_and_trains_end_to_end(tmp_path, make_tiny_config):
+    """EfficientNet-Lite0's stride 8/16/32 maps, laid on the latent grid, feed the trunk; its
+    projection learns from the loss, the frozen backbone does not; the model round-trips."""
+    from genseg.models.image_encoder import PyramidImageEncoder
+    from genseg.pipeline import build_pipeline, load_pipeline
+    from genseg.training.trainer import FlowModel
+
+    encoder = {"kind": "efficientnet_lite0", "channels": 4}
+    cfg = make_tiny_config({"image_encoder": encoder}, kind="late_fusion")
+    pipe = build_pipeline(cfg)
+    assert isinstance(pipe.image_encoder, PyramidImageEncoder)
+    assert pipe.denoiser.trunk.config.in_channels == pipe.denoiser.config.image_channels + 4
+    image = torch.rand(2, 3, 32, 32)
+    z = pipe.codec.encode_image(image)
+    context = pipe.image_encoder(image, tuple(z.shape[-2:]))
+    assert context.shape == (2, 4, *z.shape[-2:])
+    # the map carries the image: another picture gives another map
+    assert not torch.allclose(context[0], context[1])
+    with pytest.raises(ValueError, match="context channels"):
+        pipe.denoiser.image_features(z)
+
+    model = FlowModel(pipe.denoiser, pipe.image_encoder, codec=pipe.codec)
+    x_t = torch.randn(2, pipe.codec.mask_latent_channels, *z.shape[-2:])
+    text = pipe.cached_text(["a", "b"])
+    v, _ = model(x_t, z, torch.rand(2), text, image)
+    v.square().mean().backward()
+    assert pipe.image_encoder.proj.weight.grad is not None
+    assert all(p.grad is None for p in pipe.image_encoder.backbone.parameters())
+
+    probs = pipe(image[0].permute(1, 2, 0).numpy(), ["a"], generator=torch.Generator().manual_seed(0))
+    pipe.save_pretrained(tmp_path / "m")
+    again = load_pipeline(tmp_path / "m", device="cpu")
+    probs2 = again(image[0].permute(1, 2, 0).numpy(), ["a"], generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(probs.probabilities, probs2.probabilities, atol=1e-6)
 
 
 def test_joint_generation_with_late_fusion_is_refused_before_anything_is_written(tmp_path):
