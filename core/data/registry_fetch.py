@@ -25,7 +25,6 @@ anything from the archive.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
@@ -41,6 +40,7 @@ from typing import Literal
 
 from genseg.data.atomic import atomic_write
 from genseg.errors import DatasetError
+from genseg.file_hash import sha256_of
 
 REGISTRY_FOLDER = "_registry"
 _CHUNK = 1 << 20
@@ -78,14 +78,6 @@ class RegistryArchive:
 
 Downloader = Callable[[RegistryArchive, Path], None]
 """``download(archive, folder)`` puts ``archive.filename`` into ``folder`` or raises."""
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cache_dir(archive: RegistryArchive) -> Path:

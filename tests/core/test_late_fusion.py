@@ -158,3 +158,18 @@ def test_the_readout_reads_the_image_latent_where_the_model_reads_more_than_thre
     torch.testing.assert_close(features[:, six.config.feature_channels :], z)
     f, m = six.config.feature_channels + six.config.image_channels, six.config.mask_channels
     assert six.hyper[-1].out_features == (f + m + 1) * m
+
+
+def test_the_image_encoder_defaults_to_the_pyramid_for_late_fusion_only():
+    from genseg.config import ModelConfig
+
+    default = ModelConfig()
+    assert (default.denoiser.kind, default.image_encoder_kind) == ("late_fusion", "efficientnet_lite0")
+    assert default.image_encoder_input_size == 2 * default.resolution
+    assert ModelConfig.model_validate({"resolution": 100}).image_encoder_input_size == 224  # a multiple of 32
+    for kind in ("unet", "dit", "mmdit"):
+        assert ModelConfig.model_validate({"denoiser": {"kind": kind}}).image_encoder_kind == "none"
+    off = ModelConfig.model_validate({"image_encoder": {"kind": "none"}})
+    assert off.image_encoder_kind == "none"
+    with pytest.raises(ValueError, match="multiple of 32"):
+        ModelConfig.model_validate({"image_encoder": {"input_size": 100}})

