@@ -92,6 +92,14 @@ class TrainingCard(_Strict):
     seconds: float = Field(0.0, ge=0)
 
 
+class ProbeSpec(_Strict):
+    """What an attention-probe adapter (`genseg probe-finetune`) was trained for: one block's
+    image-to-text attention maps, supervised by masks. It leaves the generator's output
+    untrained, so it serves `genseg segment --method attention-probe --probe-lora` only."""
+
+    layer: int = Field(ge=0, description="the MM-DiT block whose attention maps it sharpens")
+
+
 class AdapterManifest(_Strict):
     """The content of `genseg_adapter.json`."""
 
@@ -109,6 +117,7 @@ class AdapterManifest(_Strict):
     training: TrainingCard
     scores: dict[str, Any] = Field(default_factory=dict, description="evaluation when training ended")
     weights: str = WEIGHTS_FILE
+    probe: ProbeSpec | None = Field(None, description="set for an attention-probe adapter; None otherwise")
 
     @field_validator("weights")
     @classmethod
@@ -159,5 +168,6 @@ def write_manifest(folder: str | Path, manifest: AdapterManifest) -> Path:
     """Write the card atomically (it is what makes a folder an adapter)."""
     from genseg.data.atomic import atomic_write
 
-    text = manifest.model_dump_json(indent=2)
+    # a card without a probe stays exactly as cards were before the field existed
+    text = manifest.model_dump_json(indent=2, exclude={"probe"} if manifest.probe is None else None)
     return atomic_write(Path(folder) / CARD_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -6,11 +6,12 @@ adapter folder written before READMEs existed gets the same one from its card al
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from genseg.adapters.card import CARD_FILE, AdapterManifest
 from genseg.adapters.peft_export import PEFT_DIR
-from genseg.model_card import WHAT, card_metadata, render_card, table, usage
+from genseg.model_card import WHAT, card_metadata, prompt_options, render_card, table, usage
 
 
 def _shape(manifest: AdapterManifest) -> list[tuple[str, str]]:
@@ -28,6 +29,8 @@ def _shape(manifest: AdapterManifest) -> list[tuple[str, str]]:
     trained = ", ".join(f"{c} `{name}`" for c, names in lora.trained.items() for name in names)
     if trained:
         rows.append(("trained in full", trained))
+    if manifest.probe is not None:
+        rows.append(("attention probe", f"block {manifest.probe.layer} (image-to-text maps, BCE + Dice)"))
     return rows
 
 
@@ -94,17 +97,47 @@ def _peft_note(manifest: AdapterManifest, folder: str) -> str:
     return "\n".join([*lines, "```"])
 
 
+def _probe_usage(manifest: AdapterManifest, adapter: str) -> str:
+    """How to segment with a probe adapter: through the attention probe, not the generator."""
+    model = manifest.base.name
+    options = f"-m {shlex.quote(model)} --method attention-probe --probe-lora {shlex.quote(adapter)}"
+    listed = ", ".join(repr(p) for p in manifest.prompts[:2]) or "'PROMPT'"
+    return "\n".join(
+        [
+            "## How to use",
+            "",
+            "```bash",
+            f"genseg segment {options} {prompt_options(manifest.prompts)} -o out/ image.png",
+            "```",
+            "",
+            "```python",
+            "from genseg.pipeline import load_pipeline",
+            "from genseg.probe.probe import as_probe",
+            "",
+            f"probe = as_probe(load_pipeline({model!r}), 'attention-probe', None, {adapter!r})",
+            f'out = probe("image.png", [{listed}])',
+            "```",
+        ]
+    )
+
+
 def adapter_readme(manifest: AdapterManifest, folder: str | Path) -> str:
     """The model card of the adapter in `folder` (its name is how the card refers to it)."""
     name = Path(folder).name or manifest.name
     domain = manifest.domain
     meta = card_metadata(
         [d.name for d in manifest.training.datasets],
-        tags=["lora", "peft", "adapter", domain],
+        tags=["lora", "peft", "adapter", domain, *(["attention-probe"] if manifest.probe else [])],
         base_model=manifest.base.name,
     )
+    what = (
+        f", for {WHAT}"
+        if manifest.probe is None
+        else f" for its attention probe: it sharpens the image-to-text attention maps of block "
+        f"{manifest.probe.layer} (the generator's output is not trained)"
+    )
     intro = (
-        f"# {manifest.name}\n\nA LoRA adapter of the genseg model `{manifest.base.name}`, for {WHAT}, "
+        f"# {manifest.name}\n\nA LoRA adapter of the genseg model `{manifest.base.name}`{what}, "
         f"fine-tuned for the `{domain}` domain"
         + (f" on the prompts {', '.join(repr(p) for p in manifest.prompts)}" if manifest.prompts else "")
         + "."
@@ -115,7 +148,9 @@ def adapter_readme(manifest: AdapterManifest, folder: str | Path) -> str:
         intro,
         _training(manifest),
         _scores(manifest.scores),
-        usage(manifest.base.name, manifest.prompts, adapter=name),
+        usage(manifest.base.name, manifest.prompts, adapter=name)
+        if manifest.probe is None
+        else _probe_usage(manifest, name),
         _peft_note(manifest, name),
     ]
     return render_card(meta, "\n\n".join(part for part in body if part))

@@ -450,6 +450,14 @@ def attach_adapters(pipe, specs: Sequence[str], force: bool = False, fuse: bool 
         ref, weight = parse_adapter_spec(spec)
         names.append(load_adapter(pipe, ref, force=force, activate=False))
         weights.append(weight)
+        probe = adapter_state(pipe).loaded[names[-1]].manifest.probe
+        if probe is not None:
+            warnings.warn(
+                f"{ref}: adapter {names[-1]!r} was trained for the attention probe (block {probe.layer}), "
+                "not for the generator's masks; pass it as --probe-lora with --method attention-probe",
+                AdapterWarning,
+                stacklevel=2,
+            )
     if names:
         set_adapters(pipe, names, weights)
         if fuse:

@@ -3,7 +3,9 @@
 `probe-layers` scores every block's zero-shot image-to-text attention maps on a labelled
 split and names the best ("expert") block; `genseg segment --method attention-probe --layer L`
 then segments with it. `probe-finetune` sharpens one block's maps with LoRA (rank 16) and
-mask supervision and saves the adapter as safetensors.
+mask supervision and saves a genseg adapter folder (`adapter_model.safetensors` and the
+`genseg_adapter.json` card with the base model's weight hash and the block), which
+`--lora` here and `segment --probe-lora` load onto that base model only.
 """
 
 from __future__ import annotations
@@ -33,17 +35,9 @@ def layers_table(scores, best: int):
 
 def _open_probe(model: str, lora: Path | None, layer: int | None = None):
     from genseg.pipeline import load_pipeline
-    from genseg.probe.checks import require_joint_attention
-    from genseg.probe.probe import AttentionProbe
+    from genseg.probe.probe import as_probe
 
-    pipe = load_pipeline(model)
-    require_joint_attention(pipe.denoiser, path=model)
-    if lora is not None:
-        from genseg.probe.finetune import load_probe_lora
-
-        trained = load_probe_lora(pipe, lora)
-        layer = trained if layer is None else layer
-    return AttentionProbe(pipe, layer=layer)
+    return as_probe(load_pipeline(model), "attention-probe", layer, lora, path=model)
 
 
 def probe_layers(
@@ -58,7 +52,9 @@ def probe_layers(
     ),
     seed: int = typer.Option(0, help="Seed of the noise in the mask channels."),
     lora: Path | None = typer.Option(
-        None, "--lora", help="Probe adapter folder from `genseg probe-finetune`."
+        None,
+        "--lora",
+        help="Probe adapter folder from `genseg probe-finetune` (refused on another base model).",
     ),
     json_out: Path | None = json_option("every block's scores"),
 ) -> None:
@@ -98,7 +94,9 @@ def probe_finetune(
     dataset: list[str] = typer.Option(
         ..., "--dataset", "-d", help="Labelled dataset folder or name; repeatable."
     ),
-    output: Path = typer.Option(..., "--output", "-o", help="Folder for the probe adapter."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Adapter folder to write (weights, genseg_adapter.json card, PEFT copy)."
+    ),
     layer: int = typer.Option(..., "--layer", help="Block to sharpen (see genseg probe-layers)."),
     steps: int = typer.Option(200, min=1, help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="(image, class) pairs per step."),

@@ -124,7 +124,10 @@ def segment(
         None, "--layer", help="Block read by --method attention-probe (default: middle; see probe-layers)."
     ),
     probe_lora: Path | None = typer.Option(
-        None, "--probe-lora", help="Probe adapter from `genseg probe-finetune` (attention-probe only)."
+        None,
+        "--probe-lora",
+        help="Probe adapter folder from `genseg probe-finetune` (attention-probe only; its block is the "
+        "default --layer; refused on another base model).",
     ),
     refine: bool = typer.Option(
         False, "--refine", help="Turn each free-form --prompt into the domain's closest term (genseg refine)."

@@ -177,7 +177,8 @@ def test_probe_layers_cli_and_lora_sharpening(tmp_path, monkeypatch, capsys, gen
     ]
     code, text = run_cli(monkeypatch, capsys, "probe-finetune", *model, *train)
     assert code == 0, text
-    assert (tmp_path / "lora" / "probe_lora.safetensors").is_file()
+    assert (tmp_path / "lora" / "adapter_model.safetensors").is_file()
+    assert json.loads((tmp_path / "lora" / "genseg_adapter.json").read_text())["probe"] == {"layer": 1}
     after_args = ["--lora", str(tmp_path / "lora"), "--json", str(tmp_path / "after.json")]
     code, text = run_cli(monkeypatch, capsys, "probe-layers", *model, *after_args)
     assert code == 0, text
