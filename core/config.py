@@ -298,6 +298,11 @@ class ModelConfig(_Strict):
                 "refiner.kind=conv cannot train with objective.loss=linear_bce: both decode the mask "
                 "latent (choose one)"
             )
+        if self.image_encoder.input_size and self.denoiser.kind != "late_fusion":
+            raise ValueError(
+                f"image_encoder.input_size cannot be used with denoiser.kind={self.denoiser.kind}: only the "
+                "late-fusion trunk reads the encoder's map (its tokens are read at 224 px); drop input_size"
+            )
         if self.bands != "auto":
             if self.bands[:3] != ["red", "green", "blue"] or len(set(self.bands)) != len(self.bands):
                 raise ValueError(

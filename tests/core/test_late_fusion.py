@@ -173,3 +173,17 @@ def test_the_image_encoder_defaults_to_the_pyramid_for_late_fusion_only():
     assert off.image_encoder_kind == "none"
     with pytest.raises(ValueError, match="multiple of 32"):
         ModelConfig.model_validate({"image_encoder": {"input_size": 100}})
+
+
+def test_an_encoder_input_size_for_a_denoiser_that_reads_tokens_is_refused_naming_both(tmp_path):
+    import yaml
+
+    from genseg.config import load_train_config
+
+    path = tmp_path / "train.yaml"
+    model = {"denoiser": {"kind": "dit"}, "image_encoder": {"input_size": 256}}
+    path.write_text(yaml.safe_dump({"model": model}))
+    with pytest.raises(ConfigError) as err:
+        load_train_config(path)
+    assert "image_encoder.input_size" in err.value.one_line() and "denoiser.kind=dit" in err.value.one_line()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.yaml"]
