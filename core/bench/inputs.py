@@ -40,8 +40,10 @@ def volume(depth: int, height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def denoiser_inputs(pipe, batch: int, prompts: list[str], device: str, seed: int = 0):
-    """(noisy mask latent, image latent, t, text features) for ``batch`` rows, as the pipeline
-    and the trainer build them: images through the codec, prompts through the text encoder."""
+    """(noisy mask latent, image latent, t, text features, encoder map) for ``batch`` rows, as
+    the pipeline and the trainer build them: images through the codec, prompts through the
+    text encoder, and, for a late-fusion trunk that reads one, the frozen image encoder's map
+    (an input here, like the image latent; None otherwise)."""
     import torch
 
     res = pipe.config.resolution
@@ -53,4 +55,8 @@ def denoiser_inputs(pipe, batch: int, prompts: list[str], device: str, seed: int
     shape = (batch, pipe.codec.mask_latent_channels, *z_image.shape[2:])
     noise = torch.randn(shape, generator=g).to(device)
     t = torch.rand(batch, generator=g).to(device)
-    return noise, z_image, t, text
+    context = None
+    if getattr(pipe.denoiser.config, "context_channels", 0):
+        with torch.no_grad():
+            context = pipe.image_encoder(imgs, tuple(z_image.shape[2:])).float()
+    return noise, z_image, t, text, context

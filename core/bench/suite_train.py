@@ -32,7 +32,7 @@ def _step_fn(denoiser, batch, device: str, bf16: bool, optimizer=None):
     from genseg.models.denoisers import predict_velocity
     from genseg.objective.flow import interpolate, velocity_target
 
-    x0, z_image, t, text = batch
+    x0, z_image, t, text, context = batch
     noise = torch.randn_like(x0)
     x_t = interpolate(x0, noise, t)
     target = velocity_target(x0, noise)
@@ -40,7 +40,8 @@ def _step_fn(denoiser, batch, device: str, bf16: bool, optimizer=None):
 
     def step():
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-            v = predict_velocity(denoiser, x_t, z_image, t, text)
+            trunk = None if context is None else denoiser.image_features(z_image, context)
+            v = predict_velocity(denoiser, x_t, z_image, t, text, image_features=trunk)
         loss = F.mse_loss(v.float(), target)
         loss.backward()
         if optimizer is not None:
