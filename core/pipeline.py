@@ -29,6 +29,7 @@ from diffusers.utils import BaseOutput
 import genseg.models.codec  # noqa: F401
 import genseg.models.heads  # noqa: F401
 import genseg.models.image_encoder  # noqa: F401
+import genseg.models.late_fusion  # noqa: F401
 import genseg.models.refiner  # noqa: F401
 from genseg.config import ModelConfig
 from genseg.data.bands import RGB, band_options, model_input
@@ -37,10 +38,9 @@ from genseg.data.io import load_image
 from genseg.errors import InputError, PromptError
 from genseg.inference import DEFAULT_STEPS, DEFAULT_THRESHOLD, inference_options
 from genseg.model_folder import check_local_reference, check_model_folder
-from genseg.models.denoisers import predict_velocity
+from genseg.models.denoisers import image_context, predict_velocity
 from genseg.models.factory import build_components
 from genseg.models.image_encoder import join_image_tokens
-from genseg.models.late_fusion import LateFusionDenoiser  # also registers it for from_pretrained
 from genseg.models.packaged import resolve_references
 from genseg.models.text_encoder import TextFeatures, encode_prompts, validate_prompts
 from genseg.objective.discriminative import discriminative_inputs, output_to_logits
@@ -462,16 +462,8 @@ class GenSegPipeline(DiffusionPipeline):
         if not self.config.image_shortcut:
             z_images = torch.zeros_like(z_images)  # the ablation: the slot is there, the image is not
         discriminative = self.config.formulation == "discriminative"
-        # a late-fusion trunk sees each image once, whatever the number of prompts and steps;
-        # the pretrained image encoder reads the colour slots: a map for that trunk, or tokens
-        late = isinstance(self.denoiser, LateFusionDenoiser)
-        encoded = None
-        if self.image_encoder is not None:
-            colour = resized[:, :3].to(self.image_encoder.dtype)
-            grid = tuple(z_images.shape[-2:])
-            encoded = self.image_encoder(colour, grid) if late else self.image_encoder(colour)
-        trunk = self.denoiser.image_features(z_images, encoded) if late else None
-        img_tokens = None if late else encoded
+        # a late-fusion trunk sees each image once, whatever the number of prompts and steps
+        trunk, img_tokens = image_context(self.denoiser, self.image_encoder, z_images, resized)
 
         # one row per (image, prompt, draw); noise drawn in that order so results do not
         # depend on batch_size

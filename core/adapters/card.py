@@ -51,6 +51,20 @@ class InputContract(_Strict):
     )
     resolution: int = Field(ge=16, description="square model resolution in pixels")
 
+    @classmethod
+    def from_sample(cls, sample: Any, domain: str, resolution: int) -> InputContract:
+        """What a training image looked like after the reader and the domain's preprocessing
+        (a ``genseg.data.sample.Sample``)."""
+        bands = sample.meta.get("bands")
+        preprocessing = json.loads(json.dumps(sample.meta.get("preprocessing") or {}, default=str))
+        return cls(
+            domain=domain,
+            channels=int(sample.array.shape[-1]),
+            bands=[str(b) for b in bands] if bands else None,
+            preprocessing=preprocessing,
+            resolution=resolution,
+        )
+
 
 Component = Literal["denoiser", "text_encoder"]
 

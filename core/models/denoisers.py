@@ -211,6 +211,24 @@ def build_denoiser(
     return build_tiny_dit(cfg, mask_ch, img_ch, text_dim, sample_size)
 
 
+def image_context(
+    denoiser, image_encoder, z_image: torch.Tensor, image: torch.Tensor | None
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """What the denoiser reads of each image beside its latent, one row per image, as
+    (late-fusion trunk features, image tokens): a late-fusion trunk runs here on the latent and
+    the pretrained encoder's map (when the model has an encoder); the other denoisers get the
+    encoder's tokens to join the text. ``image`` is N×C×H×W in [0, 1] at the model's
+    resolution; the encoder reads its three colour slots."""
+    late = isinstance(denoiser, LateFusionDenoiser)
+    encoded = None
+    if image_encoder is not None:
+        colour = image[:, :3].to(image_encoder.dtype)
+        encoded = image_encoder(colour, tuple(z_image.shape[-2:])) if late else image_encoder(colour)
+    if late:
+        return denoiser.image_features(z_image, encoded), None
+    return None, encoded
+
+
 def predict_velocity(
     denoiser,
     x_t: torch.Tensor,

@@ -109,7 +109,7 @@ def _training_pairs(folders: Sequence[Path], split: str, resolution: int) -> _Tr
             sample, label = load_image(item.image, item.domain), load_label(item.label).array
             image = sample.array
             if data.input is None:
-                data.input = _input_contract(sample, item.domain, resolution)
+                data.input = InputContract.from_sample(sample, item.domain, resolution)
             planes = (
                 [(image[z], label[z]) for z in range(image.shape[0])] if image.ndim == 4 else [(image, label)]
             )
@@ -131,21 +131,6 @@ def _training_pairs(folders: Sequence[Path], split: str, resolution: int) -> _Tr
             DatasetUse(name=spec.name, path=str(folder), domain=domain, images=used, pairs_per_class=pairs)
         )
     return data
-
-
-def _input_contract(sample, domain: str, resolution: int) -> InputContract:
-    """What the training images looked like after the reader and the domain's preprocessing."""
-    import json
-
-    bands = sample.meta.get("bands")
-    preprocessing = json.loads(json.dumps(sample.meta.get("preprocessing") or {}, default=str))
-    return InputContract(
-        domain=domain,
-        channels=int(sample.array.shape[-1]),
-        bands=[str(b) for b in bands] if bands else None,
-        preprocessing=preprocessing,
-        resolution=resolution,
-    )
 
 
 def dice_loss(prob: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -155,10 +154,6 @@ def save_only_trainable(accelerator, model: torch.nn.Module) -> None:
     accelerator.register_load_state_pre_hook(load_hook)
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
 def _input_contract(dataset, domain: str, resolution: int):
     """What the training images looked like after the reader and the domain's preprocessing."""
     from genseg.adapters.card import InputContract
@@ -167,14 +162,7 @@ def _input_contract(dataset, domain: str, resolution: int):
 
     entry, _, ds = dataset.items[0]
     sample = load_image(resolve_path(dataset.folders[ds], entry.image), dataset.specs[ds].domain)
-    bands = sample.meta.get("bands")
-    return InputContract(
-        domain=domain,
-        channels=int(sample.array.shape[-1]),
-        bands=[str(b) for b in bands] if bands else None,
-        preprocessing=_jsonable(sample.meta.get("preprocessing") or {}),
-        resolution=resolution,
-    )
+    return InputContract.from_sample(sample, domain, resolution)
 
 
 def _vocabulary_id(domain: str) -> str:

@@ -722,8 +722,8 @@ class FlowModel(torch.nn.Module):
     def forward(self, x_t, z_image, t, text, image, image_index=None):
         """``z_image`` and ``image`` have one row per image; row i of ``x_t`` (a prompt) is image
         ``image_index[i]`` (default: row i)."""
-        from genseg.models.denoisers import predict_velocity
-        from genseg.models.image_encoder import PyramidImageEncoder, join_image_tokens
+        from genseg.models.denoisers import image_context, predict_velocity
+        from genseg.models.image_encoder import join_image_tokens
         from genseg.objective.flow import predicted_clean, velocity_from_output
 
         if self.text_encoder is not None and isinstance(text, list):
@@ -733,12 +733,8 @@ class FlowModel(torch.nn.Module):
 
             encode = inspect.unwrap(encode_prompts)  # the same encoding, without its no_grad
             text = encode(self.text_encoder, self.tokenizer, text, self.max_length).to(x_t.device, x_t.dtype)
-        trunk = None
-        if isinstance(self.image_encoder, PyramidImageEncoder):  # late fusion: a map for the trunk
-            context = self.image_encoder(image[:, :3], tuple(z_image.shape[-2:]))
-            trunk = self.denoiser.image_features(z_image, context)
-        elif self.image_encoder is not None:
-            tokens = self.image_encoder(image[:, :3])
+        trunk, tokens = image_context(self.denoiser, self.image_encoder, z_image, image)
+        if tokens is not None:
             text = join_image_tokens(text, tokens if image_index is None else tokens[image_index])
         out = predict_velocity(self.denoiser, x_t, z_image, t, text, image_index, trunk)
         if self.formulation == "discriminative":
