@@ -115,7 +115,7 @@ def main() -> None:
             progress=False,
         )
         save_probe_lora(
-            lora_probe.pipe, Path(args.out).parent / "probe_lora", layer, 16, base_model=args.model
+            lora_probe.pipe, Path(args.out).parent / "probe_adapter", layer, 16, base_model=args.model
         )
         report["lora"] = {
             "layer": layer,

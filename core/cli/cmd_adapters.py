@@ -37,6 +37,8 @@ def _describe(plugin: str, card) -> dict:
         "targets": manifest.lora.targets,
         "trainable_parameters": manifest.lora.trainable_parameters,
         "scores": {k: manifest.scores[k] for k in ("split", "mIoU", "dice") if k in manifest.scores},
+        # an attention-probe adapter serves `segment --method attention-probe` only: say so
+        "probe": manifest.probe.model_dump() if manifest.probe is not None else None,
     }
     return row
 
@@ -59,9 +61,16 @@ def list_adapters(json_out: Path | None = json_option("the adapters and their ca
     if not rows:
         typer.echo("no adapters registered (domain plugins add them; see docs/plugins.md)")
     for r in rows:
-        base = r["base_model"] or (r["card"]["base"]["name"] if r["card"] else "?")
-        state = "" if r["status"] == "ok" else f"  [{r['status']}]"
-        typer.echo(
-            f"{r['name']:<24} {r['domain']:<16} {r['path'] or r['location']}  "
-            f"(base {base}, from {r['plugin']}){state}"
-        )
+        typer.echo(_line(r))
+
+
+def _line(r: dict) -> str:
+    """One adapter as a line of the listing: name, domain, folder, kind, base model, plugin."""
+    base = r["base_model"] or (r["card"]["base"]["name"] if r["card"] else "?")
+    state = "" if r["status"] == "ok" else f"  [{r['status']}]"
+    probe = r["card"] and r["card"]["probe"]
+    kind = f"attention probe, block {probe['layer']}, " if probe else ""
+    return (
+        f"{r['name']:<24} {r['domain']:<16} {r['path'] or r['location']}  "
+        f"({kind}base {base}, from {r['plugin']}){state}"
+    )

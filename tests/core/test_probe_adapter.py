@@ -142,3 +142,16 @@ def test_probe_adapter_beside_fused_adapters_and_wrong_kinds(trained, tmp_path):
     with pytest.raises(AdapterError, match="earlier genseg versions") as info:
         load_probe_lora(build_tiny_pipeline("mmdit", seed=0), legacy)
     assert info.value.path == str(legacy / "probe_lora.json")
+
+
+def test_adapters_list_says_an_adapter_is_the_probes(trained):
+    from genseg.cli.cmd_adapters import _describe, _line
+    from genseg.plugins.schemas import AdapterCard
+
+    _, folder, _ = trained
+    card = AdapterCard(name="probe-demo", domain="generic", location=str(folder))
+    row = _describe("tests", card)
+    assert row["status"] == "ok" and row["card"]["probe"] == {"layer": LAYER}
+    assert f"attention probe, block {LAYER}, base tiny-mmdit" in _line(row)
+    plain = {**row, "card": {**row["card"], "probe": None}}
+    assert "attention probe" not in _line(plain) and "(base tiny-mmdit" in _line(plain)
