@@ -30,8 +30,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from genseg.data.atomic import atomic_write
 from genseg.errors import ConfigError, GenSegError
 from genseg.evaluation.benchmark import plan_benchmark, run_benchmark
+from genseg.evaluation.protocol import load_protocol
 
 
 def _fmt(value, spec: str = ".3f") -> str:
@@ -106,8 +108,6 @@ def plan_units(
     prepares the data once, here) gives one protocol per dataset for a per-dataset protocol, or
     the protocol whole; each part is written as a protocol file and paired with every budget,
     the largest first so that the longest runs do not end the curve alone."""
-    from genseg.evaluation.protocol import load_protocol
-
     folder = output / "units"
     folder.mkdir(parents=True, exist_ok=True)
     whole, _ = load_protocol(protocol)
@@ -148,9 +148,8 @@ def _write_protocol(protocol, folder: Path) -> Path:
     import yaml
 
     path = folder / f"{protocol.name}.yaml"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(protocol.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    text = yaml.safe_dump(protocol.model_dump(mode="json"), sort_keys=False)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 
