@@ -145,10 +145,8 @@ def test_card_names_the_archive_its_members_and_every_built_file(tmp_path):
     rf.write_card(tmp_path, ["# demo", "", *archive.card_lines("data files only.")], "*.tif")
 
     text = (tmp_path / "README.md").read_text(encoding="utf-8").splitlines()
-    assert (
-        text[2]
-        == f"Source: PyPI `pkg==1.0` wheel `pkg-1.0-py3-none-any.whl` (sha256 `{'ab' * 32}`); data files only."
-    )
+    wheel = "`pkg-1.0-py3-none-any.whl`"
+    assert text[2] == f"Source: PyPI `pkg==1.0` wheel {wheel} (sha256 `{'ab' * 32}`); data files only."
     assert f"- `data/a.tif`: `{'cd' * 32}`" in text
     files = text[text.index("Files (sha256):") + 1 :]
     assert files == [f"- `images/x.tif`: `{hashlib.sha256(b'tile').hexdigest()}`"]
