@@ -133,9 +133,24 @@ def markdown_table(columns: list[str], table: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+FEW_CI_UNITS = 10
+"""Below this many resampled units a percentile interval is little more than the spread of a
+handful of subsets (two test scans give three possible resamples); the report says so."""
+
+
 def _ci(r, key="mIoU") -> str:
     ci = (r.get("ci") or {}).get(key)
-    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    if not ci:
+        return ""
+    units = r.get("ci_units") or 0
+    few = f" ({units} {_unit_word(r.get('ci_unit'), units)}: too few for a 95 % interval)"
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" + (few if 0 < units < FEW_CI_UNITS else "")
+
+
+def _unit_word(unit: str | None, n: int) -> str:
+    """What the bootstrap drew: scans (slices move together), images, or both kinds."""
+    word = {"volume": "scan", "image+volume": "unit"}.get(unit or "image", "image")
+    return word if n == 1 else word + "s"
 
 
 def _pct(v) -> str:

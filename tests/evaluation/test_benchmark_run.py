@@ -61,6 +61,10 @@ def test_benchmark_trains_predicts_scores_and_reports(tmp_path):
     assert "| *prompting* | semantic |" in report  # every column says how it was prompted
     data = json.loads((out / "results.json").read_text())
     assert data["provenance"]["budget"]["steps"] == 2
+    # each row says how many images its interval resampled; a handful is flagged in the report
+    assert all(r["ci_units"] >= 1 and r["ci_unit"] == "image" for r in data["rows"])
+    few = [r for r in data["rows"] if r["ci"] and r["ci_units"] < 10]
+    assert few and "images: too few for a 95 % interval" in report
     assert set(data["provenance"]["versions"]) >= {"torch", "diffusers", "genseg"}
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {r["protocol"] for r in rows} == {"in", "ov", "cd", "fs"}
@@ -104,3 +108,21 @@ def test_the_report_names_the_commit_read_when_the_run_started(monkeypatch, tmp_
     assert report.provenance(plan)["git_commit"] == "a" * 40
     plan.code = {}
     assert report.provenance(plan)["git_commit"] == "b" * 40  # no record: read now
+
+
+@pytest.mark.parametrize(
+    ("units", "unit", "note"),
+    [
+        (2, "volume", " (2 scans: too few for a 95 % interval)"),
+        (1, "image", " (1 image: too few for a 95 % interval)"),
+        (4, "image+volume", " (4 units: too few for a 95 % interval)"),
+        (48, "image", ""),
+        (0, "image", ""),  # reports written before rows carried the count
+    ],
+)
+def test_an_interval_from_few_units_says_so(units, unit, note):
+    from genseg.evaluation.benchmark_report import _ci
+
+    row = {"ci": {"mIoU": [0.157, 0.307]}, "ci_units": units, "ci_unit": unit}
+    assert _ci(row) == " [0.157, 0.307]" + note
+    assert _ci({"ci": {}}) == ""
