@@ -463,8 +463,8 @@ def _rows(
                 "cIoU": s.ciou,
                 "gIoU": s.giou,
                 "ci": getattr(s, "ci", {}) or {},
-                "ci_units": getattr(s, "images", 0),  # images, tiles or scans the bootstrap resampled
-                "ci_unit": getattr(s, "unit", "image"),
+                "ci_units": s.images,  # images, tiles or scans the bootstrap resampled
+                "ci_unit": s.unit,
                 "per_class": s.per_class,
                 "pairs": sum(s.counts.values()),
                 "plugin_metrics": g.plugin_metrics,

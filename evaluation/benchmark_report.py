@@ -138,13 +138,19 @@ FEW_CI_UNITS = 10
 handful of subsets (two test scans give three possible resamples); the report says so."""
 
 
-def _ci(r, key="mIoU") -> str:
-    ci = (r.get("ci") or {}).get(key)
+def interval_text(ci, units: int = 0, unit: str | None = "image") -> str:
+    """`` [lo, hi]`` for a bootstrap interval ('' without one), flagged when it was drawn from
+    fewer than FEW_CI_UNITS units (0: not recorded, as in older results.json files)."""
     if not ci:
         return ""
-    units = r.get("ci_units") or 0
-    few = f" ({units} {_unit_word(r.get('ci_unit'), units)}: too few for a 95 % interval)"
-    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" + (few if 0 < units < FEW_CI_UNITS else "")
+    text = f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+    if 0 < units < FEW_CI_UNITS:
+        text += f" ({units} {_unit_word(unit, units)}: too few for a 95 % interval)"
+    return text
+
+
+def _ci(r, key="mIoU") -> str:
+    return interval_text((r.get("ci") or {}).get(key), r.get("ci_units") or 0, r.get("ci_unit"))
 
 
 def _unit_word(unit: str | None, n: int) -> str:

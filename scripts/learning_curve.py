@@ -33,6 +33,7 @@ from pathlib import Path
 from genseg.data.atomic import atomic_write
 from genseg.errors import ConfigError, GenSegError
 from genseg.evaluation.benchmark import plan_benchmark, run_benchmark
+from genseg.evaluation.benchmark_report import interval_text
 from genseg.evaluation.protocol import load_protocol
 
 
@@ -75,6 +76,8 @@ def curve_rows(
                     "method": r["method"],
                     "mIoU": r["mIoU"],
                     "mIoU_ci": ci,
+                    "ci_units": r.get("ci_units") or 0,
+                    "ci_unit": r.get("ci_unit"),
                     "absent_fp_area": r["absent_fp_area"],
                     "train_cpu_s": r.get("train_cpu_s"),
                     "prompting": r["prompting"],
@@ -194,8 +197,7 @@ def markdown(rows: list[dict]) -> str:
         "|---|---:|---|---|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r["dataset"], r["steps"], r["method"])):
-        ci = r["mIoU_ci"]
-        interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        interval = interval_text(r["mIoU_ci"], r.get("ci_units") or 0, r.get("ci_unit"))
         lines.append(
             f"| {r['dataset']} | {r['steps']} | {r['method']} | {_fmt(r['mIoU'])}{interval} | "
             f"{_fmt(r['absent_fp_area'])} | {_fmt(r['train_cpu_s'], '.0f')} |"

@@ -76,3 +76,11 @@ def test_a_split_curve_runs_each_unit_in_its_own_process(tmp_path):
 
     bad = subprocess.run([*command[: -len(TINY)], "--set", "steps"], capture_output=True, text=True)
     assert bad.returncode != 0 and "KEY=VALUE" in bad.stderr
+
+
+def test_the_curve_table_flags_an_interval_from_few_scans_as_the_report_does():
+    row = {"dataset": "ct", "steps": 800, "method": "genseg", "mIoU": 0.307, "mIoU_ci": [0.157, 0.307],
+           "absent_fp_area": 0.005, "train_cpu_s": 1520.0, "ci_units": 2, "ci_unit": "volume"}  # fmt: skip
+    table = _script().markdown([row, {**row, "dataset": "tiles", "ci_units": 24, "ci_unit": "image"}])
+    assert "| ct | 800 | genseg | 0.307 [0.157, 0.307] (2 scans: too few for a 95 % interval) |" in table
+    assert "| tiles | 800 | genseg | 0.307 [0.157, 0.307] |" in table
